@@ -1,0 +1,1 @@
+"""Running trials: claim work from the storage, heartbeat, retry, graceful stop, progress."""
