@@ -1,0 +1,546 @@
+"""The ``boundsweep`` command: one entry point for the service, the workers and the reports.
+
+Every command reads the campaigns' storage from ``--storage URL``, else from
+``BOUNDSWEEP_DATABASE_URL``, else a SQLite file ``boundsweep.db`` in the working directory.
+Heavy modules (torch, the app, optuna-dashboard) are imported inside the command that needs
+them, so ``--help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CLIError", "build_parser", "main"]
+
+DEFAULT_STORAGE = "sqlite:///boundsweep.db"
+
+
+class CLIError(Exception):
+    """A user mistake: printed as one line naming what is wrong, exit status 2, no traceback."""
+
+
+def _default_storage() -> str:
+    return os.environ.get("BOUNDSWEEP_DATABASE_URL") or DEFAULT_STORAGE
+
+
+def _add_storage(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--storage",
+        metavar="URL",
+        default=None,
+        help="SQLAlchemy URL of the campaigns' database (default: $BOUNDSWEEP_DATABASE_URL, "
+        f"else {DEFAULT_STORAGE})",
+    )
+
+
+def _storage(args: argparse.Namespace) -> str:
+    return args.storage or _default_storage()
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
+    """The service settings from the environment, with the command line's storage on top."""
+    from service.settings import Settings
+
+    return Settings(database_url=_storage(args), **overrides)
+
+
+# --- serve / scheduler / dashboard / worker: long-running processes -------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Migrate the database, then serve the REST API (and the dashboard) with uvicorn."""
+    import uvicorn
+
+    from service.app import create_app
+    from service.db import migrate
+
+    settings = _settings(args)
+    migrate(str(settings.database_url))
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    """Run the nightly scheduler: create each schedule's dated campaign exactly once."""
+    from service.db import migrate
+    from service.scheduler import run_scheduler
+
+    settings = _settings(args)
+    migrate(str(settings.database_url))
+    with contextlib.suppress(KeyboardInterrupt):
+        run_scheduler(settings, once=args.once)
+    return 0
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    """Serve optuna-dashboard alone over the storage, with the same write guard as the API."""
+    import uvicorn
+
+    from service.dashboard import DashboardAccess, dashboard_asgi
+
+    access = DashboardAccess(
+        api_token=os.environ.get("BOUNDSWEEP_API_TOKEN") or None,
+        read_token=os.environ.get("BOUNDSWEEP_READ_TOKEN") or None,
+        demo=args.allow_writes,
+    )
+    print(f"dashboard: http://{args.host}:{args.port}/dashboard", flush=True)
+    uvicorn.run(dashboard_asgi(_storage(args), access), host=args.host, port=args.port)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Train trials from the storage until stopped (or, with --until-idle, until none are left)."""
+    import workers
+
+    args.storage = _storage(args)
+    return int(workers.worker_main(args) or 0)
+
+
+# --- submit / status / report: one-shot commands --------------------------------------------
+
+
+def _parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
+    """``key=value`` pairs into a nested dict; values are YAML (``5``, ``[0, 1]``, ``true``)."""
+    import yaml
+
+    overrides: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise CLIError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set seeds=[0,1]")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise CLIError(f"--set {key}: value {raw!r} is not valid YAML ({exc})") from None
+        *parents, leaf = key.split(".")
+        node = overrides
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise CLIError(f"--set {key}: {part} is set both as a value and as a section")
+        node[leaf] = value
+    return overrides
+
+
+def _validation_message(exc: Exception) -> str:
+    """One line per pydantic error, naming the field; other errors as they are."""
+    errors = getattr(exc, "errors", None)
+    if not callable(errors):
+        return str(exc)
+    lines = []
+    for error in errors():
+        where = ".".join(str(part) for part in error.get("loc", ())) or "spec"
+        lines.append(f"  {where}: {error.get('msg')}")
+    return "invalid campaign spec:\n" + "\n".join(lines)
+
+
+def _load_spec(args: argparse.Namespace) -> Any:
+    from pydantic import ValidationError
+    from studies.campaign import PRESETS, CampaignSpec, preset
+
+    overrides = _parse_overrides(args.set or [])
+    if args.name:
+        overrides["name"] = args.name
+    try:
+        if args.preset:
+            if args.preset not in PRESETS:
+                raise CLIError(
+                    f"unknown preset {args.preset!r}; valid presets: {', '.join(sorted(PRESETS))}"
+                )
+            return preset(args.preset, **overrides)
+        path = Path(args.file)
+        if not path.is_file():
+            raise CLIError(f"{path}: no such file")
+        text = path.read_text()
+        spec = (
+            CampaignSpec.model_validate_json(text)
+            if path.suffix == ".json"
+            else CampaignSpec.from_yaml(text)
+        )
+        if overrides:
+            spec = CampaignSpec.model_validate(_merge(spec.model_dump(mode="json"), overrides))
+        return spec
+    except ValidationError as exc:
+        raise CLIError(_validation_message(exc)) from None
+    except (ValueError, TypeError, KeyError) as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _register_campaign(url: str, spec: Any) -> None:
+    """Enter the campaign in the service's registry, when the API's tables exist there."""
+    try:
+        from service.db import register_campaign
+    except ImportError:
+        return
+    register_campaign(url, spec, source="cli")
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Create a campaign (one Optuna study per arm, its trials queued) straight in the storage."""
+    from studies.storage import create_campaign, open_storage
+
+    spec = _load_spec(args)
+    if args.dry_run:
+        print(spec.to_yaml() if hasattr(spec, "to_yaml") else spec.model_dump_json(indent=2))
+        return 0
+    url = _storage(args)
+    try:
+        create_campaign(open_storage(url), spec)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
+    _register_campaign(url, spec)
+    arms = ", ".join(arm.name for arm in spec.arms)
+    print(f"submitted campaign {spec.name!r} on {spec.task} with arms: {arms}")
+    print(f"watch it: boundsweep status {spec.name}   report: boundsweep report {spec.name}")
+    return 0
+
+
+def _progress_rows(progress: Any) -> list[dict[str, Any]]:
+    """The per-arm rows of `studies.storage.campaign_progress`, as plain dicts."""
+    if isinstance(progress, dict):
+        progress = progress.get("arms", progress)
+    if isinstance(progress, dict):
+        progress = [{"arm": name, **dict(row)} for name, row in progress.items()]
+    rows = []
+    for row in progress:
+        rows.append(row if isinstance(row, dict) else vars(row))
+    return rows
+
+
+_STATUS_COLUMNS = ("arm", "waiting", "running", "complete", "pruned", "fail", "total", "best")
+
+
+def format_progress(rows: list[dict[str, Any]]) -> str:
+    """A fixed-width table with one line per arm."""
+
+    def cell(row: dict[str, Any], column: str) -> str:
+        value = row.get(column, row.get(column.upper(), ""))
+        if isinstance(value, float):
+            return f"{value:.4g}"
+        return "" if value is None else str(value)
+
+    table = [list(_STATUS_COLUMNS)] + [[cell(row, c) for c in _STATUS_COLUMNS] for row in rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(_STATUS_COLUMNS))]
+    return "\n".join(
+        "  ".join(value.ljust(width) for value, width in zip(line, widths, strict=True)).rstrip()
+        for line in table
+    )
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """Per-arm progress of one campaign, or the list of campaigns."""
+    from studies.storage import campaign_progress, list_campaigns, open_storage
+
+    storage = open_storage(_storage(args))
+    if args.name is None:
+        names = list(list_campaigns(storage))
+        if args.json:
+            print(json.dumps(names))
+        else:
+            print("\n".join(str(n) for n in names) if names else "no campaigns yet")
+        return 0
+    try:
+        progress = campaign_progress(storage, args.name)
+    except KeyError:
+        raise CLIError(f"no campaign named {args.name!r} in {_storage(args)}") from None
+    if args.json:
+        print(json.dumps(progress, default=str, indent=2))
+    else:
+        print(format_progress(_progress_rows(progress)))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """The robustness report of one campaign: summary, and optionally HTML / PNGs / JSON."""
+    from studies.storage import open_storage
+
+    from studies.robustness import analyze_campaign, render_html, write_pngs
+
+    storage = open_storage(_storage(args))
+    try:
+        report = analyze_campaign(storage, args.name, metric=args.metric)
+    except KeyError:
+        raise CLIError(f"no campaign named {args.name!r} in {_storage(args)}") from None
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(format_report_summary(report))
+    if args.html:
+        Path(args.html).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.html).write_text(render_html(report))
+        print(f"report: {args.html}", file=sys.stderr if args.json else sys.stdout)
+    if args.png_dir:
+        for path in write_pngs(report, args.png_dir):
+            print(f"figure: {path}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
+def format_report_summary(report: dict[str, Any]) -> str:
+    """The report's verdicts as a few lines of text: one per claim, then a one-line summary."""
+    lines = [f"campaign {report.get('campaign', '?')}"]
+    if report.get("task"):
+        lines[0] += f" on {report['task']}"
+    claims = report.get("claims") or []
+    for claim in claims:
+        verdict = str(claim.get("verdict", "?")).upper()
+        text = claim.get("claim") or claim.get("name") or claim.get("id") or ""
+        lines.append(f"  [{verdict}] {text}")
+        if claim.get("evidence"):
+            lines.append("      " + "\n      ".join(textwrap.wrap(str(claim["evidence"]), 90)))
+    if report.get("summary"):
+        lines.append(str(report["summary"]))
+    return "\n".join(lines)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the whole service on SQLite: API, scheduler, two workers, one small campaign."""
+    from service.demo import run_demo
+
+    return run_demo(
+        out_dir=Path(args.dir),
+        workers=args.workers,
+        epochs=args.epochs,
+        seeds=args.seeds,
+        port=args.port,
+    )
+
+
+# --- the parser -----------------------------------------------------------------------------
+
+
+def _command(
+    subparsers: Any, name: str, summary: str, description: str, examples: str
+) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        name,
+        help=summary,
+        description=f"{summary}\n\n{textwrap.dedent(description).strip()}",
+        epilog="examples:\n" + textwrap.indent(textwrap.dedent(examples).strip(), "  "),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_storage(parser)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``boundsweep`` argument parser with all its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="boundsweep",
+        description="Test, with real training runs and real statistics, how robust an optimizer "
+        "is to its hyperparameters (AdaBound, AMSBound and their baselines).",
+        epilog="Start with `boundsweep demo`; `boundsweep COMMAND --help` explains each command.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = _command(
+        sub,
+        "serve",
+        "Serve the REST API (and the dashboard at /dashboard).",
+        """
+        Runs the database migrations first, then uvicorn. Writes need
+        `Authorization: Bearer $BOUNDSWEEP_API_TOKEN`.
+        """,
+        """
+        BOUNDSWEEP_API_TOKEN=secret boundsweep serve --port 8000
+        boundsweep serve --storage postgresql+psycopg://bs@db/bs --host 0.0.0.0
+        """,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    p.add_argument("--log-level", default="info", help="uvicorn log level (default: info)")
+    p.set_defaults(func=cmd_serve)
+
+    p = _command(
+        sub,
+        "worker",
+        "Train queued trials from the storage.",
+        """
+        Claims the next trial of any campaign with work left, trains it, reports every epoch
+        and records the result. Run one per GPU, on any number of machines, all against the
+        same database (SQLite is for one machine; use PostgreSQL for more).
+        """,
+        """
+        boundsweep worker --until-idle
+        boundsweep worker --storage postgresql+psycopg://bs@db/bs --gpus all
+        """,
+    )
+    _add_worker_arguments(p)
+    p.set_defaults(func=cmd_worker)
+
+    p = _command(
+        sub,
+        "scheduler",
+        "Run the nightly scheduler.",
+        """
+        Each schedule (POST /api/v1/schedules) creates its dated campaign exactly once per
+        cron tick, even with several schedulers running.
+        """,
+        """
+        boundsweep scheduler
+        boundsweep scheduler --once   # one pass, then exit (cron, tests)
+        """,
+    )
+    p.add_argument("--once", action="store_true", help="make one pass over the schedules and exit")
+    p.set_defaults(func=cmd_scheduler)
+
+    p = _command(
+        sub,
+        "dashboard",
+        "Serve optuna-dashboard alone over the storage.",
+        """
+        The same dashboard the API mounts at /dashboard: every campaign arm is the study
+        <campaign>/<arm>. Writes (rename, delete, notes) need $BOUNDSWEEP_API_TOKEN as a bearer
+        token, or as the password of the browser's login prompt; reads need
+        $BOUNDSWEEP_READ_TOKEN when it is set.
+        """,
+        """
+        boundsweep dashboard --port 8080
+        boundsweep dashboard --storage sqlite:///demo-output/boundsweep.db
+        """,
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
+    p.add_argument(
+        "--allow-writes",
+        action="store_true",
+        help="let anyone rename/delete studies and edit notes (local use only)",
+    )
+    p.set_defaults(func=cmd_dashboard)
+
+    p = _command(
+        sub,
+        "submit",
+        "Submit a campaign from a YAML/JSON file or a preset.",
+        """
+        Creates one Optuna study per arm and queues its trials; workers pick them up.
+        --set overrides any field of the spec, with dots for nested fields and YAML values.
+        """,
+        """
+        boundsweep submit campaign.yaml
+        boundsweep submit --preset paper-robustness --set task=mnist1d_mlp --set budget.epochs=5
+        boundsweep submit --preset paper-robustness --name nightly-check --set seeds=[0,1,2]
+        boundsweep submit --preset paper-robustness --dry-run   # print the spec, submit nothing
+        """,
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", metavar="FILE", help="campaign spec (.yaml or .json)")
+    source.add_argument("--preset", metavar="NAME", help="a built-in campaign (see --dry-run)")
+    p.add_argument("--name", help="campaign name (overrides the file's / preset's)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="override a field, e.g. budget.epochs=5 (repeatable)",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the resulting spec and stop")
+    p.set_defaults(func=cmd_submit)
+
+    p = _command(
+        sub,
+        "status",
+        "Show a campaign's progress per arm (or list campaigns).",
+        """
+        One line per arm: trials waiting, running, complete, pruned, failed, and the best value.
+        """,
+        """
+        boundsweep status                  # list campaigns
+        boundsweep status paper-robustness
+        boundsweep status paper-robustness --json
+        """,
+    )
+    p.add_argument("name", nargs="?", metavar="NAME", help="campaign name")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_status)
+
+    p = _command(
+        sub,
+        "report",
+        "Print a campaign's robustness report; write it as HTML, PNG or JSON.",
+        """
+        Tests the paper's claims (robustness to final_lr and gamma, ...) with the campaign's
+        own trials and their uncertainty; a claim the data cannot decide is inconclusive.
+        """,
+        """
+        boundsweep report paper-robustness
+        boundsweep report paper-robustness --html report.html --png-dir figures/
+        boundsweep report paper-robustness --metric test --json > report.json
+        """,
+    )
+    p.add_argument("name", metavar="NAME", help="campaign name")
+    p.add_argument(
+        "--metric",
+        choices=("val", "test"),
+        default="val",
+        help="which final metric to analyse (default: val)",
+    )
+    p.add_argument("--html", metavar="FILE", help="write the self-contained HTML page here")
+    p.add_argument("--png-dir", metavar="DIR", help="write the figures as PNG files here")
+    p.add_argument("--json", action="store_true", help="print the whole report as JSON")
+    p.set_defaults(func=cmd_report)
+
+    p = _command(
+        sub,
+        "demo",
+        "Run the whole service locally on SQLite, end to end.",
+        """
+        Starts the API (with the dashboard), the scheduler and two workers on a fresh SQLite
+        file in --dir, submits paper-robustness on mnist1d_mlp at a small budget through the
+        REST API, shows live progress, then prints the report's verdicts, its path and the
+        dashboard's URL. --storage is ignored: the demo always uses its own SQLite file.
+        """,
+        """
+        boundsweep demo
+        boundsweep demo --dir /tmp/bs-demo --epochs 10 --seeds 2
+        """,
+    )
+    p.add_argument("--dir", default="demo-output", help="output folder (default: demo-output)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default: 2)")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per trial (default: demo's)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per configuration")
+    p.add_argument("--port", type=int, default=0, help="API port (default: a free one)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """The worker's own options come from the workers package, which knows what they mean."""
+    try:
+        from workers import add_worker_arguments
+    except ImportError:
+        return
+    add_worker_arguments(parser)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``boundsweep``; returns the exit status (2 for a user mistake, with one message)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CLIError as exc:
+        print(f"boundsweep {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
