@@ -1,1 +1,24 @@
-"""Bounded optimizers (AdaBound, AMSBound, AdaBoundW) and the registry of every optimizer a study can use."""
+"""Bounded optimizers (AdaBound, AMSBound, AdaBoundW) and the registry of every optimizer a
+study can use."""
+
+from __future__ import annotations
+
+from optimizers._adabound import AdaBound, AdaBoundW, AMSBound
+from optimizers._bounds import bound_schedule, current_bounds
+from optimizers._functional import IMPLEMENTATIONS
+from optimizers._fused import warm_up
+from optimizers._registry import REGISTRY, HyperParam, OptimizerEntry, build_optimizer
+
+__all__ = [
+    "IMPLEMENTATIONS",
+    "REGISTRY",
+    "AMSBound",
+    "AdaBound",
+    "AdaBoundW",
+    "HyperParam",
+    "OptimizerEntry",
+    "bound_schedule",
+    "build_optimizer",
+    "current_bounds",
+    "warm_up",
+]

@@ -1,0 +1,255 @@
+"""Every optimizer a study can use, with its hyperparameters, defaults and valid ranges.
+
+Campaign specs are validated against this registry and default search spaces are built from
+it: a hyperparameter's ``[low, high]`` (log-scaled where ``log``) is both its valid range and
+the range searched when a spec does not say otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch.optim import Optimizer
+
+from optimizers._adabound import AdaBound, AdaBoundW, AMSBound
+
+__all__ = ["REGISTRY", "HyperParam", "OptimizerEntry", "build_optimizer"]
+
+
+@dataclass(frozen=True)
+class HyperParam:
+    """One scalar hyperparameter: its default and its valid range.
+
+    Attributes:
+        name: The registry name (``lr``, ``beta1``, ``final_lr`` ...).
+        default: The value used when a spec leaves it out.
+        low: Smallest valid value.
+        high: Largest valid value.
+        log: Whether it is searched on a log scale.
+        low_inclusive: Whether ``low`` itself is valid.
+        high_inclusive: Whether ``high`` itself is valid.
+    """
+
+    name: str
+    default: float
+    low: float
+    high: float
+    log: bool
+    low_inclusive: bool = True
+    high_inclusive: bool = True
+
+    def __post_init__(self) -> None:
+        assert self.low < self.high, f"{self.name}: low {self.low} >= high {self.high}"
+        assert not self.log or self.low > 0, f"{self.name}: a log scale needs low > 0"
+
+    @property
+    def range_text(self) -> str:
+        """The valid range in interval notation, e.g. ``[0, 1)``."""
+        left = "[" if self.low_inclusive else "("
+        right = "]" if self.high_inclusive else ")"
+        return f"{left}{self.low:g}, {self.high:g}{right}"
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` is in the valid range."""
+        above = value >= self.low if self.low_inclusive else value > self.low
+        below = value <= self.high if self.high_inclusive else value < self.high
+        return above and below
+
+    def validate(self, value: Any) -> float:
+        """Return ``value`` as a float if it is in range.
+
+        Raises:
+            ValueError: Not a real number, or outside the valid range; the message names the
+                hyperparameter and its range.
+        """
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(
+                f"Invalid {self.name}: {value!r} is not a number (valid range {self.range_text})"
+            )
+        value = float(value)
+        if not math.isfinite(value) or not self.contains(value):
+            raise ValueError(
+                f"Invalid {self.name}: {value!r} is outside its valid range {self.range_text}"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class OptimizerEntry:
+    """An optimizer a study can use.
+
+    Attributes:
+        name: The registry key.
+        description: One line for humans.
+        hyperparams: Its searchable hyperparameters by name.
+        bounded: Whether its step size is clipped by AdaBound's dynamic bound.
+        factory: Builds the optimizer from params and validated constructor keyword arguments.
+    """
+
+    name: str
+    description: str
+    hyperparams: dict[str, HyperParam]
+    bounded: bool
+    factory: Callable[..., Optimizer] = field(repr=False, compare=False, default=AdaBound)
+
+    def defaults(self) -> dict[str, float]:
+        """Every hyperparameter's default."""
+        return {name: hp.default for name, hp in self.hyperparams.items()}
+
+    def validate(self, hparams: Mapping[str, Any]) -> dict[str, float]:
+        """All hyperparameters, defaults filled in, each validated.
+
+        Raises:
+            ValueError: An unknown hyperparameter (listing this optimizer's) or an invalid value.
+        """
+        unknown = sorted(set(hparams) - set(self.hyperparams))
+        if unknown:
+            raise ValueError(
+                f"Unknown hyperparameter(s) {', '.join(unknown)} for optimizer {self.name!r} "
+                f"(valid: {', '.join(self.hyperparams)})"
+            )
+        values = self.defaults()
+        for name, value in hparams.items():
+            values[name] = self.hyperparams[name].validate(value)
+        return values
+
+    def build(self, params: Iterable[Any], **hparams: Any) -> Optimizer:
+        """Build the optimizer over ``params``; missing hyperparameters take their defaults."""
+        values = self.validate(hparams)
+        kwargs: dict[str, Any] = {k: v for k, v in values.items() if k not in ("beta1", "beta2")}
+        if "beta1" in values:
+            kwargs["betas"] = (values["beta1"], values["beta2"])
+        return self.factory(list(params), **kwargs)
+
+
+def _fused_if_possible(cls: type[Optimizer], **fixed: Any) -> Callable[..., Optimizer]:
+    """A factory for a torch optimizer using its fused kernel where the params allow it.
+
+    On CPU torch's default is the slow per-tensor loop; a baseline should not be handicapped
+    against the bounded optimizers' fused step.
+    """
+
+    def factory(params: list[Any], **kwargs: Any) -> Optimizer:
+        tensors = [
+            t for item in params for t in (item["params"] if isinstance(item, dict) else [item])
+        ]
+        fusable = all(
+            isinstance(t, torch.Tensor)
+            and t.is_floating_point()
+            and t.device.type in ("cpu", "cuda")
+            for t in tensors
+        )
+        return cls(params, **fixed, **kwargs, **({"fused": True} if fusable else {}))
+
+    return factory
+
+
+def _lr(default: float, low: float = 1e-5, high: float = 1.0) -> HyperParam:
+    return HyperParam("lr", default, low, high, log=True)
+
+
+_BETA1 = HyperParam("beta1", 0.9, 0.0, 1.0, log=False, high_inclusive=False)
+_BETA2 = HyperParam("beta2", 0.999, 0.0, 1.0, log=False, high_inclusive=False)
+_EPS = HyperParam("eps", 1e-8, 1e-12, 1e-1, log=True)
+_WEIGHT_DECAY = HyperParam("weight_decay", 0.0, 0.0, 0.1, log=False)
+_DECOUPLED_WEIGHT_DECAY = HyperParam("weight_decay", 1e-2, 0.0, 1.0, log=False)
+_FINAL_LR = HyperParam("final_lr", 0.1, 1e-4, 10.0, log=True)
+_GAMMA = HyperParam("gamma", 1e-3, 1e-6, 1.0, log=True)
+
+
+def _params(*hyperparams: HyperParam) -> dict[str, HyperParam]:
+    return {hp.name: hp for hp in hyperparams}
+
+
+_ADAM_PARAMS = (_lr(1e-3), _BETA1, _BETA2, _EPS, _WEIGHT_DECAY)
+_BOUNDED_PARAMS = (*_ADAM_PARAMS, _FINAL_LR, _GAMMA)
+
+REGISTRY: dict[str, OptimizerEntry] = {
+    entry.name: entry
+    for entry in [
+        OptimizerEntry(
+            "sgdm",
+            "SGD with (heavy-ball) momentum",
+            _params(
+                _lr(0.1, 1e-4, 10.0),
+                HyperParam("momentum", 0.9, 0.0, 1.0, log=False, high_inclusive=False),
+                _WEIGHT_DECAY,
+            ),
+            bounded=False,
+            factory=_fused_if_possible(torch.optim.SGD),
+        ),
+        OptimizerEntry(
+            "adam",
+            "Adam (Kingma & Ba 2015)",
+            _params(*_ADAM_PARAMS),
+            bounded=False,
+            factory=_fused_if_possible(torch.optim.Adam),
+        ),
+        OptimizerEntry(
+            "amsgrad",
+            "AMSGrad (Reddi et al. 2018): Adam with the running maximum of the second moment",
+            _params(*_ADAM_PARAMS),
+            bounded=False,
+            factory=_fused_if_possible(torch.optim.Adam, amsgrad=True),
+        ),
+        OptimizerEntry(
+            "adagrad",
+            "AdaGrad (Duchi et al. 2011)",
+            _params(
+                _lr(1e-2, 1e-5, 1.0), HyperParam("eps", 1e-10, 1e-12, 1e-1, log=True), _WEIGHT_DECAY
+            ),
+            bounded=False,
+            factory=_fused_if_possible(torch.optim.Adagrad),
+        ),
+        OptimizerEntry(
+            "adamw",
+            "AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay",
+            _params(_lr(1e-3), _BETA1, _BETA2, _EPS, _DECOUPLED_WEIGHT_DECAY),
+            bounded=False,
+            factory=_fused_if_possible(torch.optim.AdamW),
+        ),
+        OptimizerEntry(
+            "adabound",
+            "AdaBound (Luo et al. 2019): Adam's step size clipped to bounds converging to final_lr",
+            _params(*_BOUNDED_PARAMS),
+            bounded=True,
+            factory=AdaBound,
+        ),
+        OptimizerEntry(
+            "amsbound",
+            "AMSBound (Luo et al. 2019): AdaBound with the running maximum of the second moment",
+            _params(*_BOUNDED_PARAMS),
+            bounded=True,
+            factory=AMSBound,
+        ),
+        OptimizerEntry(
+            "adaboundw",
+            "AdaBoundW: AdaBound with AdamW's decoupled weight decay",
+            _params(_lr(1e-3), _BETA1, _BETA2, _EPS, _DECOUPLED_WEIGHT_DECAY, _FINAL_LR, _GAMMA),
+            bounded=True,
+            factory=AdaBoundW,
+        ),
+    ]
+}
+
+
+def build_optimizer(name: str, params: Iterable[Any], hparams: Mapping[str, Any]) -> Optimizer:
+    """Build registry optimizer ``name`` over ``params``.
+
+    Args:
+        name: A key of ``REGISTRY``.
+        params: Parameters or param groups.
+        hparams: Registry hyperparameter names to values; missing ones take their defaults.
+
+    Raises:
+        ValueError: An unknown optimizer (listing the valid names), an unknown hyperparameter
+            (listing that optimizer's) or an invalid value (naming it and its range).
+    """
+    entry = REGISTRY.get(name)
+    if entry is None:
+        raise ValueError(f"Unknown optimizer {name!r} (valid: {', '.join(REGISTRY)})")
+    return entry.build(params, **dict(hparams))
