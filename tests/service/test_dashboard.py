@@ -1,0 +1,181 @@
+"""The guarded optuna-dashboard, served for real by uvicorn on loopback over a real storage."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import http.client
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import optuna
+import pytest
+import uvicorn
+
+from service.dashboard import DashboardAccess, dashboard_asgi
+
+TOKEN = "s3cret-token"
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Any) -> Iterator[int]:
+    """Serve an ASGI app with uvicorn on a free loopback port; yields the port."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="auto"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive(), "uvicorn stopped while starting"
+        assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
+        time.sleep(0.05)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def request(
+    port: int,
+    method: str,
+    path: str,
+    body: dict | None = None,
+    headers: dict[str, str] | None = None,
+    accept_encoding: bool = True,
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """One HTTP request with nothing added behind our back (http.client adds no defaults here)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.putrequest(method, path, skip_accept_encoding=not accept_encoding)
+        data = json.dumps(body).encode() if body is not None else b""
+        for key, value in (headers or {}).items():
+            conn.putheader(key, value)
+        if body is not None:
+            conn.putheader("Content-Type", "application/json")
+        conn.putheader("Content-Length", str(len(data)))
+        conn.endheaders(data)
+        response = conn.getresponse()
+        return response.status, response.headers, response.read()
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def storage(sqlite_url: str) -> str:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(storage=sqlite_url, study_name="demo-campaign/adam")
+    study.optimize(lambda trial: trial.suggest_float("lr", 1e-4, 1e-1, log=True), n_trials=3)
+    return sqlite_url
+
+
+def _serve(storage: str, **access: Any) -> contextlib.AbstractContextManager[int]:
+    return serve_in_thread(dashboard_asgi(storage, DashboardAccess(**access)))
+
+
+def _study_names(port: int, headers: dict[str, str] | None = None) -> list[str]:
+    status, _, body = request(port, "GET", "/api/studies", headers=headers)
+    assert status == 200, body
+    return [s["study_name"] for s in json.loads(body)["study_summaries"]]
+
+
+def _basic(password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"me:{password}".encode()).decode()}
+
+
+def test_page_and_studies_are_readable_without_a_token(storage: str) -> None:
+    with _serve(storage, api_token=TOKEN) as port:
+        status, headers, body = request(port, "GET", "/dashboard")
+        assert status == 200
+        assert headers["Content-Type"].startswith("text/html")
+        assert _study_names(port) == ["demo-campaign/adam"]
+
+
+def test_static_bundle_is_served_without_accept_encoding(storage: str) -> None:
+    with _serve(storage, api_token=TOKEN) as port:
+        status, headers, body = request(port, "GET", "/static/bundle.js", accept_encoding=False)
+        assert status == 200
+        assert "Content-Encoding" not in headers  # plain JavaScript, not gzip
+        assert len(body) > 10_000
+        status, _, _ = request(port, "GET", "/favicon.ico", accept_encoding=False)
+        assert status == 200
+        # And with gzip accepted, the precompressed bundle still comes back.
+        status, headers, _ = request(
+            port, "GET", "/static/bundle.js", headers={"Accept-Encoding": "gzip"}
+        )
+        assert status == 200
+        assert headers.get("Content-Encoding") == "gzip"
+
+
+WRITES = [
+    ("POST", "/api/studies/1/rename", {"study_name": "renamed"}),
+    ("DELETE", "/api/studies/1", None),
+    ("PUT", "/api/studies/1/note", {"version": 1, "body": "vandalised"}),
+    ("POST", "/api/studies", {"study_name": "intruder", "directions": ["minimize"]}),
+    ("POST", "/api/trials/1/user-attrs", {"user_attrs": {"x": 1}}),
+]
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": "Bearer wrong"}, _basic("wrong"), {"Authorization": "Bearer"}],
+    ids=["none", "wrong-bearer", "wrong-basic", "empty-bearer"],
+)
+def test_writes_without_the_token_are_refused(storage: str, headers: dict[str, str]) -> None:
+    with _serve(storage, api_token=TOKEN) as port:
+        for method, path, body in WRITES:
+            status, response_headers, response = request(port, method, path, body, headers)
+            assert status == 401, (method, path)
+            assert json.loads(response)["detail"].startswith("Dashboard writes need the API token")
+            assert response_headers["WWW-Authenticate"].startswith("Basic")
+        assert _study_names(port) == ["demo-campaign/adam"]
+
+
+def test_writes_with_the_token_go_through(storage: str) -> None:
+    with _serve(storage, api_token=TOKEN) as port:
+        bearer = {"Authorization": f"Bearer {TOKEN}"}
+        status, _, body = request(
+            port, "POST", "/api/studies/1/rename", {"study_name": "renamed"}, bearer
+        )
+        assert status == 201, body
+        assert _study_names(port) == ["renamed"]
+        # A browser answers the login prompt with HTTP Basic: the password is the token.
+        new_id = json.loads(body)["study_id"]
+        status, _, body = request(port, "DELETE", f"/api/studies/{new_id}", {}, _basic(TOKEN))
+        assert status == 204, body
+        assert _study_names(port) == []
+
+
+def test_writes_are_disabled_without_an_api_token(storage: str) -> None:
+    with _serve(storage) as port:
+        status, _, body = request(port, "DELETE", "/api/studies/1", {}, _basic(""))
+        assert status == 403
+        assert "BOUNDSWEEP_API_TOKEN" in json.loads(body)["detail"]
+        assert _study_names(port) == ["demo-campaign/adam"]
+
+
+def test_demo_mode_allows_writes(storage: str) -> None:
+    with _serve(storage, demo=True) as port:
+        status, _, body = request(port, "POST", "/api/studies/1/rename", {"study_name": "demo-2"})
+        assert status == 201, body
+        assert _study_names(port) == ["demo-2"]
+
+
+def test_a_read_token_guards_reads_too(storage: str) -> None:
+    with _serve(storage, api_token=TOKEN, read_token="reader") as port:
+        status, _, _ = request(port, "GET", "/api/studies")
+        assert status == 401
+        assert _study_names(port, {"Authorization": "Bearer reader"}) == ["demo-campaign/adam"]
+        assert _study_names(port, _basic(TOKEN)) == ["demo-campaign/adam"]
+        # The read token does not authorise writes.
+        status, _, _ = request(
+            port, "DELETE", "/api/studies/1", {}, {"Authorization": "Bearer reader"}
+        )
+        assert status == 401
