@@ -1,0 +1,1 @@
+"""Campaign spec internals; import from ``studies.campaign``."""

@@ -1,0 +1,268 @@
+"""The campaign spec: what a user submits, validated against the task and optimizer registries.
+
+A campaign is a task, a training budget, a list of seeds and several arms. An arm is one
+optimizer with its search space: every hyperparameter is either fixed (a number), a grid of
+values (``{"grid": [...]}``) or a range (``{"low", "high", "log"}``). Hyperparameters left out
+of the space take the optimizer's registry default.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from optimizers import REGISTRY
+from studies.tasks import TASKS, Budget
+
+# Caps that keep one campaign from flooding the database; raise them in code, not in a spec.
+MAX_GRID_POINTS = 1_000
+"""Most (configuration, seed) pairs one grid arm may hold."""
+MAX_TRIALS_PER_ARM = 1_000
+"""Most trials one sampled arm may ask for."""
+MAX_TRIALS_PER_CAMPAIGN = 10_000
+"""Most trials of all arms together."""
+MAX_SEEDS = 100
+MAX_ARMS = 32
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+SEED_PARAM = "seed"
+"""The trial parameter that carries the seed (next to the varied hyperparameters)."""
+
+SamplerName = Literal["grid", "random", "tpe", "qmc"]
+PrunerName = Literal["none", "median", "hyperband"]
+
+
+class Grid(BaseModel):
+    """A hyperparameter swept over a list of values: ``{"grid": [0.01, 0.1, 1.0]}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    grid: list[float] = Field(min_length=1, max_length=MAX_GRID_POINTS)
+
+    @field_validator("grid")
+    @classmethod
+    def _distinct(cls, values: list[float]) -> list[float]:
+        if len(set(values)) != len(values):
+            raise ValueError(f"grid values must be distinct, got {values}")
+        if not all(math.isfinite(v) for v in values):
+            raise ValueError(f"grid values must be finite, got {values}")
+        return values
+
+
+class Range(BaseModel):
+    """A hyperparameter sampled from an interval: ``{"low": 1e-4, "high": 1e-1, "log": true}``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    low: float
+    high: float
+    log: bool = False
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Range:
+        if not (math.isfinite(self.low) and math.isfinite(self.high)):
+            raise ValueError(f"low and high must be finite, got {self.low}, {self.high}")
+        if not self.low < self.high:
+            raise ValueError(f"low must be below high, got low={self.low} high={self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"a log range needs low > 0, got low={self.low}")
+        return self
+
+
+SpaceValue = float | Grid | Range
+
+
+def _check_hyperparam(optimizer: str, name: str, value: float) -> None:
+    """Raise ``ValueError`` naming ``space.<name>`` when ``value`` is outside its valid range."""
+    try:
+        REGISTRY[optimizer].hyperparams[name].validate(value)
+    except ValueError as exc:
+        raise ValueError(f"space.{name}: {exc}") from None
+
+
+class ArmSpec(BaseModel):
+    """One optimizer with its search space; it becomes one Optuna study ``<campaign>/<arm>``.
+
+    Attributes:
+        name: The arm's name inside the campaign (defaults to the optimizer's name).
+        optimizer: A key of ``optimizers.REGISTRY``.
+        space: Hyperparameter → fixed value, ``Grid`` or ``Range``.
+        sampler: ``grid`` runs every grid point with every seed; ``random``, ``tpe`` and ``qmc``
+            draw ``n_trials`` configurations, seeds taken in turn.
+        n_trials: Trials of a sampled arm (a grid arm's count follows from its grid).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(default="", pattern=r"^$|" + NAME_PATTERN)
+    optimizer: str
+    space: dict[str, SpaceValue] = Field(default_factory=dict)
+    sampler: SamplerName = "grid"
+    n_trials: int | None = Field(default=None, ge=1, le=MAX_TRIALS_PER_ARM)
+
+    @field_validator("optimizer")
+    @classmethod
+    def _known_optimizer(cls, optimizer: str) -> str:
+        if optimizer not in REGISTRY:
+            raise ValueError(
+                f"unknown optimizer {optimizer!r}; valid optimizers: {', '.join(sorted(REGISTRY))}"
+            )
+        return optimizer
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ArmSpec:
+        if not self.name:
+            self.name = self.optimizer
+        entry = REGISTRY[self.optimizer]
+        for param, value in self.space.items():
+            if param not in entry.hyperparams:
+                raise ValueError(
+                    f"space.{param}: {self.optimizer} has no hyperparameter {param!r}; "
+                    f"valid hyperparameters: {', '.join(sorted(entry.hyperparams))}"
+                )
+            if isinstance(value, Grid):
+                for v in value.grid:
+                    _check_hyperparam(self.optimizer, param, v)
+            elif isinstance(value, Range):
+                _check_hyperparam(self.optimizer, param, value.low)
+                _check_hyperparam(self.optimizer, param, value.high)
+            else:
+                _check_hyperparam(self.optimizer, param, value)
+        if self.sampler == "grid":
+            ranged = sorted(p for p, v in self.space.items() if isinstance(v, Range))
+            if ranged:
+                raise ValueError(
+                    f"space.{ranged[0]}: the grid sampler needs a grid or a fixed value, not a "
+                    "range; use sampler random, tpe or qmc for ranges"
+                )
+            if self.n_trials is not None:
+                raise ValueError(
+                    "n_trials: a grid arm runs every grid point with every seed; leave n_trials out"
+                )
+            points = math.prod(len(v.grid) for v in self.varied().values())
+            if points > MAX_GRID_POINTS:
+                raise ValueError(
+                    f"space: the grid has {points} points, more than the cap of {MAX_GRID_POINTS}"
+                )
+        elif self.n_trials is None:
+            raise ValueError(f"n_trials: required for the {self.sampler} sampler")
+        return self
+
+    def varied(self) -> dict[str, Grid | Range]:
+        """The hyperparameters the arm searches over (they become trial params)."""
+        return {p: v for p, v in self.space.items() if isinstance(v, Grid | Range)}
+
+    def fixed(self) -> dict[str, float]:
+        """The hyperparameters held at one value (registry defaults not included)."""
+        return {p: float(v) for p, v in self.space.items() if not isinstance(v, Grid | Range)}
+
+    def grid_points(self) -> list[dict[str, float]]:
+        """Every configuration of a grid arm, in a stable order (empty dict if nothing varies)."""
+        varied = self.varied()
+        names = sorted(varied)
+        grids = [varied[n].grid for n in names]  # type: ignore[union-attr]
+        return [dict(zip(names, values, strict=True)) for values in itertools.product(*grids)]
+
+    def planned_trials(self, seeds: list[int]) -> int:
+        """How many trials the arm runs to completion."""
+        if self.sampler == "grid":
+            return len(self.grid_points()) * len(seeds)
+        assert self.n_trials is not None
+        return self.n_trials
+
+    def queued_params(self, seeds: list[int]) -> list[dict[str, float | int]]:
+        """The params of every trial queued when the campaign is created.
+
+        A grid arm queues each (configuration, seed) pair; a sampled arm queues ``n_trials``
+        slots that fix only the seed (taken in turn), the sampler fills in the rest.
+        """
+        if self.sampler == "grid":
+            return [{**point, SEED_PARAM: seed} for point in self.grid_points() for seed in seeds]
+        assert self.n_trials is not None
+        return [{SEED_PARAM: seeds[i % len(seeds)]} for i in range(self.n_trials)]
+
+
+class CampaignSpec(BaseModel):
+    """One experiment: a task, a budget, seeds and the arms to compare.
+
+    Attributes:
+        name: Unique name; arm studies are named ``<name>/<arm>``.
+        task: A key of ``studies.tasks.TASKS``.
+        budget: Training budget of every trial.
+        seeds: Every configuration runs once per seed.
+        arms: The optimizers compared, each with its search space.
+        pruner: ``none``, ``median`` or ``hyperband`` (stops bad trials early; a pruned trial
+            counts as finished).
+        description: Free text shown with the campaign.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(pattern=NAME_PATTERN)
+    task: str
+    budget: Budget = Field(default_factory=Budget)
+    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1, max_length=MAX_SEEDS)
+    arms: list[ArmSpec] = Field(min_length=1, max_length=MAX_ARMS)
+    pruner: PrunerName = "none"
+    description: str = Field(default="", max_length=2_000)
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, task: str) -> str:
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(sorted(TASKS))}")
+        return task
+
+    @field_validator("seeds")
+    @classmethod
+    def _valid_seeds(cls, seeds: list[int]) -> list[int]:
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"seeds must be distinct, got {seeds}")
+        for seed in seeds:
+            if not 0 <= seed < 2**32:
+                raise ValueError(f"seed {seed} is outside [0, 2**32)")
+        return seeds
+
+    @model_validator(mode="after")
+    def _campaign_caps(self) -> CampaignSpec:
+        names = [arm.name for arm in self.arms]
+        duplicated = sorted({n for n in names if names.count(n) > 1})
+        if duplicated:
+            raise ValueError(
+                f"arms: names must be unique, {', '.join(duplicated)} appears more than once; "
+                "give the arms a name"
+            )
+        total = self.total_trials()
+        if total > MAX_TRIALS_PER_CAMPAIGN:
+            raise ValueError(
+                f"arms: the campaign plans {total} trials, more than the cap of "
+                f"{MAX_TRIALS_PER_CAMPAIGN}"
+            )
+        return self
+
+    def total_trials(self) -> int:
+        """Trials of every arm together."""
+        return sum(arm.planned_trials(self.seeds) for arm in self.arms)
+
+    def arm(self, name: str) -> ArmSpec:
+        """The arm called ``name``; ``KeyError`` listing the arms otherwise."""
+        for arm in self.arms:
+            if arm.name == name:
+                return arm
+        raise KeyError(f"no arm {name!r} in {self.name}; arms: {[a.name for a in self.arms]}")
+
+    def to_yaml(self) -> str:
+        """The spec as YAML (what ``from_yaml`` reads back)."""
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> CampaignSpec:
+        """Read a spec from YAML text; a document that is not a mapping is a ``ValueError``."""
+        data: Any = yaml.safe_load(text)
+        if not isinstance(data, dict):
+            raise ValueError("a campaign spec must be a YAML mapping (name, task, arms, ...)")
+        return cls.model_validate(data)

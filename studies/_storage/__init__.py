@@ -1,0 +1,1 @@
+"""Storage internals; import from ``studies.storage``."""

@@ -1,0 +1,107 @@
+"""Open the Optuna storage every part shares: an ``RDBStorage`` from a SQLAlchemy URL.
+
+SQLite is the embedded default (one worker, or the demo's two); PostgreSQL is the store for
+several workers. Heartbeats are always on, so a worker that dies mid-trial is noticed by the
+others and its trial retried (``RetryHeartbeatStaleTrialCallback``).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import warnings
+from typing import Any
+
+import optuna
+import sqlalchemy as sa
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+
+DEFAULT_HEARTBEAT_INTERVAL = 10
+"""Seconds between two heartbeats of a running trial."""
+DEFAULT_MAX_RETRIES = 2
+"""How many times a crashed trial is retried before it is reported failed."""
+SQLITE_BUSY_TIMEOUT = 60.0
+"""Seconds a SQLite writer waits for another's lock before giving up."""
+
+
+def _prepare_sqlite(url: sa.URL) -> dict[str, Any]:
+    """WAL mode (readers never block the writer) and a busy timeout, for two local processes."""
+    database = url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        # journal_mode=WAL is stored in the file itself: set it once, before Optuna connects.
+        with sqlite3.connect(database, timeout=SQLITE_BUSY_TIMEOUT) as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+    return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
+
+
+def _engine_kwargs(url: str, pool_size: int) -> dict[str, Any]:
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return _prepare_sqlite(parsed)
+    return {
+        "pool_pre_ping": True,  # a database restart must not kill long-lived workers
+        "pool_size": pool_size,
+        "max_overflow": pool_size,
+        "pool_recycle": 1800,
+        "pool_timeout": 60,
+    }
+
+
+def open_storage(
+    url: str,
+    *,
+    heartbeat_interval: int = DEFAULT_HEARTBEAT_INTERVAL,
+    grace_period: int | None = None,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    pool_size: int = 4,
+) -> RDBStorage:
+    """Open (and create the tables of) the storage at ``url``.
+
+    Args:
+        url: SQLAlchemy URL, e.g. ``sqlite:///boundsweep.db`` or
+            ``postgresql+psycopg://user@host/db``.
+        heartbeat_interval: Seconds between heartbeats of a running trial.
+        grace_period: Seconds without a heartbeat after which a running trial is stale and is
+            failed and retried; ``None``: three heartbeat intervals.
+        max_retries: Times a stale trial is re-queued before it stays failed.
+        pool_size: Connections kept open (PostgreSQL); as many again may overflow.
+
+    Returns:
+        The storage; pass it to ``optuna.load_study`` or to this module's functions.
+    """
+    kwargs = _engine_kwargs(url, pool_size)
+    if grace_period is None:
+        grace_period = 3 * heartbeat_interval
+    # Several workers may start on a fresh database at once; creating Optuna's tables then
+    # races (duplicate table or enum type), and the loser simply finds them on a second try.
+    for attempt in range(5):
+        try:
+            with warnings.catch_warnings():
+                # Heartbeats are "experimental" in Optuna 5 but the only crash detection it has.
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(
+                    url,
+                    engine_kwargs=kwargs,
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
+                        max_retry=max_retries
+                    ),
+                )
+        except (sa.exc.DBAPIError, optuna.exceptions.StorageInternalError):
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
+
+
+def engine_of(storage: Any) -> sa.Engine:
+    """The SQLAlchemy engine behind an ``RDBStorage``, a cached wrapper, an engine or a URL."""
+    if isinstance(storage, sa.Engine):
+        return storage
+    if isinstance(storage, str):
+        return open_storage(storage).engine
+    backend = getattr(storage, "_backend", storage)  # optuna's _CachedStorage wraps the RDB one
+    if isinstance(backend, RDBStorage):
+        return backend.engine
+    raise TypeError(f"expected an RDBStorage, an Engine or a URL, got {type(storage).__name__}")

@@ -1,0 +1,151 @@
+"""The trial queue's atomic steps: claim a WAITING trial, fail a RUNNING one, re-queue it.
+
+Optuna's own pop (``Study.ask``) reads WAITING trials and then writes RUNNING; only
+PostgreSQL's ``SELECT ... FOR UPDATE`` makes that safe, and ``ask`` creates a fresh trial when
+the queue is empty. Here each state change is one conditional ``UPDATE ... WHERE state = X``,
+which exactly one process can win on PostgreSQL and on SQLite alike, and nothing is ever
+created except as a copy of a failed trial.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import optuna
+import sqlalchemy as sa
+from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial, TrialState
+
+from studies._storage import _tables as t
+from studies._storage._open import engine_of
+
+_CANDIDATES = 16
+"""WAITING trials tried per claim before giving up (others may win the first ones)."""
+ATTR_RETRY_HISTORY = "retry_history"  # the key RetryHeartbeatStaleTrialCallback keeps
+ATTR_INTERRUPTED = "boundsweep:interrupted"
+
+
+def claim_waiting_trial(storage: Any, study_id: int) -> int | None:
+    """Move one WAITING trial of the study to RUNNING, with a first heartbeat; its id.
+
+    Returns ``None`` when the study has no WAITING trial left (or others took them all).
+    The heartbeat is written in the same transaction, so a worker killed right after the
+    claim still leaves a trial that goes stale and is retried.
+    """
+    trials = t.trials
+    candidates = (
+        sa.select(trials.c.trial_id)
+        .where(trials.c.study_id == study_id, trials.c.state == TrialState.WAITING)
+        .order_by(trials.c.number)
+        .limit(_CANDIDATES)
+    )
+    engine = engine_of(storage)
+    with engine.connect() as conn:
+        ids = list(conn.execute(candidates).scalars())
+    for trial_id in ids:
+        with engine.begin() as conn:
+            won = conn.execute(
+                sa.update(trials)
+                .where(trials.c.trial_id == trial_id, trials.c.state == TrialState.WAITING)
+                .values(state=TrialState.RUNNING, datetime_start=datetime.now())
+            ).rowcount
+            if won == 1:
+                conn.execute(
+                    sa.insert(t.trial_heartbeats).values(trial_id=trial_id, heartbeat=sa.func.now())
+                )
+                return trial_id
+    return None
+
+
+def fail_if_running(storage: Any, trial_id: int) -> bool:
+    """Move a RUNNING trial to FAIL; ``False`` if it was not RUNNING (someone else won)."""
+    trials = t.trials
+    with engine_of(storage).begin() as conn:
+        return (
+            conn.execute(
+                sa.update(trials)
+                .where(trials.c.trial_id == trial_id, trials.c.state == TrialState.RUNNING)
+                .values(state=TrialState.FAIL, datetime_complete=datetime.now())
+            ).rowcount
+            == 1
+        )
+
+
+def stale_trial_ids(storage: Any, grace_period: float) -> list[tuple[int, int]]:
+    """(study id, trial id) of RUNNING trials without a heartbeat for ``grace_period`` s."""
+    trials, beats = t.trials, t.trial_heartbeats
+    with engine_of(storage).connect() as conn:
+        # The database's clock, the one heartbeats are written with (as Optuna does).
+        now = conn.execute(sa.select(sa.func.now())).scalar_one()
+        cutoff = now.replace(tzinfo=None) - timedelta(seconds=grace_period)
+        query = (
+            sa.select(trials.c.study_id, trials.c.trial_id)
+            .join(beats, beats.c.trial_id == trials.c.trial_id)
+            .where(trials.c.state == TrialState.RUNNING, beats.c.heartbeat < cutoff)
+        )
+        return [(study_id, trial_id) for study_id, trial_id in conn.execute(query)]
+
+
+def requeue(storage: Any, study_id: int, trial: FrozenTrial, *, count_as_retry: bool) -> int:
+    """Queue a WAITING copy of a failed trial (same params, same seed); the copy's id.
+
+    Args:
+        storage: The ``RDBStorage``.
+        study_id: The trial's study.
+        trial: The failed trial.
+        count_as_retry: ``True`` for a crash (it counts towards the retry limit, kept in the
+            ``retry_history`` system attr as ``RetryHeartbeatStaleTrialCallback`` does);
+            ``False`` for a worker that was asked to stop, which is not the trial's fault.
+    """
+    system_attrs: dict[str, Any] = {
+        "failed_trial": trial.number,
+        ATTR_RETRY_HISTORY: [],
+        **trial.system_attrs,
+    }
+    history = list(system_attrs[ATTR_RETRY_HISTORY])
+    if count_as_retry:
+        history.append(trial.number)
+    else:
+        system_attrs[ATTR_INTERRUPTED] = int(system_attrs.get(ATTR_INTERRUPTED, 0)) + 1
+    system_attrs[ATTR_RETRY_HISTORY] = history
+    copy = optuna.trial.create_trial(
+        state=TrialState.WAITING,
+        params=trial.params,
+        distributions=trial.distributions,
+        system_attrs=system_attrs,
+    )
+    return _rdb(storage).create_new_trial(study_id, template_trial=copy)
+
+
+def _rdb(storage: Any) -> RDBStorage:
+    backend = getattr(storage, "_backend", storage)  # optuna's _CachedStorage wraps the RDB one
+    if not isinstance(backend, RDBStorage):
+        raise TypeError(f"expected an RDBStorage, got {type(storage).__name__}")
+    return backend
+
+
+def fail_stale_trials(storage: Any, *, grace_period: float, max_retries: int) -> list[int]:
+    """Fail every RUNNING trial whose worker stopped beating; re-queue those with retries left.
+
+    Any live worker calls this now and then (a stale trial is only failed when someone
+    looks). Exactly one caller wins each trial, so each crash is re-queued at most once.
+
+    Returns:
+        Ids of the trials this call failed.
+    """
+    failed = []
+    backend = _rdb(storage)
+    for study_id, trial_id in stale_trial_ids(backend, grace_period):
+        if not fail_if_running(backend, trial_id):
+            continue
+        failed.append(trial_id)
+        trial = backend.get_trial(trial_id)
+        if retries_left(trial, max_retries):
+            requeue(backend, study_id, trial, count_as_retry=True)
+    return failed
+
+
+def retries_left(trial: FrozenTrial, max_retries: int) -> bool:
+    """Whether a crashed trial may be queued once more."""
+    return len(trial.system_attrs.get(ATTR_RETRY_HISTORY, [])) < max_retries

@@ -1,0 +1,32 @@
+"""Optuna's own tables, for the few queries its storage API makes too slow (counts, claims).
+
+The schema is Optuna's (``optuna.storages._rdb.models``); we only read it and make the two
+state changes that must be atomic across processes (claim a WAITING trial, fail a stale one).
+"""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+from optuna.storages._rdb import models
+
+_TABLES = models.BaseModel.metadata.tables
+studies: sa.Table = _TABLES["studies"]
+study_directions: sa.Table = _TABLES["study_directions"]
+study_user_attributes: sa.Table = _TABLES["study_user_attributes"]
+trials: sa.Table = _TABLES["trials"]
+trial_values: sa.Table = _TABLES["trial_values"]
+trial_heartbeats: sa.Table = _TABLES["trial_heartbeats"]
+
+# Study user_attrs that make a study an arm of a campaign (see docs/CONTRACTS.md).
+ATTR_CAMPAIGN = "boundsweep:campaign"
+ATTR_ARM = "boundsweep:arm"
+ATTR_SPEC = "boundsweep:spec"
+ATTR_CANCELLED = "boundsweep:cancelled"
+ATTR_CREATED_AT = "boundsweep:created_at"
+
+
+def attr_json(value: object) -> str:
+    """A user attr's value as Optuna stores it (``value_json``), for equality in SQL."""
+    return json.dumps(value)

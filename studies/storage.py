@@ -1,0 +1,77 @@
+"""The campaigns' storage: Optuna ``RDBStorage`` (SQLite by default, PostgreSQL for many workers).
+
+Each arm of a campaign is one Optuna study named ``<campaign>/<arm>`` whose ``user_attrs``
+carry the spec, so the Optuna dashboard and CLI read campaigns as they are. Every trial a
+campaign will run is queued (WAITING) when it is created; workers claim them one at a time.
+
+```python
+storage = open_storage("sqlite:///boundsweep.db")
+create_campaign(storage, spec)
+for arm in campaign_progress(storage, spec.name):
+    print(arm.arm, arm.complete, "/", arm.total)
+```
+"""
+
+from __future__ import annotations
+
+from studies._storage._campaigns import (
+    CampaignExists,
+    CampaignNotFound,
+    arm_study_name,
+    campaign_study_ids,
+    cancel_campaign,
+    create_campaign,
+    is_cancelled,
+    list_campaigns,
+    load_spec,
+)
+from studies._storage._open import (
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_MAX_RETRIES,
+    engine_of,
+    open_storage,
+)
+from studies._storage._progress import ArmProgress, arm_progress, campaign_progress
+from studies._storage._queue import (
+    claim_waiting_trial,
+    fail_if_running,
+    fail_stale_trials,
+    requeue,
+    retries_left,
+)
+from studies._storage._tables import (
+    ATTR_ARM,
+    ATTR_CAMPAIGN,
+    ATTR_CANCELLED,
+    ATTR_CREATED_AT,
+    ATTR_SPEC,
+)
+
+__all__ = [
+    "ATTR_ARM",
+    "ATTR_CAMPAIGN",
+    "ATTR_CANCELLED",
+    "ATTR_CREATED_AT",
+    "ATTR_SPEC",
+    "DEFAULT_HEARTBEAT_INTERVAL",
+    "DEFAULT_MAX_RETRIES",
+    "ArmProgress",
+    "CampaignExists",
+    "CampaignNotFound",
+    "arm_progress",
+    "arm_study_name",
+    "campaign_progress",
+    "campaign_study_ids",
+    "cancel_campaign",
+    "claim_waiting_trial",
+    "create_campaign",
+    "engine_of",
+    "fail_if_running",
+    "fail_stale_trials",
+    "is_cancelled",
+    "list_campaigns",
+    "load_spec",
+    "open_storage",
+    "requeue",
+    "retries_left",
+]
