@@ -1,1 +1,23 @@
-"""Running trials: claim work from the storage, heartbeat, retry, graceful stop, progress."""
+"""Running trials: claim work from the storage, heartbeat, retry, graceful stop, progress.
+
+```python
+from workers import run_worker
+run_worker("sqlite:///boundsweep.db", device="cpu", until_idle=True)
+```
+"""
+
+from __future__ import annotations
+
+from workers._cli import add_worker_arguments, main, worker_main
+from workers._worker import Worker, WorkerConfig, WorkerStats, WorkerStopping, run_worker
+
+__all__ = [
+    "Worker",
+    "WorkerConfig",
+    "WorkerStats",
+    "WorkerStopping",
+    "add_worker_arguments",
+    "main",
+    "run_worker",
+    "worker_main",
+]

@@ -1,0 +1,161 @@
+"""The objective of an arm study: train one (configuration, seed) and score it.
+
+``make_objective(spec, arm)`` returns ``objective(trial) -> float`` for any Optuna loop. It
+suggests the arm's varied hyperparameters and the seed (a queued trial's values are taken as
+they are), trains with ``studies.training.train``, reports the validation metric every epoch
+(pruning, dashboard curves) and stores the run's record in the trial's ``user_attrs``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import warnings
+import zlib
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+import optuna
+
+from studies._campaign._spec import SEED_PARAM, ArmSpec, CampaignSpec, Grid
+from studies.tasks import TASKS
+from studies.training import EpochRecord, TrainResult, resolve_hparams, train
+
+WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def suggest(trial: optuna.Trial, arm: ArmSpec, seeds: list[int]) -> tuple[dict[str, float], int]:
+    """The varied hyperparameters and the seed of ``trial``, drawn from the arm's space.
+
+    Grids are categorical (so a queued grid point is one of its choices), ranges floats.
+    """
+    varied: dict[str, float] = {}
+    for name, value in sorted(arm.varied().items()):
+        if isinstance(value, Grid):
+            varied[name] = float(trial.suggest_categorical(name, value.grid))
+        else:
+            varied[name] = trial.suggest_float(name, value.low, value.high, log=value.log)
+    seed = int(trial.suggest_categorical(SEED_PARAM, seeds))
+    return varied, seed
+
+
+class StorageClock:
+    """Seconds spent in storage calls and in training, for the storage-overhead figures."""
+
+    def __init__(self) -> None:
+        self.storage = 0.0
+        self.training = 0.0
+
+    def timed(self, bucket: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call ``fn`` and add its wall time to ``bucket`` (``"storage"`` or ``"training"``)."""
+        start = time.perf_counter()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            setattr(self, bucket, getattr(self, bucket) + time.perf_counter() - start)
+
+
+def make_objective(
+    spec: CampaignSpec,
+    arm: str,
+    *,
+    device: str = "cpu",
+    data_dir: str | None = None,
+    on_epoch: Callable[[optuna.Trial, EpochRecord], None] | None = None,
+    clock: StorageClock | None = None,
+) -> Callable[[optuna.Trial], float]:
+    """The objective of the arm ``arm`` of ``spec``.
+
+    Args:
+        spec: The campaign.
+        arm: Name of one of its arms.
+        device: Torch device to train on.
+        data_dir: Dataset folder (default ``$BOUNDSWEEP_DATA_DIR`` or ``./data``).
+        on_epoch: Also called after every epoch (the worker logs progress with it).
+        clock: Accumulates time in storage calls vs. training, when given.
+
+    Returns:
+        ``objective(trial)``: trains and returns the final validation metric (the task's
+        ``diverged_value`` for a diverged run, which is COMPLETE with ``status=diverged``).
+        Raises ``optuna.TrialPruned`` when the pruner stops the trial.
+    """
+    arm_spec = spec.arm(arm)
+    task = TASKS[spec.task]
+    clock = clock or StorageClock()
+
+    def objective(trial: optuna.Trial) -> float:
+        varied, seed = clock.timed("storage", suggest, trial, arm_spec, spec.seeds)
+        hparams = resolve_hparams(task, arm_spec.optimizer, {**arm_spec.fixed(), **varied})
+        clock.timed("storage", _set_user_attrs, trial, hparams=hparams, seed=seed,
+                    device=device, worker=WORKER_ID)  # fmt: skip
+        curve: list[dict[str, Any]] = []
+
+        def report(record: EpochRecord) -> None:
+            curve.append(asdict(record))
+            clock.timed("storage", trial.report, record.val_metric, record.epoch)
+            if on_epoch is not None:
+                on_epoch(trial, record)
+            if clock.timed("storage", trial.should_prune):
+                clock.timed("storage", _set_user_attrs, trial, status="pruned", curve=curve)
+                raise optuna.TrialPruned(f"pruned at epoch {record.epoch}")
+
+        start, storage_before = time.perf_counter(), clock.storage
+        try:
+            result: TrainResult = train(
+                task.name, arm_spec.optimizer, hparams, seed, budget=spec.budget, device=device,
+                on_epoch=report, data_dir=data_dir,
+            )  # fmt: skip
+        finally:
+            # report() ran inside train(); its storage calls are not training time.
+            elapsed = time.perf_counter() - start
+            clock.training += elapsed - (clock.storage - storage_before)
+        clock.timed(
+            "storage",
+            _set_user_attrs,
+            trial,
+            status=result.status,
+            val_metric=result.val_metric,
+            test_metric=result.test_metric,
+            curve=[asdict(r) for r in result.epochs],
+            wall_time=result.wall_time,
+            device=result.device,
+            steps=result.steps,
+        )
+        return result.val_metric
+
+    return objective
+
+
+def _set_user_attrs(trial: optuna.Trial, **attrs: Any) -> None:
+    for key, value in attrs.items():
+        trial.set_user_attr(key, value)
+
+
+def sampler_for(arm: ArmSpec, study_name: str) -> optuna.samplers.BaseSampler:
+    """The sampler of an arm study.
+
+    A grid arm's trials are all queued with their values, so any sampler only confirms them
+    (Optuna's ``GridSampler`` would re-run points when several workers race). QMC needs the
+    same seed in every worker to walk one sequence; the study name gives it.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if arm.sampler == "tpe":
+            # Running trials count as bad guesses so parallel workers spread out.
+            return optuna.samplers.TPESampler(constant_liar=True)
+        if arm.sampler == "qmc":
+            seed = zlib.crc32(study_name.encode())
+            return optuna.samplers.QMCSampler(seed=seed, scramble=True)
+        return optuna.samplers.RandomSampler()
+
+
+def pruner_for(spec: CampaignSpec) -> optuna.pruners.BasePruner:
+    """The campaign's pruner; epochs are its steps."""
+    if spec.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=len(spec.seeds), n_warmup_steps=1)
+    if spec.pruner == "hyperband":
+        max_epochs = spec.budget.epochs or TASKS[spec.task].default_epochs
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs)
+    return optuna.pruners.NopPruner()

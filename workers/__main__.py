@@ -1,0 +1,9 @@
+"""``python -m workers``: the same worker as ``boundsweep worker``."""
+
+from __future__ import annotations
+
+import sys
+
+from workers._cli import main
+
+sys.exit(main())

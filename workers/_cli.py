@@ -1,0 +1,183 @@
+"""``boundsweep worker`` / ``python -m workers``: options, logging, one process per GPU."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+from types import FrameType
+
+from studies.storage import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_MAX_RETRIES
+from workers._worker import run_worker
+
+DEFAULT_STORAGE = "sqlite:///boundsweep.db"
+_DEVICE = re.compile(r"^(cpu|cuda|cuda:\d+|mps)$")
+
+
+def _device(value: str) -> str:
+    if not _DEVICE.match(value):
+        raise argparse.ArgumentTypeError(f"invalid device {value!r}; valid: cpu, cuda, cuda:N, mps")
+    return value
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {number}")
+    return number
+
+
+def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
+    """The worker's options (``--storage`` is the caller's, as every command has it)."""
+    parser.add_argument(
+        "--device",
+        type=_device,
+        default="cpu",
+        help="torch device: cpu, cuda or cuda:N (default: cpu)",
+    )
+    parser.add_argument(
+        "--gpus",
+        metavar="all|0,1,...",
+        help="start one worker process per GPU (all visible ones, or the listed indices)",
+    )
+    parser.add_argument(
+        "--until-idle", action="store_true", help="exit once no campaign has work left"
+    )
+    parser.add_argument(
+        "--max-retries",
+        type=_positive_int,
+        default=DEFAULT_MAX_RETRIES,
+        help=f"times a crashed trial is retried before it is reported failed (default: {DEFAULT_MAX_RETRIES})",
+    )
+    parser.add_argument(
+        "--heartbeat-interval",
+        type=_positive_int,
+        default=DEFAULT_HEARTBEAT_INTERVAL,
+        help=f"seconds between heartbeats of the running trial (default: {DEFAULT_HEARTBEAT_INTERVAL})",
+    )
+    parser.add_argument(
+        "--grace-period",
+        type=_positive_int,
+        default=None,
+        help="seconds without a heartbeat before a trial counts as crashed (default: 3 heartbeats)",
+    )
+    parser.add_argument(
+        "--campaign",
+        action="append",
+        dest="campaigns",
+        metavar="NAME",
+        help="only work on this campaign (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--max-trials", type=_positive_int, default=None, help="stop after N trials"
+    )
+    parser.add_argument(
+        "--data-dir", default=None, help="dataset folder (default: $BOUNDSWEEP_DATA_DIR or ./data)"
+    )
+
+
+def _configure_logging() -> None:
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO,
+            format="%(asctime)s %(levelname)s worker[%(process)d] %(message)s",
+        )
+
+
+def _gpu_indices(spec: str) -> list[int]:
+    if spec == "all":
+        import torch
+
+        return list(range(torch.cuda.device_count()))
+    try:
+        return [int(part) for part in spec.split(",") if part.strip()]
+    except ValueError:
+        raise SystemExit(
+            f"boundsweep worker: --gpus {spec!r}: expected 'all' or indices like 0,1"
+        ) from None
+
+
+def _child_argv(args: argparse.Namespace, gpu: int) -> list[str]:
+    argv = [sys.executable, "-m", "workers", "--storage", args.storage, "--device", f"cuda:{gpu}"]
+    argv += [
+        "--max-retries",
+        str(args.max_retries),
+        "--heartbeat-interval",
+        str(args.heartbeat_interval),
+    ]
+    if args.until_idle:
+        argv.append("--until-idle")
+    if args.grace_period is not None:
+        argv += ["--grace-period", str(args.grace_period)]
+    for name in args.campaigns or []:
+        argv += ["--campaign", name]
+    if args.max_trials is not None:
+        argv += ["--max-trials", str(args.max_trials)]
+    if args.data_dir:
+        argv += ["--data-dir", args.data_dir]
+    return argv
+
+
+def _run_per_gpu(args: argparse.Namespace) -> int:
+    """One child worker per GPU; SIGTERM/SIGINT are passed on and the children awaited."""
+    gpus = _gpu_indices(args.gpus)
+    if not gpus:
+        print("boundsweep worker: --gpus: no CUDA device is visible", file=sys.stderr)
+        return 2
+    children = [subprocess.Popen(_child_argv(args, gpu)) for gpu in gpus]
+    logging.getLogger("boundsweep.worker").info("started %d workers on GPUs %s", len(gpus), gpus)
+
+    def forward(signum: int, frame: FrameType | None) -> None:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        codes = [child.wait() for child in children]
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return max(codes, default=0)
+
+
+def worker_main(args: argparse.Namespace) -> int:
+    """Run the worker (or one per GPU) as ``args`` say; the exit status."""
+    _configure_logging()
+    if args.gpus:
+        return _run_per_gpu(args)
+    run_worker(
+        args.storage,
+        device=args.device,
+        until_idle=args.until_idle,
+        max_retries=args.max_retries,
+        heartbeat_interval=args.heartbeat_interval,
+        grace_period=args.grace_period,
+        campaigns=args.campaigns,
+        max_trials=args.max_trials,
+        data_dir=args.data_dir,
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m workers [--storage URL] [options]``."""
+    parser = argparse.ArgumentParser(
+        prog="python -m workers",
+        description="Train queued trials of every open campaign until stopped.",
+    )
+    parser.add_argument(
+        "--storage",
+        default=os.environ.get("BOUNDSWEEP_DATABASE_URL", DEFAULT_STORAGE),
+        help="SQLAlchemy URL (default: $BOUNDSWEEP_DATABASE_URL or sqlite:///boundsweep.db)",
+    )
+    add_worker_arguments(parser)
+    return worker_main(parser.parse_args(argv))

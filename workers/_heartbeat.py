@@ -1,0 +1,62 @@
+"""The heartbeat of a running trial, and the sweep that retries other workers' dead trials."""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from types import TracebackType
+from typing import Any
+
+from studies.storage import fail_stale_trials
+
+log = logging.getLogger("boundsweep.worker")
+
+
+class Heartbeat:
+    """Beat for ``trial_id`` every ``interval`` seconds while the ``with`` block runs.
+
+    Every ``grace_period`` it also fails other workers' stale trials (and re-queues them),
+    so a crash is retried even while every live worker is busy with a long trial.
+    """
+
+    def __init__(
+        self, storage: Any, trial_id: int, interval: int, grace_period: int, max_retries: int
+    ) -> None:
+        self._storage = storage
+        self._trial_id = trial_id
+        self._interval = interval
+        self._sweep_every = max(1, math.ceil(grace_period / interval))
+        self._grace_period = grace_period
+        self._max_retries = max_retries
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{trial_id}", daemon=True)
+
+    def _run(self) -> None:
+        beats = 0
+        # The claim wrote the first heartbeat; beat again after each interval.
+        while not self._stop.wait(self._interval):
+            beats += 1
+            try:
+                self._storage.record_heartbeat(self._trial_id)
+                if beats % self._sweep_every == 0:
+                    fail_stale_trials(
+                        self._storage,
+                        grace_period=self._grace_period,
+                        max_retries=self._max_retries,
+                    )
+            except Exception:  # a database hiccup must not kill the trial; the next beat retries
+                log.warning("heartbeat of trial id %s failed", self._trial_id, exc_info=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        self._thread.join()

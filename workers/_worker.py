@@ -1,0 +1,369 @@
+"""The worker loop: claim the next queued trial of the arm furthest behind, train it, repeat.
+
+One trial at a time on one device. A trial is only ever taken from the queue that
+``create_campaign`` filled (never created afresh), which is what keeps every arm's count
+exact however many workers race. While it trains, a heartbeat thread proves the worker alive;
+a worker that dies is noticed by the others, who fail its trial and queue it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import timedelta
+from types import FrameType
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from studies.campaign import CampaignSpec
+from studies.objective import StorageClock, make_objective, pruner_for, sampler_for
+from studies.storage import (
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_MAX_RETRIES,
+    ArmProgress,
+    arm_progress,
+    claim_waiting_trial,
+    fail_if_running,
+    fail_stale_trials,
+    load_spec,
+    open_storage,
+    requeue,
+    retries_left,
+)
+from studies.tasks import TASKS
+from studies.training import EpochRecord
+from workers._heartbeat import Heartbeat
+
+log = logging.getLogger("boundsweep.worker")
+
+
+class WorkerStopping(BaseException):
+    """Raised inside training when the worker is told to stop (SIGTERM / SIGINT).
+
+    A ``BaseException`` so that no ``except Exception`` in training code swallows it.
+    """
+
+
+@dataclass
+class WorkerConfig:
+    """How a worker runs.
+
+    Attributes:
+        storage_url: SQLAlchemy URL of the campaigns' storage.
+        device: Torch device, ``cpu``, ``cuda`` or ``cuda:N``.
+        until_idle: Exit once no campaign has a queued or running trial left.
+        max_retries: Times a crashed trial is queued again before it is reported failed.
+        heartbeat_interval: Seconds between heartbeats.
+        grace_period: Seconds without a heartbeat before a trial is stale (``None``: 3 beats).
+        poll_interval: Seconds to wait before looking again when there is no work.
+        max_trials: Stop after this many trials (``None``: no limit).
+        campaigns: Only work on these campaigns (``None``: all).
+        data_dir: Dataset folder for the tasks.
+    """
+
+    storage_url: str
+    device: str = "cpu"
+    until_idle: bool = False
+    max_retries: int = DEFAULT_MAX_RETRIES
+    heartbeat_interval: int = DEFAULT_HEARTBEAT_INTERVAL
+    grace_period: int | None = None
+    poll_interval: float = 2.0
+    max_trials: int | None = None
+    campaigns: list[str] | None = None
+    data_dir: str | None = None
+
+
+@dataclass
+class WorkerStats:
+    """What a worker did, for its last log line and the storage benchmark."""
+
+    trials: int = 0
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    interrupted: int = 0
+    clock: StorageClock = field(default_factory=StorageClock)
+    wall: float = 0.0
+
+
+@dataclass
+class _Arm:
+    spec: CampaignSpec
+    study: optuna.Study
+
+
+class Worker:
+    """One worker process's loop (see ``run_worker``)."""
+
+    def __init__(self, config: WorkerConfig, stop: threading.Event | None = None) -> None:
+        self.config = config
+        self.grace_period = config.grace_period or 3 * config.heartbeat_interval
+        self.storage = open_storage(
+            config.storage_url,
+            heartbeat_interval=config.heartbeat_interval,
+            grace_period=self.grace_period,
+            max_retries=config.max_retries,
+        )
+        self.stop = stop or threading.Event()
+        self.stats = WorkerStats()
+        self._arms: dict[int, _Arm] = {}
+        self._training = False
+        self._last_sweep = -math.inf
+
+    # --- choosing work ---------------------------------------------------------------------
+
+    def _open_arms(self) -> list[ArmProgress]:
+        rows = arm_progress(self.storage)
+        if self.config.campaigns is not None:
+            rows = [r for r in rows if r.campaign in self.config.campaigns]
+        return [r for r in rows if not r.cancelled]
+
+    @staticmethod
+    def _by_fairness(rows: list[ArmProgress]) -> list[ArmProgress]:
+        """Arms with queued trials, the one furthest behind (started / planned) first."""
+        ready = [r for r in rows if r.waiting > 0]
+        return sorted(ready, key=lambda r: ((r.finished + r.running) / r.total, r.study_id))
+
+    def _claim(self) -> tuple[ArmProgress, int] | None | bool:
+        """A claimed (arm, trial id); ``None`` if there is no work now; ``False`` if none is left."""
+        rows = self._open_arms()
+        for row in self._by_fairness(rows):
+            trial_id = claim_waiting_trial(self.storage, row.study_id)
+            if trial_id is not None:
+                return row, trial_id
+        if any(r.waiting or r.running for r in rows):
+            return None  # others' running trials may still crash and come back
+        return False
+
+    def _sweep_stale(self) -> None:
+        if time.monotonic() - self._last_sweep < self.config.heartbeat_interval:
+            return
+        self._last_sweep = time.monotonic()
+        failed = fail_stale_trials(
+            self.storage, grace_period=self.grace_period, max_retries=self.config.max_retries
+        )
+        if failed:
+            log.warning("failed %d stale trial(s) of dead workers: ids %s", len(failed), failed)
+
+    def _arm(self, row: ArmProgress) -> _Arm:
+        if row.study_id not in self._arms:
+            spec = load_spec(self.storage, row.campaign)
+            study = optuna.load_study(
+                study_name=row.study_name,
+                storage=self.storage,
+                sampler=sampler_for(spec.arm(row.arm), row.study_name),
+                pruner=pruner_for(spec),
+            )
+            self._arms[row.study_id] = _Arm(spec, study)
+        return self._arms[row.study_id]
+
+    # --- running one trial -----------------------------------------------------------------
+
+    def _run_trial(self, row: ArmProgress, trial_id: int) -> None:
+        arm = self._arm(row)
+        clock = self.stats.clock
+        # Syncing the study's trial cache makes Optuna's cached storage know the claimed trial
+        # (it would refuse its params otherwise); it re-reads only unfinished trials.
+        clock.timed("storage", arm.study.get_trials, deepcopy=False, states=(TrialState.RUNNING,))
+        trial = clock.timed("storage", optuna.Trial, arm.study, trial_id)
+        epochs = arm.spec.budget.epochs or TASKS[arm.spec.task].default_epochs
+        started = time.monotonic()
+
+        def progress(trial: optuna.Trial, record: EpochRecord) -> None:
+            log.info(
+                "%s #%d %s epoch %d/%s %s=%.4g loss=%.4g eta %s",
+                row.study_name,
+                trial.number,
+                _params(trial.params),
+                record.epoch,
+                epochs,
+                f"val_{TASKS[arm.spec.task].metric}",
+                record.val_metric,
+                record.train_loss,
+                _eta(started, record, epochs, arm.spec.budget.max_steps),
+            )
+
+        objective = make_objective(
+            arm.spec, row.arm, device=self.config.device, data_dir=self.config.data_dir,
+            on_epoch=progress, clock=clock,
+        )  # fmt: skip
+        log.info("%s #%d claimed (%s)", row.study_name, trial.number, self.config.device)
+        state, value = TrialState.FAIL, None
+        with Heartbeat(
+            self.storage, trial_id, self.config.heartbeat_interval, self.grace_period,
+            self.config.max_retries,
+        ):  # fmt: skip
+            self._training = True
+            try:
+                if self.stop.is_set():  # the signal came between the claim and here
+                    raise WorkerStopping()
+                value = objective(trial)
+                state = TrialState.COMPLETE
+            except optuna.TrialPruned:
+                state = TrialState.PRUNED
+            except WorkerStopping:
+                self._training = False
+                self._give_back(arm, trial_id, count_as_retry=False)
+                self.stats.interrupted += 1
+                log.warning("%s #%d interrupted, queued again", row.study_name, trial.number)
+                raise
+            except Exception:
+                self._training = False
+                log.exception("%s #%d crashed", row.study_name, trial.number)
+                self._give_back(arm, trial_id, count_as_retry=True)
+                self.stats.failed += 1
+                return
+            finally:
+                self._training = False
+        self._tell(arm, trial, state, value, row)
+
+    def _tell(
+        self,
+        arm: _Arm,
+        trial: optuna.Trial,
+        state: TrialState,
+        value: float | None,
+        row: ArmProgress,
+    ) -> None:
+        try:
+            self.stats.clock.timed(
+                "storage", arm.study.tell, trial, value if state == TrialState.COMPLETE else None,
+                state=state,
+            )  # fmt: skip
+        except Exception:
+            # Our heartbeat was late and another worker failed the trial and queued a copy;
+            # the copy stands, this result is dropped so the count stays exact.
+            log.warning("%s #%d was failed meanwhile; result dropped", row.study_name, trial.number)
+            return
+        if state == TrialState.COMPLETE:
+            self.stats.complete += 1
+            log.info("%s #%d complete: value=%.4g", row.study_name, trial.number, value)
+        else:
+            self.stats.pruned += 1
+            log.info("%s #%d pruned", row.study_name, trial.number)
+
+    def _give_back(self, arm: _Arm, trial_id: int, *, count_as_retry: bool) -> None:
+        """Fail the trial and queue a copy (a crash only while retries are left)."""
+        backend = self.storage
+        if not fail_if_running(backend, trial_id):
+            return  # someone already failed it as stale and queued the copy
+        frozen = backend.get_trial(trial_id)
+        if count_as_retry and not retries_left(frozen, self.config.max_retries):
+            log.error(
+                "trial #%d failed %d times; giving up", frozen.number, self.config.max_retries + 1
+            )
+            return
+        requeue(backend, arm.study._study_id, frozen, count_as_retry=count_as_retry)
+
+    # --- the loop --------------------------------------------------------------------------
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        log.warning("signal %d: stopping after giving the running trial back", signum)
+        self.stop.set()
+        if self._training:
+            self._training = False
+            raise WorkerStopping(signum)
+
+    def run(self) -> int:
+        """Run trials until stopped (or idle, with ``until_idle``); the number of trials run."""
+        handlers = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                handlers[sig] = signal.signal(sig, self._on_signal)
+        start = time.monotonic()
+        log.info("worker on %s, storage %s", self.config.device, _safe_url(self.config.storage_url))
+        try:
+            while not self.stop.is_set():
+                if (
+                    self.config.max_trials is not None
+                    and self.stats.trials >= self.config.max_trials
+                ):
+                    break
+                self._sweep_stale()
+                claim = self._claim()
+                if claim is False and self.config.until_idle:
+                    log.info("no work left; exiting")
+                    break
+                if not claim:
+                    self.stop.wait(self.config.poll_interval)
+                    continue
+                assert isinstance(claim, tuple)
+                self.stats.trials += 1
+                self._run_trial(*claim)
+        except WorkerStopping:
+            pass
+        finally:
+            for sig, handler in handlers.items():
+                signal.signal(sig, handler)
+            self.stats.wall += time.monotonic() - start
+            s = self.stats
+            log.info(
+                "worker done: %d trials (%d complete, %d pruned, %d crashed, %d interrupted)",
+                s.trials, s.complete, s.pruned, s.failed, s.interrupted,
+            )  # fmt: skip
+        return self.stats.trials
+
+
+def run_worker(
+    storage_url: str,
+    device: str = "cpu",
+    until_idle: bool = False,
+    stop: threading.Event | None = None,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    **options: Any,
+) -> int:
+    """Train queued trials of every open campaign, fairly across arms, one at a time.
+
+    Args:
+        storage_url: SQLAlchemy URL of the campaigns' storage.
+        device: ``cpu``, ``cuda`` or ``cuda:N``.
+        until_idle: Exit when no campaign has a queued or running trial left.
+        stop: Set it to make the worker stop after the running trial.
+        max_retries: Times a crashed trial is queued again before it is reported failed.
+        **options: Other ``WorkerConfig`` fields (``heartbeat_interval``, ``grace_period``,
+            ``poll_interval``, ``max_trials``, ``campaigns``, ``data_dir``).
+
+    Returns:
+        The number of trials run.
+    """
+    config = WorkerConfig(
+        storage_url=storage_url,
+        device=device,
+        until_idle=until_idle,
+        max_retries=max_retries,
+        **options,
+    )
+    return Worker(config, stop).run()
+
+
+def _params(params: dict[str, Any]) -> str:
+    return (
+        "["
+        + " ".join(
+            f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items()
+        )
+        + "]"
+    )
+
+
+def _eta(started: float, record: EpochRecord, epochs: int, max_steps: int | None) -> str:
+    """Time left, from the pace so far (the step cap may end the run before the last epoch)."""
+    total = epochs
+    if max_steps is not None and record.step > 0:
+        total = min(epochs, math.ceil(max_steps / (record.step / record.epoch)))
+    elapsed = time.monotonic() - started
+    left = max(0, total - record.epoch) * elapsed / record.epoch
+    return str(timedelta(seconds=round(left)))
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for logs."""
+    import sqlalchemy as sa
+
+    return sa.make_url(url).render_as_string(hide_password=True)
