@@ -1,0 +1,68 @@
+"""Training and evaluation of a classifier straight from dataset tensors on the device."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from studies._training._steps import EpochOutcome, LossWatch, autocast, optimizer_step
+from studies.tasks import ClassificationData, Task
+
+EVAL_BATCH = 1024
+
+
+def _prepare(x: torch.Tensor, task: Task, channels_last: bool) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def train_classifier_epoch(
+    task: Task,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    data: ClassificationData,
+    generator: torch.Generator,
+    step_limit: int | None,
+    channels_last: bool,
+) -> EpochOutcome:
+    """One shuffled pass over ``data``'s training split (or ``step_limit`` steps).
+
+    Batches are gathered from the stored tensors by a permutation drawn from ``generator`` and
+    augmented on the device: no per-example Python work.
+    """
+    model.train()
+    device = data.train_x.device
+    n = len(data.train_y)
+    order = torch.randperm(n, generator=generator).to(device)
+    watch = LossWatch(device)
+    for start in range(0, n, task.batch_size):
+        if step_limit is not None and watch.steps >= step_limit:
+            break
+        index = order[start : start + task.batch_size]
+        x = data.train_x.index_select(0, index)
+        y = data.train_y.index_select(0, index)
+        if task.train_inputs is not None:
+            x = task.train_inputs(x, generator)
+        with autocast(device):
+            loss = F.cross_entropy(model(_prepare(x, task, channels_last)), y)
+        optimizer_step(loss, model, optimizer, task.grad_clip)
+        if not watch.add(loss, len(y)):
+            return EpochOutcome(watch.mean(), watch.steps, diverged=True)
+    return EpochOutcome(watch.mean(), watch.steps, diverged=not watch.finite())
+
+
+@torch.no_grad()
+def accuracy(
+    task: Task, model: nn.Module, x: torch.Tensor, y: torch.Tensor, channels_last: bool
+) -> float:
+    """Share of correctly classified examples, evaluated in large batches."""
+    model.eval()
+    correct = torch.zeros((), dtype=torch.long, device=y.device)
+    for start in range(0, len(y), EVAL_BATCH):
+        xb = x[start : start + EVAL_BATCH]
+        if task.eval_inputs is not None:
+            xb = task.eval_inputs(xb)
+        with autocast(y.device):
+            logits = model(_prepare(xb, task, channels_last))
+        correct += (logits.argmax(1) == y[start : start + EVAL_BATCH]).sum()
+    return float(correct) / max(1, len(y))

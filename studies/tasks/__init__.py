@@ -1,0 +1,24 @@
+"""The paper's tasks: data loaders, models and default budgets, by registry name.
+
+``TASKS[name]`` is a :class:`Task`; :class:`Budget` shrinks one for tests and quick looks.
+Training lives in :mod:`studies.training`.
+"""
+
+from __future__ import annotations
+
+from studies.tasks._budget import Budget
+from studies.tasks._datadir import MissingDataError, resolve_data_dir
+from studies.tasks._registry import TASKS, make_mnist_mlp
+from studies.tasks._splits import ClassificationData, LanguageData
+from studies.tasks._task import Task
+
+__all__ = [
+    "TASKS",
+    "Budget",
+    "ClassificationData",
+    "LanguageData",
+    "MissingDataError",
+    "Task",
+    "make_mnist_mlp",
+    "resolve_data_dir",
+]

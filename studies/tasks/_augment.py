@@ -1,0 +1,48 @@
+"""Per-batch CIFAR input pipeline on the training device: crop, flip, normalise.
+
+The batch arrives as uint8 (B, 3, 32, 32) straight from the dataset tensor; the random numbers
+come from the trial's CPU ``torch.Generator`` (a few per image, cheap to move), so a seed gives
+the same augmentation on every device.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.nn import functional as F
+
+from studies.tasks._cifar import CIFAR_MEAN, CIFAR_STD
+
+CROP_PADDING = 4
+
+
+def normalise_cifar(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images to float32 normalised per channel with the CIFAR-10 statistics."""
+    mean = torch.tensor(CIFAR_MEAN, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR_STD, device=images.device).view(1, 3, 1, 1)
+    return (images.to(torch.float32) / 255.0 - mean) / std
+
+
+def random_crop_flip(
+    images: torch.Tensor, generator: torch.Generator, padding: int = CROP_PADDING
+) -> torch.Tensor:
+    """Random crop from a zero-padded image and random horizontal flip, for a whole batch.
+
+    The same operations as torchvision's ``RandomCrop(32, padding=4)`` and
+    ``RandomHorizontalFlip()`` (zero padding of the raw pixels), done as one gather.
+    """
+    b, _, h, w = images.shape
+    padded = F.pad(images, (padding, padding, padding, padding))
+    dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(images.device)
+    dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator).to(images.device)
+    flip = (torch.rand(b, generator=generator) < 0.5).to(images.device)
+    rows = dy[:, None] + torch.arange(h, device=images.device)
+    cols = torch.arange(w, device=images.device).expand(b, w)
+    cols = torch.where(flip[:, None], cols.flip(1), cols) + dx[:, None]
+    batch = torch.arange(b, device=images.device)[:, None, None, None]
+    channel = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
+    return padded[batch, channel, rows[:, None, :, None], cols[:, None, None, :]]
+
+
+def cifar_train_inputs(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Training batch: augment, then normalise."""
+    return normalise_cifar(random_crop_flip(images, generator))

