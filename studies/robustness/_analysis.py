@@ -1,0 +1,387 @@
+"""`analyze_campaign`: every number of the robustness report, as one JSON-able dict."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from optuna.storages import BaseStorage
+
+from studies.robustness._bounds import bound_schedule
+from studies.robustness._campaign_data import (
+    BASELINE_OPTIMIZERS,
+    ArmData,
+    CampaignData,
+    load_campaign,
+)
+from studies.robustness._expected_max import (
+    expected_max_unbiased,
+    expected_max_with_replacement,
+    tunability,
+)
+from studies.robustness._importance import importance
+from studies.robustness._published import context_notes, published_runs, published_source
+from studies.robustness._spread import (
+    Configuration,
+    best_configuration,
+    configurations,
+    goodness,
+    summary,
+    sweep,
+)
+from studies.robustness._verdict import dynamics_verdict, robustness_verdict
+
+SCHEMA = "boundsweep.report/1"
+DEFAULT_DELTA = {"accuracy": 0.5, "perplexity": 0.02}
+EARLY_FRACTION = 0.1
+BOUNDED_HYPERPARAMETERS = ("final_lr", "gamma")
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON types only: numpy scalars unwrapped, NaN and infinities as null."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _delta_abs(metric_name: str, delta: float, best: float) -> float:
+    # Accuracy: delta is in percentage points. Perplexity: delta is relative to the best.
+    return delta if metric_name == "accuracy" else delta * abs(best)
+
+
+def _records_of(arm: ArmData, config: Configuration) -> list:
+    key = tuple(sorted(config.params.items()))
+    return sorted(arm.configurations().get(key, []), key=lambda r: r.seed)
+
+
+def _learning_curve(records: list) -> dict | None:
+    curves = [r.curve for r in records if r.curve]
+    if not curves:
+        return None
+    length = min(len(c) for c in curves)
+    stack = np.array([c[:length] for c in curves], dtype=float)
+    mean = np.nanmean(stack, axis=0)
+    sd = np.nanstd(stack, axis=0, ddof=1) if len(curves) > 1 else np.zeros(length)
+    return {
+        "epochs": list(range(1, length + 1)),
+        "mean": mean.tolist(),
+        "lo": (mean - sd).tolist(),
+        "hi": (mean + sd).tolist(),
+        "seeds": len(curves),
+    }
+
+
+def _sweep_plot(points: list[Configuration], hyperparameter: str) -> dict:
+    means = np.array([p.mean for p in points])
+    sds = np.array([p.sd if p.sd is not None else 0.0 for p in points])
+    return {
+        "values": [p.params[hyperparameter] for p in points],
+        "mean": means.tolist(),
+        "lo": (means - sds).tolist(),
+        "hi": (means + sds).tolist(),
+        "seeds": [len(p.values) for p in points],
+    }
+
+
+def _heatmap(configs: list[Configuration], best: Configuration) -> dict | None:
+    x_name, y_name = BOUNDED_HYPERPARAMETERS
+    others = {k: v for k, v in best.params.items() if k not in BOUNDED_HYPERPARAMETERS}
+    cells = {
+        (c.params[x_name], c.params[y_name]): c.mean
+        for c in configs
+        if x_name in c.params
+        and y_name in c.params
+        and all(math.isclose(c.params.get(k, math.nan), v) for k, v in others.items())
+    }
+    xs = sorted({x for x, _ in cells})
+    ys = sorted({y for _, y in cells})
+    if len(xs) < 2 or len(ys) < 2:
+        return None
+    return {
+        "x": x_name,
+        "y": y_name,
+        "xs": xs,
+        "ys": ys,
+        "z": [[cells.get((x, y)) for x in xs] for y in ys],
+        "held_at": others,
+    }
+
+
+def _hparam(arm: ArmData, best_records: list, name: str) -> list[float]:
+    """Values of ``name`` the arm used: varied values, or the fixed one from trial hparams."""
+    values = sorted({dict(r.config)[name] for r in arm.records if name in dict(r.config)})
+    if values:
+        return values
+    for record in best_records:
+        hparams = record.frozen.user_attrs.get("hparams") or {}
+        if name in hparams:
+            return [float(hparams[name])]
+    return []
+
+
+def _total_steps(spec: dict, records: list) -> int | None:
+    curves = [r for r in records if r.curve and r.steps_per_epoch]
+    if curves:
+        r = curves[0]
+        return int(round(r.steps_per_epoch * len(r.curve)))
+    try:
+        from studies.tasks import TASKS, Budget
+
+        task = TASKS[spec["task"]]
+        budget = Budget.model_validate(spec.get("budget") or {})
+        epochs = budget.epochs or task.default_epochs
+        return int(task.steps_per_epoch(budget) * epochs)
+    except (ImportError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _bounds_plot(arm: ArmData, best: Configuration, best_records: list, spec: dict) -> dict | None:
+    final_lr = best.params.get("final_lr") or next(
+        iter(_hparam(arm, best_records, "final_lr")), None
+    )
+    gammas = _hparam(arm, best_records, "gamma")
+    steps = _total_steps(spec, best_records)
+    if final_lr is None or not gammas or not steps:
+        return None
+    return {
+        "final_lr": final_lr,
+        "total_steps": steps,
+        "schedules": [{"gamma": g, **bound_schedule(final_lr, g, steps)} for g in gammas],
+    }
+
+
+def _arm_report(
+    arm: ArmData, campaign: CampaignData, delta: float, rng: np.random.Generator
+) -> tuple[dict, list[Configuration]]:
+    configs = configurations(arm)
+    base = {
+        "name": arm.name,
+        "optimizer": arm.optimizer,
+        "bounded": arm.bounded,
+        "direction": "maximize" if arm.maximize else "minimize",
+        "space": arm.spec.get("space", {}),
+        "sampler": arm.spec.get("sampler"),
+        "n_trials": arm.n_trials,
+        "n_complete": len(arm.records),
+        "n_diverged": sum(r.diverged for r in arm.records),
+        "n_configurations": len(configs),
+        "seeds": sorted({r.seed for r in arm.records}),
+        "varied": arm.varied(),
+    }
+    if not configs:
+        return base, configs
+    best = best_configuration(configs, arm.maximize)
+    delta_abs = _delta_abs(campaign.metric_name, delta, best.mean)
+    best_records = _records_of(arm, best)
+    means = np.array([c.mean for c in configs])
+    good = goodness(means, arm.maximize)
+    sign = 1.0 if arm.maximize else -1.0
+    base.update(
+        summary=summary(configs, arm.maximize, delta_abs, rng),
+        best_configuration={
+            "params": best.params,
+            "mean": best.mean,
+            "sd": best.sd,
+            "seeds": best.seeds,
+            "values": best.values.tolist(),
+        },
+        configurations=[
+            {
+                "params": c.params,
+                "mean": c.mean,
+                "sd": c.sd,
+                "seeds": c.seeds,
+                "values": c.values.tolist(),
+            }
+            for c in configs
+        ],
+        expected_max={
+            "k": list(range(1, len(configs) + 1)),
+            "unbiased": (sign * expected_max_unbiased(good)).tolist(),
+            "with_replacement": (sign * expected_max_with_replacement(good)).tolist(),
+        },
+        sweeps={
+            h: _sweep_plot(sweep(configs, h, best), h)
+            for h in arm.varied()
+            if len(sweep(configs, h, best)) >= 2
+        },
+        learning_curve=_learning_curve(best_records),
+        importance=importance(arm),
+    )
+    if arm.bounded:
+        base["heatmap"] = _heatmap(configs, best)
+        base["bound_schedule"] = _bounds_plot(arm, best, best_records, campaign.spec)
+    return base, configs
+
+
+def _published(campaign: CampaignData, arms: list[dict]) -> dict | None:
+    runs = published_runs(campaign.spec.get("task"))
+    if not runs:
+        return None
+    by_optimizer = {r["optimizer"]: r for r in runs}
+    rows = []
+    for arm in arms:
+        run = by_optimizer.get(arm["optimizer"])
+        if run is None or "best_configuration" not in arm:
+            continue
+        best = arm["best_configuration"]
+        sd = best["sd"]
+        ours = f"{best['mean']:.2f}" + (f" ± {sd:.2f}" if sd is not None else "")
+        rows.append(
+            {
+                "arm": arm["name"],
+                "optimizer": arm["optimizer"],
+                "published_final": run["final_test_accuracy"],
+                "published_best": run["best_test_accuracy"],
+                "published_hparams": run["hparams"],
+                "this_campaign": best["mean"],
+                "this_campaign_sd": sd,
+                "line": f"{arm['name']}: published {run['final_test_accuracy']:.2f} · "
+                f"this campaign {ours} ({campaign.metric} metric, best configuration)",
+            }
+        )
+    return {"source": published_source(), "rows": rows}
+
+
+def analyze_campaign(
+    storage: str | BaseStorage, name: str, metric: str = "val", delta: float | None = None
+) -> dict:
+    """Analyse a campaign's COMPLETE trials and test the paper's robustness claims.
+
+    Args:
+        storage: database URL or Optuna storage holding the arm studies `<name>/<arm>`.
+        name: the campaign.
+        metric: ``"val"`` (the trial value) or ``"test"`` (user attr ``test_metric``).
+        delta: robust-region width: accuracy points (default 0.5) or, for perplexity, a
+            fraction of the arm's best (default 0.02).
+
+    Returns:
+        The report as a JSON-able dict (outline in docs/report.md).
+
+    Raises:
+        ValueError: an invalid ``metric`` or ``delta``.
+        CampaignNotFoundError: no arm study of that campaign.
+    """
+    if delta is not None and not (
+        isinstance(delta, int | float) and math.isfinite(delta) and delta >= 0
+    ):
+        raise ValueError(f"Invalid delta {delta!r}: a finite number >= 0")
+    campaign = load_campaign(storage, name, metric)
+    delta = DEFAULT_DELTA[campaign.metric_name] if delta is None else float(delta)
+    rng = np.random.default_rng(0)
+    unit = "points" if campaign.metric_name == "accuracy" else "perplexity"
+    arms, configs_by_arm = [], {}
+    for arm in campaign.arms:
+        report, configs = _arm_report(arm, campaign, delta, rng)
+        arms.append(report)
+        configs_by_arm[arm.name] = configs
+    sized = [a["n_configurations"] for a in arms if a["n_configurations"]]
+    common_k = min(sized) if sized else 0
+    for arm in arms:
+        if "expected_max" in arm:
+            arm["tunability"] = tunability(arm["expected_max"]["unbiased"], common_k)
+
+    baselines = {
+        a.name: configs_by_arm[a.name] for a in campaign.arms if a.optimizer in BASELINE_OPTIMIZERS
+    }
+    maximize = campaign.arms[0].maximize
+    verdicts, dynamics = [], []
+    for arm in campaign.arms:
+        if not arm.bounded:
+            continue
+        configs = configs_by_arm[arm.name]
+        best_mean = best_configuration(configs, maximize).mean if configs else 0.0
+        floor = _delta_abs(campaign.metric_name, delta, best_mean)
+        for h in BOUNDED_HYPERPARAMETERS:
+            verdicts.append(
+                robustness_verdict(arm.name, h, configs, maximize, baselines, unit, floor, rng)
+            )
+        dynamics.extend(_dynamics(arm, campaign, configs_by_arm, floor, unit, rng))
+
+    report = {
+        "schema": SCHEMA,
+        "campaign": name,
+        "task": campaign.spec.get("task"),
+        "budget": campaign.spec.get("budget"),
+        "seeds": campaign.spec.get("seeds"),
+        "metric": metric,
+        "metric_name": campaign.metric_name,
+        "unit": unit,
+        "scale": campaign.scale,
+        "direction": "maximize" if maximize else "minimize",
+        "delta": delta,
+        "delta_kind": "absolute points"
+        if campaign.metric_name == "accuracy"
+        else "relative to best",
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "arms": arms,
+        "verdicts": verdicts,
+        "dynamics": dynamics,
+        "published": None,
+        "context": context_notes(),
+    }
+    report["published"] = _published(campaign, arms)
+    return jsonable(report)
+
+
+def _dynamics(
+    arm: ArmData,
+    campaign: CampaignData,
+    configs_by_arm: dict[str, list[Configuration]],
+    margin: float,
+    unit: str,
+    rng: np.random.Generator,
+) -> list[dict]:
+    """Early metric against Adam's best, final metric against SGD-momentum's best."""
+    out = []
+    configs = configs_by_arm[arm.name]
+    if not configs:
+        return out
+    records = _records_of(arm, best_configuration(configs, arm.maximize))
+    for phase, optimizer in (("early", "adam"), ("final", "sgdm")):
+        reference = next((a for a in campaign.arms if a.optimizer == optimizer), None)
+        if reference is None or not configs_by_arm[reference.name]:
+            out.append(
+                {
+                    "arm": arm.name,
+                    "phase": phase,
+                    "reference": optimizer,
+                    "outcome": "inconclusive",
+                    "sentence": f"{arm.name} vs {optimizer} ({phase}): inconclusive — "
+                    f"the campaign has no completed {optimizer} arm.",
+                }
+            )
+            continue
+        ref_records = _records_of(
+            reference, best_configuration(configs_by_arm[reference.name], reference.maximize)
+        )
+        epoch = None
+        if phase == "early":
+            lengths = [len(r.curve) for r in records + ref_records if r.curve]
+            epochs = min(lengths) if lengths else 0
+            epoch = max(1, round(EARLY_FRACTION * epochs)) if epochs else 1
+        out.append(
+            dynamics_verdict(
+                arm.name,
+                phase,
+                records,
+                reference.name,
+                ref_records,
+                arm.maximize,
+                margin,
+                unit,
+                rng,
+                epoch,
+            )
+        )
+    return out

@@ -1,0 +1,19 @@
+"""The bound schedule of AdaBound (Luo et al. 2019), for the report's plot.
+
+At step t the step size is clipped into [lower(t), upper(t)] with
+lower = final_lr * (1 - 1 / (gamma * t + 1)) and upper = final_lr * (1 + 1 / (gamma * t)).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+POINTS = 60
+
+
+def bound_schedule(final_lr: float, gamma: float, steps: int, points: int = POINTS) -> dict:
+    """Lower and upper bound at log-spaced steps 1..steps."""
+    t = np.unique(np.round(np.geomspace(1, max(steps, 2), points)))
+    lower = final_lr * (1 - 1 / (gamma * t + 1))
+    upper = final_lr * (1 + 1 / (gamma * t))
+    return {"steps": t.tolist(), "lower": lower.tolist(), "upper": upper.tolist()}

@@ -1,0 +1,205 @@
+"""Read a campaign's arm studies from Optuna storage into plain records the analysis uses."""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.study import StudyDirection
+from optuna.trial import FrozenTrial, TrialState
+
+METRICS = ("val", "test")
+BOUNDED_OPTIMIZERS = frozenset({"adabound", "amsbound", "adaboundw"})
+BASELINE_OPTIMIZERS = ("sgdm", "adam", "amsgrad")
+
+
+class CampaignNotFoundError(LookupError):
+    """No arm study of the named campaign exists in the storage."""
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One COMPLETE trial: its configuration (varied hyperparameters), seed and score.
+
+    ``value`` is in report units (accuracy in percentage points, perplexity as is).
+    """
+
+    number: int
+    config: tuple[tuple[str, float], ...]
+    seed: int
+    value: float
+    diverged: bool
+    curve: list[float] | None
+    steps_per_epoch: float | None
+    frozen: FrozenTrial
+
+
+@dataclass
+class ArmData:
+    """Everything the analysis needs about one arm."""
+
+    name: str
+    optimizer: str
+    direction: StudyDirection
+    spec: dict[str, Any]
+    n_trials: int
+    records: list[TrialRecord] = field(default_factory=list)
+
+    @property
+    def bounded(self) -> bool:
+        """True for the bounded optimizers of Luo et al. (AdaBound, AMSBound, AdaBoundW)."""
+        return self.optimizer in BOUNDED_OPTIMIZERS
+
+    @property
+    def maximize(self) -> bool:
+        return self.direction == StudyDirection.MAXIMIZE
+
+    def configurations(self) -> dict[tuple[tuple[str, float], ...], list[TrialRecord]]:
+        """Trials grouped by configuration (every varied hyperparameter but the seed)."""
+        groups: dict[tuple[tuple[str, float], ...], list[TrialRecord]] = defaultdict(list)
+        for record in self.records:
+            groups[record.config].append(record)
+        return dict(groups)
+
+    def varied(self) -> list[str]:
+        """Hyperparameters that take more than one value among the COMPLETE trials."""
+        values: dict[str, set[float]] = defaultdict(set)
+        for record in self.records:
+            for name, value in record.config:
+                values[name].add(value)
+        return sorted(name for name, seen in values.items() if len(seen) > 1)
+
+
+@dataclass
+class CampaignData:
+    """A campaign as read from storage: its spec and one `ArmData` per arm study."""
+
+    name: str
+    spec: dict[str, Any]
+    arms: list[ArmData]
+    metric: str
+    metric_name: str
+    scale: float
+
+
+def open_storage(storage: str | BaseStorage) -> BaseStorage:
+    """Accept a database URL or an Optuna storage object."""
+    if isinstance(storage, str):
+        return optuna.storages.RDBStorage(storage)
+    return storage
+
+
+def _metric_name(task: str | None, maximize: bool) -> str:
+    try:
+        from studies.tasks import TASKS
+
+        if task in TASKS:
+            return TASKS[task].metric
+    except ImportError:  # the tasks package is optional for reading a report
+        pass
+    return "accuracy" if maximize else "perplexity"
+
+
+def _finite(value: Any) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _record(trial: FrozenTrial, metric: str, scale: float) -> TrialRecord | None:
+    attrs = trial.user_attrs
+    raw = trial.value if metric == "val" else attrs.get("test_metric")
+    value = _finite(raw)
+    if value is None:
+        return None
+    seed = int(attrs.get("seed", trial.params.get("seed", 0)))
+    config = tuple(sorted((k, float(v)) for k, v in trial.params.items() if k != "seed"))
+    key = "val_metric" if metric == "val" else "test_metric"
+    curve_records = attrs.get("curve") or []
+    curve = [_finite(r.get(key)) for r in curve_records if isinstance(r, dict)]
+    curve_values = [c * scale if c is not None else math.nan for c in curve] or None
+    steps_per_epoch = None
+    if curve_records and isinstance(curve_records[-1], dict):
+        last = curve_records[-1]
+        if _finite(last.get("step")) and _finite(last.get("epoch")):
+            steps_per_epoch = float(last["step"]) / float(last["epoch"])
+    return TrialRecord(
+        number=trial.number,
+        config=config,
+        seed=seed,
+        value=value * scale,
+        diverged=attrs.get("status") == "diverged",
+        curve=curve_values,
+        steps_per_epoch=steps_per_epoch,
+        frozen=trial,
+    )
+
+
+def load_campaign(storage: str | BaseStorage, name: str, metric: str = "val") -> CampaignData:
+    """Read every arm study `<name>/<arm>` and its COMPLETE trials.
+
+    Raises:
+        ValueError: ``metric`` is not one of ``"val"``, ``"test"``.
+        CampaignNotFoundError: no study of that campaign exists.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"Invalid metric {metric!r}: choose one of {', '.join(METRICS)}")
+    backend = open_storage(storage)
+    prefix = f"{name}/"
+    # get_all_studies reads names, directions and attributes only, never trials.
+    studies = [
+        s
+        for s in backend.get_all_studies()
+        if s.study_name.startswith(prefix) and s.user_attrs.get("boundsweep:campaign", name) == name
+    ]
+    if not studies:
+        raise CampaignNotFoundError(f"Campaign not found: {name!r}")
+    spec = next(
+        (s.user_attrs["boundsweep:spec"] for s in studies if "boundsweep:spec" in s.user_attrs), {}
+    )
+    arm_specs = {a.get("name", a.get("optimizer")): a for a in spec.get("arms", [])}
+    maximize = studies[0].directions[0] == StudyDirection.MAXIMIZE
+    metric_name = _metric_name(spec.get("task"), maximize)
+    arms: list[ArmData] = []
+    raw: list[tuple[ArmData, list[FrozenTrial]]] = []
+    for study in studies:
+        arm_name = study.user_attrs.get("boundsweep:arm", study.study_name[len(prefix) :])
+        arm_spec = arm_specs.get(arm_name, {})
+        trials = backend.get_all_trials(study._study_id, deepcopy=False)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        arm = ArmData(
+            name=arm_name,
+            optimizer=str(arm_spec.get("optimizer", arm_name)),
+            direction=study.directions[0],
+            spec=arm_spec,
+            n_trials=len(trials),
+        )
+        raw.append((arm, complete))
+        arms.append(arm)
+    scale = _accuracy_scale(metric_name, [t for _, ts in raw for t in ts], metric)
+    for arm, complete in raw:
+        arm.records = [r for r in (_record(t, metric, scale) for t in complete) if r is not None]
+    order = {a: i for i, a in enumerate(arm_specs)}
+    arms.sort(key=lambda a: (order.get(a.name, len(order)), a.name))
+    return CampaignData(name, spec, arms, metric, metric_name, scale)
+
+
+def _accuracy_scale(metric_name: str, trials: list[FrozenTrial], metric: str) -> float:
+    """Accuracy is stored as a fraction; the report speaks in percentage points.
+
+    A store that already holds percentages (values above 1) is left as is.
+    """
+    if metric_name != "accuracy":
+        return 1.0
+    values = [
+        _finite(t.value if metric == "val" else t.user_attrs.get("test_metric")) for t in trials
+    ]
+    return 1.0 if any(v is not None and v > 1.0 for v in values) else 100.0
