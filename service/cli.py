@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import sys
@@ -64,7 +65,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     migrate(str(settings.database_url))
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host or settings.host,
+        port=settings.port if args.port is None else args.port,
+        log_level=args.log_level,
+    )
     return 0
 
 
@@ -84,13 +90,11 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     """Serve optuna-dashboard alone over the storage, with the same write guard as the API."""
     import uvicorn
 
-    from service.dashboard import DashboardAccess, dashboard_asgi
+    from service.dashboard import access_from_settings, dashboard_asgi
 
-    access = DashboardAccess(
-        api_token=os.environ.get("BOUNDSWEEP_API_TOKEN") or None,
-        read_token=os.environ.get("BOUNDSWEEP_READ_TOKEN") or None,
-        demo=args.allow_writes,
-    )
+    access = access_from_settings(_settings(args))
+    if args.allow_writes:
+        access = dataclasses.replace(access, demo=True)
     print(f"dashboard: http://{args.host}:{args.port}/dashboard", flush=True)
     uvicorn.run(dashboard_asgi(_storage(args), access), host=args.host, port=args.port)
     return 0
@@ -144,6 +148,7 @@ def _validation_message(exc: Exception) -> str:
 
 def _load_spec(args: argparse.Namespace) -> Any:
     from pydantic import ValidationError
+
     from studies.campaign import PRESETS, CampaignSpec, preset
 
     overrides = _parse_overrides(args.set or [])
@@ -213,29 +218,28 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _progress_rows(progress: Any) -> list[dict[str, Any]]:
-    """The per-arm rows of `studies.storage.campaign_progress`, as plain dicts."""
-    if isinstance(progress, dict):
-        progress = progress.get("arms", progress)
-    if isinstance(progress, dict):
-        progress = [{"arm": name, **dict(row)} for name, row in progress.items()]
-    rows = []
-    for row in progress:
-        rows.append(row if isinstance(row, dict) else vars(row))
-    return rows
+_STATUS_COLUMNS = (
+    "arm",
+    "optimizer",
+    "finished",
+    "total",
+    "waiting",
+    "running",
+    "complete",
+    "pruned",
+    "fail",
+    "best",
+)
 
 
-_STATUS_COLUMNS = ("arm", "waiting", "running", "complete", "pruned", "fail", "total", "best")
-
-
-def format_progress(rows: list[dict[str, Any]]) -> str:
-    """A fixed-width table with one line per arm."""
+def format_progress(rows: Sequence[dict[str, Any]]) -> str:
+    """A fixed-width table with one line per arm (rows as `ArmProgress.to_dict()`)."""
 
     def cell(row: dict[str, Any], column: str) -> str:
-        value = row.get(column, row.get(column.upper(), ""))
+        value = row.get(column)
         if isinstance(value, float):
             return f"{value:.4g}"
-        return "" if value is None else str(value)
+        return "-" if value is None else str(value)
 
     table = [list(_STATUS_COLUMNS)] + [[cell(row, c) for c in _STATUS_COLUMNS] for row in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(_STATUS_COLUMNS))]
@@ -247,7 +251,7 @@ def format_progress(rows: list[dict[str, Any]]) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Per-arm progress of one campaign, or the list of campaigns."""
-    from studies.storage import campaign_progress, list_campaigns, open_storage
+    from studies.storage import CampaignNotFound, campaign_progress, list_campaigns, open_storage
 
     storage = open_storage(_storage(args))
     if args.name is None:
@@ -255,59 +259,52 @@ def cmd_status(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(names))
         else:
-            print("\n".join(str(n) for n in names) if names else "no campaigns yet")
+            print("\n".join(names) if names else f"no campaigns yet in {_storage(args)}")
         return 0
     try:
-        progress = campaign_progress(storage, args.name)
-    except KeyError:
+        rows = [arm.to_dict() for arm in campaign_progress(storage, args.name)]
+    except CampaignNotFound:
         raise CLIError(f"no campaign named {args.name!r} in {_storage(args)}") from None
     if args.json:
-        print(json.dumps(progress, default=str, indent=2))
-    else:
-        print(format_progress(_progress_rows(progress)))
+        print(json.dumps(rows, indent=2))
+        return 0
+    finished = sum(row["finished"] for row in rows)
+    total = sum(row["total"] for row in rows)
+    cancelled = " (cancelled)" if any(row["cancelled"] for row in rows) else ""
+    print(f"{args.name}: {finished}/{total} trials finished{cancelled}")
+    print(format_progress(rows))
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     """The robustness report of one campaign: summary, and optionally HTML / PNGs / JSON."""
+    from studies.robustness import CampaignNotFoundError, analyze_campaign, summary_lines
     from studies.storage import open_storage
-
-    from studies.robustness import analyze_campaign, render_html, write_pngs
 
     storage = open_storage(_storage(args))
     try:
         report = analyze_campaign(storage, args.name, metric=args.metric)
-    except KeyError:
+    except CampaignNotFoundError:
         raise CLIError(f"no campaign named {args.name!r} in {_storage(args)}") from None
+    # With --json, stdout is the report alone; the written files are named on stderr.
+    notes = sys.stderr if args.json else sys.stdout
     if args.json:
-        print(json.dumps(report, indent=2, default=str))
+        print(json.dumps(report, indent=2))
     else:
-        print(format_report_summary(report))
+        print("\n".join(summary_lines(report)))
     if args.html:
-        Path(args.html).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.html).write_text(render_html(report))
-        print(f"report: {args.html}", file=sys.stderr if args.json else sys.stdout)
+        from studies.robustness import render_html
+
+        path = Path(args.html)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(render_html(report))
+        print(f"report: {path}", file=notes)
     if args.png_dir:
+        from studies.robustness import write_pngs
+
         for path in write_pngs(report, args.png_dir):
-            print(f"figure: {path}", file=sys.stderr if args.json else sys.stdout)
+            print(f"figure: {path}", file=notes)
     return 0
-
-
-def format_report_summary(report: dict[str, Any]) -> str:
-    """The report's verdicts as a few lines of text: one per claim, then a one-line summary."""
-    lines = [f"campaign {report.get('campaign', '?')}"]
-    if report.get("task"):
-        lines[0] += f" on {report['task']}"
-    claims = report.get("claims") or []
-    for claim in claims:
-        verdict = str(claim.get("verdict", "?")).upper()
-        text = claim.get("claim") or claim.get("name") or claim.get("id") or ""
-        lines.append(f"  [{verdict}] {text}")
-        if claim.get("evidence"):
-            lines.append("      " + "\n      ".join(textwrap.wrap(str(claim["evidence"]), 90)))
-    if report.get("summary"):
-        lines.append(str(report["summary"]))
-    return "\n".join(lines)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -363,8 +360,10 @@ def build_parser() -> argparse.ArgumentParser:
         boundsweep serve --storage postgresql+psycopg://bs@db/bs --host 0.0.0.0
         """,
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8000, help="port to listen on (default: 8000)")
+    p.add_argument("--host", help="address to bind (default: $BOUNDSWEEP_HOST, else 127.0.0.1)")
+    p.add_argument(
+        "--port", type=int, help="port to listen on (default: $BOUNDSWEEP_PORT, else 8000)"
+    )
     p.add_argument("--log-level", default="info", help="uvicorn log level (default: info)")
     p.set_defaults(func=cmd_serve)
 
@@ -529,10 +528,18 @@ def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     add_worker_arguments(parser)
 
 
+def _quiet_optuna() -> None:
+    # Optuna logs every study it creates at INFO; the commands print what matters themselves.
+    import logging
+
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``boundsweep``; returns the exit status (2 for a user mistake, with one message)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _quiet_optuna()
     try:
         return int(args.func(args) or 0)
     except CLIError as exc:
