@@ -33,24 +33,18 @@ __all__ = ["available", "fused_adabound", "supports", "warm_up"]
 
 _log = logging.getLogger(__name__)
 
-# Each scalar is rounded to the tensor's dtype exactly where the reference's torch ops round
-# it, so the float64 result matches the reference to rounding and float32 stays close.
 _SOURCE = r"""
 #include <math.h>
 #include <stdint.h>
+#include <omp.h>
 
-#define ADABOUND_KERNEL(NAME, T, SQRT, AMS)                                                 \
-void NAME(T *restrict p, const T *restrict g, T *restrict m, T *restrict v,                \
-          T *restrict vmax, int64_t n, double beta1_, double beta2_, double step_size_,     \
-          double lower_, double upper_, double eps_, double weight_decay_, double decay_,   \
-          int decoupled, int nthreads) {                                                   \
-    const T beta1 = (T)beta1_, one_minus_beta1 = (T)(1.0 - beta1_);                         \
-    const T beta2 = (T)beta2_, one_minus_beta2 = (T)(1.0 - beta2_);                         \
-    const T step_size = (T)step_size_, lower = (T)lower_, upper = (T)upper_;                \
-    const T eps = (T)eps_, weight_decay = (T)weight_decay_, decay = (T)decay_;              \
-    const int coupled = !decoupled && weight_decay_ != 0.0;                                 \
-    const int decays = decoupled && weight_decay_ != 0.0;                                   \
-    _Pragma("omp parallel for simd schedule(static) num_threads(nthreads) if(n >= 65536)") \
+/* The loop over one contiguous range. Kept in its own function with restrict pointers and
+   scalars by value: inside an OpenMP-outlined body gcc gives up vectorizing it (6x slower). */
+#define ADABOUND_RANGE(NAME, T, SQRT, AMS)                                                  \
+static inline void NAME(T *restrict p, const T *restrict g, T *restrict m, T *restrict v,   \
+                        T *restrict vmax, int64_t n, T beta1, T one_minus_beta1, T beta2,   \
+                        T one_minus_beta2, T step_size, T lower, T upper, T eps,            \
+                        T weight_decay, T decay, int coupled, int decays) {                 \
     for (int64_t i = 0; i < n; ++i) {                                                       \
         T param = p[i];                                                                     \
         T grad = g[i];                                                                      \
@@ -72,10 +66,37 @@ void NAME(T *restrict p, const T *restrict g, T *restrict m, T *restrict v,     
     }                                                                                       \
 }
 
-ADABOUND_KERNEL(adabound_f32, float, sqrtf, 0)
-ADABOUND_KERNEL(amsbound_f32, float, sqrtf, 1)
-ADABOUND_KERNEL(adabound_f64, double, sqrt, 0)
-ADABOUND_KERNEL(amsbound_f64, double, sqrt, 1)
+/* Each scalar is rounded to T where the reference's torch ops round it. Threads take equal
+   contiguous chunks (multiples of 64 elements, so every chunk starts cache-line aligned). */
+#define ADABOUND_KERNEL(NAME, RANGE, T)                                                     \
+void NAME(T *p, const T *g, T *m, T *v, T *vmax, int64_t n, double beta1, double beta2,    \
+          double step_size, double lower, double upper, double eps, double weight_decay,    \
+          double decay, int decoupled, int nthreads) {                                     \
+    const int coupled = !decoupled && weight_decay != 0.0;                                  \
+    const int decays = decoupled && weight_decay != 0.0;                                    \
+    if (n < 65536) nthreads = 1;                                                            \
+    _Pragma("omp parallel num_threads(nthreads) if(nthreads > 1)")                          \
+    {                                                                                       \
+        int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();             \
+        int64_t chunk = ((n + threads - 1) / threads + 63) / 64 * 64;                       \
+        int64_t begin = thread * chunk;                                                     \
+        int64_t end = begin + chunk < n ? begin + chunk : n;                                \
+        if (begin < end)                                                                    \
+            RANGE(p + begin, g + begin, m + begin, v + begin, vmax ? vmax + begin : 0,      \
+                  end - begin, (T)beta1, (T)(1.0 - beta1), (T)beta2, (T)(1.0 - beta2),      \
+                  (T)step_size, (T)lower, (T)upper, (T)eps, (T)weight_decay, (T)decay,      \
+                  coupled, decays);                                                         \
+    }                                                                                       \
+}
+
+ADABOUND_RANGE(adabound_range_f32, float, sqrtf, 0)
+ADABOUND_RANGE(amsbound_range_f32, float, sqrtf, 1)
+ADABOUND_RANGE(adabound_range_f64, double, sqrt, 0)
+ADABOUND_RANGE(amsbound_range_f64, double, sqrt, 1)
+ADABOUND_KERNEL(adabound_f32, adabound_range_f32, float)
+ADABOUND_KERNEL(amsbound_f32, amsbound_range_f32, float)
+ADABOUND_KERNEL(adabound_f64, adabound_range_f64, double)
+ADABOUND_KERNEL(amsbound_f64, amsbound_range_f64, double)
 """
 
 _FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fopenmp", "-shared", "-fPIC"]

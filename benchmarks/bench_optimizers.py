@@ -1,0 +1,154 @@
+"""Step time of AdaBound / AMSBound per implementation against torch's Adam, same process.
+
+Prints, for the parameters of a CIFAR ResNet-34 (~21M) and a 784-1000-10 MLP, the median
+time of one ``optimizer.step()`` and its ratio to ``torch.optim.Adam(fused=True)`` and
+``Adam(foreach=True)`` measured in this process, plus each implementation's first-step cost
+(including building or loading the fused kernel). Run on CUDA too where a GPU is present.
+
+    python benchmarks/bench_optimizers.py [--repeats 20] [--models resnet34,mlp] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+from torch.optim import Optimizer
+
+from optimizers import AdaBound, AMSBound, _fused
+
+
+def resnet34_shapes(num_classes: int = 10) -> list[tuple[int, ...]]:
+    """Parameter shapes of the CIFAR ResNet-34 of the paper (BasicBlock, [3, 4, 6, 3])."""
+    shapes: list[tuple[int, ...]] = [(64, 3, 3, 3), (64,), (64,)]
+    in_planes = 64
+    for planes, blocks, stride in [(64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2)]:
+        for block in range(blocks):
+            block_stride = stride if block == 0 else 1
+            shapes += [(planes, in_planes, 3, 3), (planes,), (planes,)]
+            shapes += [(planes, planes, 3, 3), (planes,), (planes,)]
+            if block_stride != 1 or in_planes != planes:
+                shapes += [(planes, in_planes, 1, 1), (planes,), (planes,)]
+            in_planes = planes
+    return [*shapes, (num_classes, 512), (num_classes,)]
+
+
+def mlp_shapes() -> list[tuple[int, ...]]:
+    """Parameter shapes of the paper's 784-1000-10 MLP."""
+    return [(1000, 784), (1000,), (10, 1000), (10,)]
+
+
+def _params(shapes: list[tuple[int, ...]], device: str) -> list[torch.nn.Parameter]:
+    generator = torch.Generator().manual_seed(0)
+    params = []
+    for shape in shapes:
+        param = torch.nn.Parameter(torch.randn(shape, generator=generator).to(device) * 0.05)
+        param.grad = torch.randn(shape, generator=generator).to(device) * 1e-3
+        params.append(param)
+    return params
+
+
+def _sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def time_steps(
+    make: Callable[[list[torch.nn.Parameter]], Optimizer],
+    shapes: list[tuple[int, ...]],
+    device: str,
+    repeats: int,
+) -> tuple[float, float]:
+    """(first-step seconds, median seconds of the later steps)."""
+    optimizer = make(_params(shapes, device))
+    _sync(device)
+    start = time.perf_counter()
+    optimizer.step()
+    _sync(device)
+    first = time.perf_counter() - start
+    optimizer.step()  # warm caches
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        optimizer.step()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    return first, statistics.median(times)
+
+
+def candidates(device: str) -> dict[str, Callable[[list[torch.nn.Parameter]], Optimizer]]:
+    """Every optimizer configuration to time, baselines first."""
+    makers: dict[str, Callable[[list[torch.nn.Parameter]], Optimizer]] = {
+        "Adam(fused=True)": lambda p: torch.optim.Adam(p, fused=True),
+        "Adam(foreach=True)": lambda p: torch.optim.Adam(p, foreach=True),
+    }
+    impls = ["auto", "fused", "foreach", "single_tensor"]
+    if device != "cpu":
+        impls.remove("fused")  # the fused kernel is CPU-only; auto takes foreach here
+    for name, cls in [("AdaBound", AdaBound), ("AMSBound", AMSBound)]:
+        for impl in impls:
+            makers[f"{name}({impl})"] = lambda p, cls=cls, impl=impl: cls(p, impl=impl)
+    return makers
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=20, help="timed steps per optimizer")
+    parser.add_argument("--models", default="resnet34,mlp", help="comma-separated")
+    parser.add_argument("--device", action="append", help="cpu and/or cuda (default: all)")
+    args = parser.parse_args(argv)
+    devices = args.device or ["cpu", *(["cuda"] if torch.cuda.is_available() else [])]
+    models = {"resnet34": resnet34_shapes(), "mlp": mlp_shapes()}
+
+    # The kernel cache may already hold the build; time the cold build in a fresh process.
+    kernel_load = _fused.warm_up()
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads; fused kernel: "
+        f"{'ready' if _fused.available() else _fused.unavailable_reason()} "
+        f"(load in this process {kernel_load * 1e3:.1f} ms)"
+    )
+    cold = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, tempfile, optimizers._fused as f; "
+            "os.environ['BOUNDSWEEP_KERNEL_CACHE'] = tempfile.mkdtemp(); print(f.warm_up())",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if cold.returncode == 0:
+        print(f"fused kernel cold build (empty cache, fresh process): {float(cold.stdout):.2f} s")
+
+    for device in devices:
+        for model in args.models.split(","):
+            shapes = models[model]
+            count = sum(torch.Size(s).numel() for s in shapes)
+            print(
+                f"\n== {model} ({len(shapes)} tensors, {count / 1e6:.2f}M params) on {device}, "
+                f"median of {args.repeats} steps"
+            )
+            print(
+                f"{'optimizer':<28}{'step ms':>10}{'/ Adam fused':>14}{'/ Adam foreach':>16}"
+                f"{'first step ms':>16}"
+            )
+            results = {}
+            for name, make in candidates(device).items():
+                results[name] = time_steps(make, shapes, device, args.repeats)
+            fused = results["Adam(fused=True)"][1]
+            foreach = results["Adam(foreach=True)"][1]
+            for name, (first, step) in results.items():
+                print(
+                    f"{name:<28}{step * 1e3:>10.2f}{step / fused:>14.2f}"
+                    f"{step / foreach:>16.2f}{first * 1e3:>16.1f}"
+                )
+
+
+if __name__ == "__main__":
+    main()
