@@ -10,10 +10,18 @@ from __future__ import annotations
 
 import itertools
 import math
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from optimizers import REGISTRY
 from studies.tasks import TASKS, Budget
@@ -73,7 +81,20 @@ class Range(BaseModel):
         return self
 
 
-SpaceValue = float | Grid | Range
+def _space_kind(value: Any) -> str:
+    """Which of fixed value, grid or range an entry of ``space`` is (for precise errors)."""
+    if isinstance(value, Grid) or (isinstance(value, dict) and "grid" in value):
+        return "grid"
+    if isinstance(value, Range | dict):
+        return "range"
+    return "value"
+
+
+SpaceValue = Annotated[
+    Annotated[float, Tag("value")] | Annotated[Grid, Tag("grid")] | Annotated[Range, Tag("range")],
+    Discriminator(_space_kind),
+]
+"""A fixed value, ``{"grid": [...]}`` or ``{"low", "high", "log"}``."""
 
 
 def _check_hyperparam(optimizer: str, name: str, value: float) -> None:

@@ -1,0 +1,169 @@
+"""The campaigns' storage on SQLite and PostgreSQL: creation, queue, claims, stale trials."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from studies.campaign import CampaignSpec
+from studies.storage import (
+    ATTR_CAMPAIGN,
+    ATTR_SPEC,
+    CampaignExists,
+    CampaignNotFound,
+    arm_study_name,
+    campaign_progress,
+    cancel_campaign,
+    claim_waiting_trial,
+    create_campaign,
+    fail_if_running,
+    fail_stale_trials,
+    is_cancelled,
+    list_campaigns,
+    load_spec,
+    open_storage,
+)
+
+
+def _spec(name: str = "c1") -> CampaignSpec:
+    return CampaignSpec.model_validate(
+        {
+            "name": name,
+            "task": "digits_mlp",
+            "seeds": [0, 1],
+            "budget": {"epochs": 1, "max_steps": 2},
+            "arms": [
+                {
+                    "optimizer": "adabound",
+                    "space": {"final_lr": {"grid": [0.01, 0.1, 1.0]}, "gamma": 1e-3},
+                },
+                {
+                    "optimizer": "adam",
+                    "sampler": "random",
+                    "n_trials": 5,
+                    "space": {"lr": {"low": 1e-4, "high": 1e-2, "log": True}},
+                },
+            ],
+        }
+    )
+
+
+def test_create_campaign_queues_every_trial(storage_url: str) -> None:
+    storage = open_storage(storage_url)
+    spec = _spec()
+    names = create_campaign(storage, spec)
+    assert names == [arm_study_name("c1", "adabound"), "c1/adam"]
+    grid = optuna.load_study(study_name="c1/adabound", storage=storage)
+    assert grid.direction == optuna.study.StudyDirection.MAXIMIZE
+    assert grid.user_attrs[ATTR_CAMPAIGN] == "c1"
+    assert CampaignSpec.model_validate(grid.user_attrs[ATTR_SPEC]) == spec
+    queued = [t.system_attrs["fixed_params"] for t in grid.get_trials()]
+    assert all(t.state == TrialState.WAITING for t in grid.get_trials())
+    assert sorted((p["final_lr"], p["seed"]) for p in queued) == [
+        (lr, s) for lr in (0.01, 0.1, 1.0) for s in (0, 1)
+    ]
+    sampled = optuna.load_study(study_name="c1/adam", storage=storage).get_trials()
+    assert [t.system_attrs["fixed_params"] for t in sampled] == [
+        {"seed": s} for s in (0, 1, 0, 1, 0)
+    ]
+
+    rows = campaign_progress(storage, "c1")
+    assert [(r.arm, r.total, r.waiting, r.complete, r.fail, r.best) for r in rows] == [
+        ("adabound", 6, 6, 0, 0, None),
+        ("adam", 5, 5, 0, 0, None),
+    ]
+    assert list_campaigns(storage) == ["c1"]
+    assert load_spec(storage, "c1") == spec
+
+
+def test_a_campaign_name_is_taken_once_and_failures_leave_nothing(storage_url: str) -> None:
+    storage = open_storage(storage_url)
+    create_campaign(storage, _spec())
+    with pytest.raises(CampaignExists, match="c1"):
+        create_campaign(storage, _spec())
+    # A foreign study already holds the second arm's name: the first arm must be removed again.
+    optuna.create_study(study_name="c2/adam", storage=storage)
+    with pytest.raises(CampaignExists):
+        create_campaign(storage, _spec("c2"))
+    names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
+    assert names == {"c1/adabound", "c1/adam", "c2/adam"}
+    assert list_campaigns(storage) == ["c1"]
+
+
+def test_unknown_campaign_and_cancel(storage_url: str) -> None:
+    storage = open_storage(storage_url)
+    with pytest.raises(CampaignNotFound, match="nope"):
+        campaign_progress(storage, "nope")
+    with pytest.raises(CampaignNotFound):
+        load_spec(storage, "nope")
+    with pytest.raises(CampaignNotFound):
+        cancel_campaign(storage, "nope")
+    create_campaign(storage, _spec())
+    assert not is_cancelled(storage, "c1")
+    cancel_campaign(storage, "c1")
+    assert is_cancelled(storage, "c1")
+    rows = campaign_progress(storage, "c1")
+    assert all(r.cancelled and r.waiting == r.total for r in rows)  # nothing lost
+
+
+def test_racing_claims_take_each_queued_trial_exactly_once(storage_url: str) -> None:
+    storage = open_storage(storage_url)
+    create_campaign(storage, _spec())
+    study_id = optuna.load_study(study_name="c1/adabound", storage=storage)._study_id
+    claimed: list[int] = []
+    lock = threading.Lock()
+    start = threading.Barrier(6)
+
+    def claim_all() -> None:
+        start.wait()
+        while (trial_id := claim_waiting_trial(storage, study_id)) is not None:
+            with lock:
+                claimed.append(trial_id)
+
+    threads = [threading.Thread(target=claim_all) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(claimed) == 6 and len(set(claimed)) == 6
+    row = campaign_progress(storage, "c1")[0]
+    assert (row.running, row.waiting) == (6, 0)
+    assert claim_waiting_trial(storage, study_id) is None  # never a fresh trial
+
+
+def test_stale_trials_are_failed_once_and_retried_up_to_the_limit(storage_url: str) -> None:
+    storage = open_storage(storage_url, heartbeat_interval=1, grace_period=1)
+    create_campaign(storage, _spec())
+    study = optuna.load_study(study_name="c1/adabound", storage=storage)
+    first = claim_waiting_trial(storage, study._study_id)
+    assert first is not None
+    params = storage.get_trial(first).system_attrs["fixed_params"]
+    assert fail_stale_trials(storage, grace_period=1, max_retries=1) == []  # still fresh
+    time.sleep(2.2)
+    assert fail_stale_trials(storage, grace_period=1, max_retries=1) == [first]
+    assert fail_stale_trials(storage, grace_period=1, max_retries=1) == []
+    trials = study.get_trials()
+    copy = trials[-1]
+    assert storage.get_trial(first).state == TrialState.FAIL
+    assert copy.state == TrialState.WAITING
+    assert copy.system_attrs["fixed_params"] == params
+    assert copy.system_attrs["retry_history"] == [storage.get_trial(first).number]
+    row = campaign_progress(storage, "c1")[0]
+    assert (row.waiting, row.fail, row.retried) == (6, 0, 1)
+
+    # The copy crashes too: one retry was allowed, so this slot is given up and reported.
+    while (trial_id := claim_waiting_trial(storage, study._study_id)) != copy._trial_id:
+        assert trial_id is not None
+        assert fail_if_running(storage, trial_id)  # other trials: out of the way
+    time.sleep(2.2)
+    assert fail_stale_trials(storage, grace_period=1, max_retries=1) == [copy._trial_id]
+    row = campaign_progress(storage, "c1")[0]
+    assert row.fail >= 1
+    assert not any(
+        t.system_attrs.get("fixed_params") == params and t.state == TrialState.WAITING
+        for t in study.get_trials()
+    )
