@@ -1,0 +1,63 @@
+"""Dependencies the routes share: settings, the database engine, the Optuna storage."""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import Depends, Request, Security
+
+from service.api.auth import bearer_scheme
+from service.settings import Settings
+
+__all__ = [
+    "EngineDep",
+    "SettingsDep",
+    "StorageDep",
+    "StorageHolder",
+    "documented_token",
+]
+
+
+class StorageHolder:
+    """Opens the Optuna storage once, on first use, for every request to share.
+
+    Opening creates Optuna's tables and checks their version, so it is done once per app;
+    the lock keeps two first requests from doing it twice.
+    """
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._lock = threading.Lock()
+        self._storage: Any = None
+
+    def get(self) -> Any:
+        if self._storage is None:
+            with self._lock:
+                if self._storage is None:
+                    from studies.storage import open_storage
+
+                    self._storage = open_storage(self._url)
+        return self._storage
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def _engine(request: Request) -> sa.Engine:
+    return request.app.state.engine
+
+
+def _storage(request: Request) -> Any:
+    return request.app.state.storage.get()
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+EngineDep = Annotated[sa.Engine, Depends(_engine)]
+StorageDep = Annotated[Any, Depends(_storage)]
+
+# The token is checked by `service.api.auth.RequireToken` before routing; declaring the scheme
+# on routes puts it in the OpenAPI document.
+documented_token = [Security(bearer_scheme)]

@@ -1,0 +1,36 @@
+"""Shapes shared by every resource: pages and JSON-safe numbers."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel
+
+__all__ = ["Page", "json_safe"]
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
+"""A campaign's (and an arm's) name, as `studies.campaign` defines it."""
+
+
+def json_safe(value: Any) -> Any:
+    """`value` with every NaN or infinity replaced by None, recursively.
+
+    Optuna stores a diverged run's metrics as NaN/inf in user attributes; strict JSON has no
+    such numbers and the response would fail to serialise.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return value
+
+
+class Page(BaseModel):
+    """Paging fields of every list response: `count` matching items, this page's window."""
+
+    count: int
+    limit: int
+    offset: int

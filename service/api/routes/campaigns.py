@@ -1,0 +1,339 @@
+"""`/campaigns`: create (spec or preset), list, progress, trials, cancel, report."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy.orm import Session
+
+from service.api.deps import EngineDep, StorageDep, documented_token
+from service.api.models import (
+    NAME_PATTERN,
+    ArmStatus,
+    CampaignDetail,
+    CampaignPublic,
+    CampaignsPage,
+    TrialPublic,
+    TrialsPage,
+    TrialState,
+    json_safe,
+)
+from service.db import (
+    CampaignRecord,
+    arm_study_ids,
+    campaign_progress,
+    discover_campaigns,
+    trial_page,
+)
+from service.launch import cancel, launch_campaign
+from service.specs import PresetRequest, SpecError, build_spec
+
+router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+
+CampaignName = Annotated[str, Path(pattern=NAME_PATTERN, description="The campaign's name")]
+Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000_000, description="Items to skip")]
+
+
+CREATE_BODY_SCHEMA = "CampaignCreate"
+
+
+def create_body_components() -> dict[str, Any]:
+    """OpenAPI components of the create body: a `CampaignSpec` or a `PresetRequest`.
+
+    The route reads the body itself (to tell the two forms apart and name the bad field), so
+    FastAPI cannot derive this schema; `service.app` adds it to the document.
+    """
+    from pydantic import TypeAdapter
+
+    from studies.campaign import CampaignSpec
+
+    schema = TypeAdapter(CampaignSpec | PresetRequest).json_schema(
+        ref_template="#/components/schemas/{model}"
+    )
+    components = schema.pop("$defs", {})
+    components[CREATE_BODY_SCHEMA] = {"oneOf": schema["anyOf"]}
+    return components
+
+
+_CREATE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": f"#/components/schemas/{CREATE_BODY_SCHEMA}"},
+                "examples": {
+                    "preset": {
+                        "value": {
+                            "preset": "paper-robustness",
+                            "name": "robustness-digits",
+                            "overrides": {"task": "digits_mlp", "grid_width": 3},
+                        }
+                    },
+                    "spec": {
+                        "value": {
+                            "name": "adabound-gamma",
+                            "task": "digits_mlp",
+                            "budget": {"epochs": 2},
+                            "seeds": [0, 1],
+                            "arms": [
+                                {
+                                    "optimizer": "adabound",
+                                    "space": {"gamma": {"grid": [1e-4, 1e-3, 1e-2]}},
+                                }
+                            ],
+                        }
+                    },
+                },
+            }
+        },
+    }
+}
+
+
+def _arms(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    arms = spec.get("arms") or []
+    return [
+        {"name": a.get("name") or a.get("optimizer"), "optimizer": a.get("optimizer")} for a in arms
+    ]
+
+
+def _public(record: CampaignRecord) -> CampaignPublic:
+    return CampaignPublic(
+        name=record.name,
+        task=record.task,
+        state=record.state,
+        created_at=record.created_at,
+        created_by=record.created_by,
+        schedule=record.schedule_name,
+        arms=[arm["name"] for arm in _arms(record.spec)],
+    )
+
+
+def _record(session: Session, name: str) -> CampaignRecord:
+    """The registry row of `name`, registering it first if only the storage has it; else 404."""
+    row = session.get(CampaignRecord, name)
+    if row is None and discover_campaigns(session.connection()):
+        session.commit()
+        row = session.get(CampaignRecord, name)
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"Campaign {name!r} not found")
+    return row
+
+
+def _create(engine: sa.Engine, storage: Any, body: Any) -> CampaignPublic:
+    from studies.storage import CampaignExists
+
+    spec = build_spec(body)
+    try:
+        launch_campaign(engine, storage, spec, source="api")
+    except CampaignExists:
+        raise HTTPException(
+            status_code=409, detail=f"Campaign {spec.name!r} already exists"
+        ) from None
+    with Session(engine) as session:
+        return _public(_record(session, spec.name))
+
+
+@router.post(
+    "",
+    status_code=201,
+    dependencies=documented_token,
+    summary="Create a campaign from a spec or a preset",
+    response_model=CampaignPublic,
+    openapi_extra=_CREATE_BODY,
+    responses={
+        401: {"description": "No bearer token"},
+        403: {"description": "Wrong bearer token"},
+        409: {"description": "A campaign with this name exists"},
+        413: {"description": "Body over the size limit"},
+        422: {"description": "Invalid spec: `loc` names the field"},
+    },
+)
+async def create_campaign(
+    request: Request, response: Response, engine: EngineDep, storage: StorageDep
+) -> CampaignPublic:
+    """Create one Optuna study per arm and queue every trial.
+
+    The body is either a campaign spec (`name`, `task`, `budget`, `seeds`, `arms`, `pruner`,
+    `description`) or `{"preset": ..., "name": ..., "overrides": {...}}`.
+    """
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = exc.pos if isinstance(exc, json.JSONDecodeError) else 0
+        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "body is not UTF-8"
+        raise SpecError(
+            [{"loc": ["body", where], "msg": f"Malformed JSON: {reason}", "type": "json_invalid"}]
+        ) from None
+    created = await run_in_threadpool(_create, engine, storage, body)
+    response.headers["Location"] = str(request.url_for("get_campaign", name=created.name).path)
+    return created
+
+
+@router.get("", summary="List campaigns, newest first", response_model=CampaignsPage)
+def list_campaigns(engine: EngineDep, limit: Limit = 50, offset: Offset = 0) -> CampaignsPage:
+    """Campaigns from the registry; campaigns created straight in the storage (CLI, any Optuna
+    client) are registered on the way."""
+    with Session(engine) as session:
+        if discover_campaigns(session.connection()):
+            session.commit()
+        count = session.scalar(sa.select(sa.func.count()).select_from(CampaignRecord)) or 0
+        rows = session.scalars(
+            sa.select(CampaignRecord)
+            .order_by(CampaignRecord.created_at.desc(), CampaignRecord.name)
+            .limit(limit)
+            .offset(offset)
+        )
+        data = [_public(row) for row in rows]
+    return CampaignsPage(data=data, count=count, limit=limit, offset=offset)
+
+
+@router.get(
+    "/{name}",
+    summary="A campaign with every arm's progress and ETA",
+    response_model=CampaignDetail,
+    responses={404: {"description": "No such campaign"}},
+)
+def get_campaign(name: CampaignName, engine: EngineDep) -> CampaignDetail:
+    """Per arm: waiting/running/complete/pruned/failed of total, best value so far, ETA."""
+    with Session(engine) as session:
+        record = _record(session, name)
+        arms = _arms(record.spec)
+        progress = campaign_progress(
+            session.connection(), {a["name"]: f"{name}/{a['name']}" for a in arms}
+        )
+    optimizers = {a["name"]: a["optimizer"] for a in arms}
+    statuses = [
+        ArmStatus(
+            name=arm.arm,
+            optimizer=optimizers.get(arm.arm),
+            study_name=arm.study_name,
+            direction=arm.direction,
+            total=arm.total,
+            best_value=json_safe(arm.best_value),
+            mean_trial_seconds=arm.mean_trial_seconds,
+            eta_seconds=arm.eta_seconds,
+            **arm.counts,
+        )
+        for arm in progress.arms
+    ]
+    public = _public(record)
+    cancelled = record.state == "cancelled" or progress.cancelled
+    return CampaignDetail(
+        **public.model_dump(exclude={"state"}),
+        state="cancelled" if cancelled else record.state,
+        description=str(record.spec.get("description", "")),
+        cancelled=cancelled,
+        total=sum(s.total for s in statuses),
+        finished=sum(s.complete + s.pruned + s.failed for s in statuses),
+        eta_seconds=None if cancelled else progress.eta_seconds,
+        arm_status=statuses,
+        spec=json_safe(record.spec),
+    )
+
+
+@router.get(
+    "/{name}/trials",
+    summary="One page of the campaign's trials",
+    response_model=TrialsPage,
+    responses={404: {"description": "No such campaign"}, 422: {"description": "Unknown arm"}},
+)
+def list_trials(
+    name: CampaignName,
+    engine: EngineDep,
+    arm: Annotated[str | None, Query(pattern=NAME_PATTERN, description="Only this arm")] = None,
+    state: Annotated[TrialState | None, Query(description="Only trials in this state")] = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> TrialsPage:
+    """Trials ordered by arm then number, with params and scalar user attributes (no curves)."""
+    with Session(engine) as session:
+        record = _record(session, name)
+        connection = session.connection()
+        arm_names = [a["name"] for a in _arms(record.spec)]
+        if arm is not None and arm not in arm_names:
+            raise SpecError(
+                [
+                    {
+                        "loc": ["query", "arm"],
+                        "msg": f"no arm {arm!r} in {name}; valid arms: {', '.join(arm_names)}",
+                        "type": "value_error",
+                    }
+                ]
+            )
+        wanted = [arm] if arm is not None else arm_names
+        ids = arm_study_ids(connection, [f"{name}/{a}" for a in wanted])
+        study_arms = {study_id: study.split("/", 1)[1] for study, study_id in ids.items()}
+        if not study_arms:
+            return TrialsPage(data=[], count=0, limit=limit, offset=offset)
+        count, rows = trial_page(connection, study_arms, state, limit, offset)
+    data = [
+        TrialPublic(
+            arm=row.arm,
+            number=row.number,
+            state=row.state,
+            value=json_safe(row.value),
+            params=json_safe(row.params),
+            user_attrs=json_safe(row.user_attrs),
+            datetime_start=row.datetime_start,
+            datetime_complete=row.datetime_complete,
+        )
+        for row in rows
+    ]
+    return TrialsPage(data=data, count=count, limit=limit, offset=offset)
+
+
+@router.post(
+    "/{name}/cancel",
+    dependencies=documented_token,
+    summary="Stop workers claiming the campaign's trials; nothing is deleted",
+    response_model=CampaignPublic,
+    responses={404: {"description": "No such campaign"}},
+)
+def cancel_campaign(name: CampaignName, engine: EngineDep, storage: StorageDep) -> CampaignPublic:
+    """Waiting trials stay waiting, running ones finish; the campaign stays readable."""
+    from studies.storage import CampaignNotFound
+
+    with Session(engine) as session:
+        _record(session, name)
+    try:
+        cancel(engine, storage, name)
+    except CampaignNotFound:
+        raise HTTPException(status_code=404, detail=f"Campaign {name!r} has no studies") from None
+    with Session(engine) as session:
+        return _public(_record(session, name))
+
+
+@router.get(
+    "/{name}/report",
+    summary="The robustness report (JSON, or the HTML page with ?format=html)",
+    responses={
+        200: {"content": {"application/json": {}, "text/html": {}}},
+        404: {"description": "No such campaign"},
+    },
+)
+def campaign_report(
+    name: CampaignName,
+    engine: EngineDep,
+    storage: StorageDep,
+    format: Annotated[Literal["json", "html"], Query(description="json or html")] = "json",
+    metric: Annotated[
+        Literal["val", "test"], Query(description="Analyse the validation or the test metric")
+    ] = "val",
+) -> Response:
+    """`studies.robustness.analyze_campaign` over the campaign's trials."""
+    from studies.robustness import analyze_campaign, render_html
+
+    with Session(engine) as session:
+        _record(session, name)
+    report = json_safe(analyze_campaign(storage, name, metric=metric))
+    if format == "html":
+        return HTMLResponse(render_html(report))
+    return JSONResponse(report)

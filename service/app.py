@@ -1,0 +1,93 @@
+"""The FastAPI application: `/api/v1` routes, probes, OpenAPI at `/docs`, then the dashboard."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
+
+from service.api import api_router, probe_router
+from service.api.auth import RequireToken
+from service.api.deps import StorageHolder
+from service.api.errors import install_error_handlers
+from service.db import make_engine, migrate
+from service.settings import DEMO_TOKEN, Settings
+
+__all__ = ["create_app"]
+
+logger = logging.getLogger(__name__)
+
+DESCRIPTION = """\
+Campaigns that test how robust an optimizer is to its hyperparameters (AdaBound, AMSBound and
+their baselines), each arm an Optuna study. Writes need `Authorization: Bearer <token>`
+(`BOUNDSWEEP_API_TOKEN`); reads too when `BOUNDSWEEP_READ_TOKEN` is set.
+"""
+
+
+def _lifespan(settings: Settings):
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if settings.migrate_on_start:
+            await run_in_threadpool(migrate, settings.database_url)
+        # Optuna's tables must exist before the first status query reads them.
+        await run_in_threadpool(app.state.storage.get)
+        if settings.demo and settings.api_token is None:
+            logger.warning("demo mode: writes accept the built-in token %r", DEMO_TOKEN)
+        elif settings.write_token is None:
+            logger.warning("BOUNDSWEEP_API_TOKEN is not set: every write will be refused")
+        yield
+        app.state.engine.dispose()
+
+    return lifespan
+
+
+def _openapi_with_create_body(app: FastAPI):
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            schema = FastAPI.openapi(app)
+            from service.api.routes.campaigns import create_body_components
+
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for name, component in create_body_components().items():
+                components.setdefault(name, component)
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    return openapi
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service.
+
+    Args:
+        settings: Service settings; default: read from the environment.
+
+    Returns:
+        The app; run it with uvicorn. The Optuna dashboard is mounted at `/` last (when
+        `settings.dashboard`), so it never shadows an API route.
+    """
+    settings = settings or Settings()
+    app = FastAPI(
+        title="boundsweep",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=_lifespan(settings),
+        max_body_size=settings.max_body_bytes,
+    )
+    app.state.settings = settings
+    app.state.engine = make_engine(settings.database_url)
+    app.state.storage = StorageHolder(settings.database_url)
+    app.add_middleware(RequireToken, settings=settings)
+    install_error_handlers(app, settings.max_body_bytes)
+    app.include_router(probe_router)
+    app.include_router(api_router)
+    app.openapi = _openapi_with_create_body(app)  # type: ignore[method-assign]
+    if settings.dashboard and importlib.util.find_spec("service.dashboard") is not None:
+        from service.dashboard import mount_dashboard
+
+        mount_dashboard(app, settings)
+    return app

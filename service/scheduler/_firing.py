@@ -1,0 +1,199 @@
+"""One scheduler poll: find due firings and turn each into its dated campaign exactly once.
+
+Exactly once, even with several scheduler processes: the `(schedule_id, fire_time)` unique
+constraint of `bs_schedule_runs` is the lock. Every scheduler computes the same due firing;
+each tries to insert its run row; the database lets one insert win and only that process
+creates the campaign. A creation error is recorded on the run (state `failed`), never retried
+in a loop and never lost.
+
+At most once after downtime: only the latest due firing after the schedule's last run (or its
+creation) is considered, so a scheduler down for a week creates one campaign on its return,
+not seven.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from service.db import Schedule, ScheduleRun, utcnow
+from service.launch import launch_campaign
+from service.scheduler._cron import latest_firing
+from service.specs import build_spec
+
+__all__ = ["Firing", "campaign_name_for", "fire_due", "scheduler_id"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Firing:
+    """What one scheduler did with one firing it won."""
+
+    schedule: str
+    fire_time: datetime
+    campaign: str
+    state: str
+    error: str | None = None
+
+
+def scheduler_id() -> str:
+    """`host:pid`, recorded on the runs this process claims."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def campaign_name_for(schedule_name: str, timezone: str, fire_time: datetime) -> str:
+    """`<schedule>-YYYYMMDD`, the date of the firing in the schedule's own timezone."""
+    return f"{schedule_name}-{fire_time.astimezone(ZoneInfo(timezone)):%Y%m%d}"
+
+
+def _create(
+    engine: sa.Engine,
+    storage: Any,
+    schedule: Schedule,
+    run_id: int,
+    fire_time: datetime,
+    campaign: str,
+) -> Firing:
+    from studies.storage import CampaignExists
+
+    state, error = "created", None
+    try:
+        spec = build_spec(schedule.template, name=campaign, loc=("template",))
+        launch_campaign(engine, storage, spec, source="schedule", schedule_name=schedule.name)
+    except CampaignExists as exc:
+        # A second firing the same day, or a takeover of a claim that had in fact finished.
+        state, error = "exists", str(exc)
+    except Exception as exc:  # recorded on the run for GET /schedules; the loop carries on
+        logger.exception("schedule %s: creating %s failed", schedule.name, campaign)
+        state, error = "failed", f"{type(exc).__name__}: {exc}"
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(ScheduleRun)
+            .where(ScheduleRun.id == run_id)
+            .values(state=state, error=error, finished_at=utcnow())
+        )
+    return Firing(schedule.name, fire_time, campaign, state, error)
+
+
+def _claim(
+    engine: sa.Engine, schedule: Schedule, fire_time: datetime, campaign: str, now: datetime
+) -> int | None:
+    """Insert the run row; its id if this process won the firing, None if another did."""
+    try:
+        with engine.begin() as connection:
+            return connection.scalar(
+                sa.insert(ScheduleRun)
+                .values(
+                    schedule_id=schedule.id,
+                    fire_time=fire_time,
+                    campaign_name=campaign,
+                    state="claimed",
+                    claimed_by=scheduler_id(),
+                    claimed_at=now,
+                )
+                .returning(ScheduleRun.id)
+            )
+    except IntegrityError:
+        # Unique (schedule_id, fire_time): another scheduler won. Or the schedule was just
+        # deleted (foreign key): nothing to fire either.
+        return None
+
+
+def _take_over_stale(
+    engine: sa.Engine, now: datetime, stale_after: timedelta
+) -> list[tuple[int, int, datetime, str]]:
+    """Claims left `claimed` longer than `stale_after` (their process died): take them over.
+
+    The compare-and-set on `claimed_at` lets exactly one live scheduler win each.
+    """
+    with engine.connect() as connection:
+        stale = connection.execute(
+            sa.select(
+                ScheduleRun.id,
+                ScheduleRun.schedule_id,
+                ScheduleRun.fire_time,
+                ScheduleRun.campaign_name,
+                ScheduleRun.claimed_at,
+            ).where(ScheduleRun.state == "claimed", ScheduleRun.claimed_at < now - stale_after)
+        ).all()
+    won = []
+    for run_id, schedule_id, fire_time, campaign, claimed_at in stale:
+        with engine.begin() as connection:
+            result = connection.execute(
+                sa.update(ScheduleRun)
+                .where(
+                    ScheduleRun.id == run_id,
+                    ScheduleRun.state == "claimed",
+                    ScheduleRun.claimed_at == claimed_at,
+                )
+                .values(claimed_by=scheduler_id(), claimed_at=now)
+            )
+        if result.rowcount == 1:
+            won.append((run_id, schedule_id, fire_time, campaign))
+    return won
+
+
+def fire_due(
+    engine: sa.Engine,
+    storage: Callable[[], Any],
+    now: datetime,
+    stale_after: timedelta = timedelta(minutes=10),
+) -> list[Firing]:
+    """Fire every enabled schedule whose latest firing at or before `now` has not run yet.
+
+    Args:
+        engine: Engine over the service database.
+        storage: Returns the Optuna storage (opened only when something fires).
+        now: The current time, timezone-aware.
+        stale_after: Age after which another process's unfinished claim is taken over.
+
+    Returns:
+        The firings this process won (empty when nothing was due or others won).
+    """
+    with engine.connect() as connection:
+        last_run = (
+            sa.select(ScheduleRun.schedule_id, sa.func.max(ScheduleRun.fire_time).label("last"))
+            .group_by(ScheduleRun.schedule_id)
+            .subquery()
+        )
+        rows = connection.execute(
+            sa.select(Schedule, last_run.c.last)
+            .outerjoin(last_run, last_run.c.schedule_id == Schedule.id)
+            .where(Schedule.enabled.is_(True))
+            .order_by(Schedule.id)
+        ).all()
+    schedules = {}
+    fired: list[Firing] = []
+    for schedule, last in rows:
+        schedules[schedule.id] = schedule
+        fire_time = latest_firing(schedule.cron, schedule.timezone, now)
+        # Firings before the schedule existed never count; nor do those already run.
+        anchor = schedule.created_at if last is None else max(schedule.created_at, _utc(last))
+        if fire_time <= anchor:
+            continue
+        campaign = campaign_name_for(schedule.name, schedule.timezone, fire_time)
+        run_id = _claim(engine, schedule, fire_time, campaign, now)
+        if run_id is not None:
+            fired.append(_create(engine, storage(), schedule, run_id, fire_time, campaign))
+    for run_id, schedule_id, fire_time, campaign in _take_over_stale(engine, now, stale_after):
+        schedule = schedules.get(schedule_id)
+        if schedule is not None:
+            fired.append(_create(engine, storage(), schedule, run_id, fire_time, campaign))
+    return fired
+
+
+def _utc(value: datetime) -> datetime:
+    # max() over a UTCDateTime column comes back without its type on some dialects.
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=ZoneInfo("UTC"))
