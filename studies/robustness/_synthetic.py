@@ -37,9 +37,11 @@ ARMS = {
 }
 
 
-def _spec(name: str, seeds: list[int], epochs: int) -> dict:
+def _spec(name: str, seeds: list[int], epochs: int, chosen: list[str]) -> dict:
     arms = []
     for arm, (optimizer, *_rest) in ARMS.items():
+        if arm not in chosen:
+            continue
         if optimizer in ("adabound", "amsbound"):
             space = {"final_lr": {"grid": FINAL_LR_GRID}, "gamma": {"grid": GAMMA_GRID}}
         else:
@@ -88,16 +90,21 @@ def build_synthetic_campaign(
     seeds: list[int] | None = None,
     epochs: int = 10,
     shift: float = 0.0,
+    arms: list[str] | None = None,
 ) -> int:
     """Create the arm studies of a finished synthetic campaign. Returns the number of trials.
 
     Args:
         shift: added to every accuracy (a nightly run that got better or worse).
+        arms: which of ARMS to create (default: all).
     """
     seeds = list(seeds if seeds is not None else [0, 1, 2])
-    spec = _spec(name, seeds, epochs)
+    chosen = list(ARMS) if arms is None else arms
+    spec = _spec(name, seeds, epochs, chosen)
     total = 0
     for index, (arm, (_optimizer, _peak, _lr, tau)) in enumerate(ARMS.items()):
+        if arm not in chosen:
+            continue
         study = optuna.create_study(
             storage=storage, study_name=f"{name}/{arm}", direction="maximize"
         )
@@ -105,7 +112,7 @@ def build_synthetic_campaign(
         study.set_user_attr("boundsweep:arm", arm)
         study.set_user_attr("boundsweep:spec", spec)
         study.set_user_attr("boundsweep:cancelled", False)
-        grid = spec["arms"][index]["space"]
+        grid = next(a["space"] for a in spec["arms"] if a["name"] == arm)
         axes = {k: v["grid"] for k, v in grid.items()}
         distributions = {k: FloatDistribution(min(v), max(v), log=True) for k, v in axes.items()}
         distributions["seed"] = IntDistribution(min(seeds), max(seeds))
