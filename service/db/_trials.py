@@ -77,7 +77,9 @@ def trial_page(
     t, v = ot.trials, ot.trial_values
     where = [t.c.study_id.in_(list(study_arms))]
     if state is not None:
-        where.append(t.c.state == TRIAL_STATES[state])
+        # `state` is a native enum on PostgreSQL, which refuses a VARCHAR parameter; the value
+        # comes from our own fixed mapping, so it is safe to inline.
+        where.append(t.c.state == sa.literal_column(f"'{TRIAL_STATES[state]}'"))
     count = connection.scalar(sa.select(sa.func.count()).select_from(t).where(*where)) or 0
     rows = connection.execute(
         sa.select(

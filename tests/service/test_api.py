@@ -1,0 +1,213 @@
+"""Every endpoint over a real uvicorn server on loopback, against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from studies.campaign import preset
+from studies.storage import arm_study_name, create_campaign, open_storage
+from tests.service._live_api import api_client
+
+API = "/api/v1"
+SMALL_PRESET = {
+    "preset": "paper-robustness",
+    "name": "robust-digits",
+    "overrides": {"task": "digits_mlp", "grid_width": 2, "seeds": [0, 1]},
+}
+
+
+@pytest.fixture
+def api(storage_url: str) -> Iterator[httpx.Client]:
+    with api_client(storage_url) as client:
+        yield client
+
+
+def _finish(storage_url: str, study_name: str, values: list[float], seconds: float) -> None:
+    """Add completed trials with a known wall time, as a worker would leave them."""
+    study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for i, value in enumerate(values):
+        study.add_trial(
+            FrozenTrial(
+                number=0,
+                trial_id=0,
+                state=TrialState.COMPLETE,
+                value=value,
+                values=None,
+                datetime_start=start,
+                datetime_complete=start + timedelta(seconds=seconds),
+                params={"lr": 0.01 * (i + 1)},
+                distributions={"lr": FloatDistribution(1e-4, 1.0, log=True)},
+                user_attrs={"seed": i, "status": "completed", "curve": [{"epoch": 1}]},
+                system_attrs={},
+                intermediate_values={},
+            )
+        )
+
+
+def test_probes_and_openapi(api: httpx.Client) -> None:
+    assert api.get("/healthz").json() == {"status": "ok"}
+    ready = api.get("/readyz")
+    assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    paths = api.get("/openapi.json").json()["paths"]
+    assert {f"{API}/campaigns", f"{API}/campaigns/{{name}}/trials", f"{API}/schedules"} <= set(
+        paths
+    )
+    assert api.get("/docs").status_code == 200
+
+
+def test_create_from_preset_then_read_it_back(api: httpx.Client) -> None:
+    created = api.post(f"{API}/campaigns", json=SMALL_PRESET)
+    assert created.status_code == 201, created.text
+    assert created.headers["location"] == f"{API}/campaigns/robust-digits"
+    assert created.json()["created_by"] == "api"
+
+    detail = api.get(created.headers["location"]).json()
+    expected = preset("paper-robustness", name="robust-digits", **SMALL_PRESET["overrides"])
+    assert [a["name"] for a in detail["arm_status"]] == [a.name for a in expected.arms]
+    for arm, spec_arm in zip(detail["arm_status"], expected.arms, strict=True):
+        assert arm["total"] == arm["waiting"] == spec_arm.planned_trials(expected.seeds)
+        assert arm["best_value"] is None and arm["eta_seconds"] is None
+    assert detail["total"] == expected.total_trials() and detail["finished"] == 0
+
+    listed = api.get(f"{API}/campaigns").json()
+    assert listed["count"] == 1 and listed["data"][0]["name"] == "robust-digits"
+
+
+def test_a_spec_body_and_duplicate_names(api: httpx.Client) -> None:
+    spec = {
+        "name": "gamma-sweep",
+        "task": "digits_mlp",
+        "seeds": [0],
+        "arms": [{"optimizer": "adabound", "space": {"gamma": {"grid": [1e-4, 1e-3, 1e-2]}}}],
+    }
+    assert api.post(f"{API}/campaigns", json=spec).status_code == 201
+    again = api.post(f"{API}/campaigns", json=spec)
+    assert again.status_code == 409
+    assert again.json() == {"detail": "Campaign 'gamma-sweep' already exists"}
+    assert api.get(f"{API}/campaigns/gamma-sweep").json()["total"] == 3
+
+
+def test_progress_counts_best_value_and_eta(api: httpx.Client, storage_url: str) -> None:
+    assert api.post(f"{API}/campaigns", json=SMALL_PRESET).status_code == 201
+    study = arm_study_name("robust-digits", "adam")
+    _finish(storage_url, study, [0.5, 0.9, 0.7], seconds=12.0)
+    storage = open_storage(storage_url)
+    study_id = storage.get_study_id_from_name(study)
+    storage.create_new_trial(study_id)  # one RUNNING trial: one busy worker
+
+    adam = next(
+        a
+        for a in api.get(f"{API}/campaigns/robust-digits").json()["arm_status"]
+        if a["name"] == "adam"
+    )
+    assert adam["complete"] == 3 and adam["running"] == 1 and adam["waiting"] == 4
+    assert adam["best_value"] == pytest.approx(0.9)  # digits accuracy: maximised
+    assert adam["mean_trial_seconds"] == pytest.approx(12.0, abs=0.01)
+    # mean 12 s x (4 waiting + 1 running) / 1 running worker
+    assert adam["eta_seconds"] == pytest.approx(60.0, abs=0.1)
+
+
+def test_trials_are_paged_and_filtered(api: httpx.Client, storage_url: str) -> None:
+    assert api.post(f"{API}/campaigns", json=SMALL_PRESET).status_code == 201
+    _finish(storage_url, arm_study_name("robust-digits", "sgdm"), [0.1, 0.2], seconds=1.0)
+
+    everything = api.get(f"{API}/campaigns/robust-digits/trials", params={"limit": 500}).json()
+    total = api.get(f"{API}/campaigns/robust-digits").json()["total"]
+    assert everything["count"] == total == len(everything["data"])
+
+    page = api.get(
+        f"{API}/campaigns/robust-digits/trials", params={"limit": 3, "offset": 2, "arm": "adabound"}
+    ).json()
+    assert [t["number"] for t in page["data"]] == [2, 3, 4]
+    assert {t["arm"] for t in page["data"]} == {"adabound"}
+
+    done = api.get(
+        f"{API}/campaigns/robust-digits/trials", params={"arm": "sgdm", "state": "complete"}
+    ).json()
+    assert done["count"] == 2
+    assert [t["value"] for t in done["data"]] == [0.1, 0.2]
+    assert done["data"][0]["params"] == {"lr": pytest.approx(0.01)}
+    assert done["data"][0]["user_attrs"] == {"seed": 0, "status": "completed"}  # no curve
+
+
+def test_cancel_keeps_every_trial(api: httpx.Client) -> None:
+    assert api.post(f"{API}/campaigns", json=SMALL_PRESET).status_code == 201
+    before = api.get(f"{API}/campaigns/robust-digits").json()
+    cancelled = api.post(f"{API}/campaigns/robust-digits/cancel")
+    assert cancelled.status_code == 200 and cancelled.json()["state"] == "cancelled"
+    after = api.get(f"{API}/campaigns/robust-digits").json()
+    assert after["cancelled"] is True and after["eta_seconds"] is None
+    assert [a["waiting"] for a in after["arm_status"]] == [
+        a["waiting"] for a in before["arm_status"]
+    ]
+    assert api.post(f"{API}/campaigns/nope/cancel").status_code == 404
+
+
+def test_report_as_json_and_html(api: httpx.Client, storage_url: str) -> None:
+    assert api.post(f"{API}/campaigns", json=SMALL_PRESET).status_code == 201
+    report = api.get(f"{API}/campaigns/robust-digits/report")
+    assert report.status_code == 200 and report.json()["campaign"] == "robust-digits"
+    page = api.get(f"{API}/campaigns/robust-digits/report", params={"format": "html"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "robust-digits" in page.text
+    assert api.get(f"{API}/campaigns/nope/report").status_code == 404
+
+
+def test_campaigns_created_straight_in_the_storage_are_listed(
+    api: httpx.Client, storage_url: str
+) -> None:
+    spec = preset("paper-robustness", name="from-cli", task="digits_mlp", grid_width=1, seeds=[0])
+    create_campaign(open_storage(storage_url), spec)
+    listed = api.get(f"{API}/campaigns").json()
+    assert [(c["name"], c["created_by"]) for c in listed["data"]] == [("from-cli", "cli")]
+    assert api.get(f"{API}/campaigns/from-cli").json()["total"] == spec.total_trials()
+
+
+def test_campaign_listing_pages(api: httpx.Client) -> None:
+    for i in range(3):
+        body = {
+            **SMALL_PRESET,
+            "name": f"c{i}",
+            "overrides": {"task": "digits_mlp", "grid_width": 1, "seeds": [0]},
+        }
+        assert api.post(f"{API}/campaigns", json=body).status_code == 201
+    page = api.get(f"{API}/campaigns", params={"limit": 2, "offset": 0}).json()
+    rest = api.get(f"{API}/campaigns", params={"limit": 2, "offset": 2}).json()
+    assert page["count"] == rest["count"] == 3
+    names = [c["name"] for c in page["data"] + rest["data"]]
+    assert sorted(names) == ["c0", "c1", "c2"] and names[0] == "c2"  # newest first
+
+
+def test_schedules_create_list_get_delete(api: httpx.Client) -> None:
+    body = {
+        "name": "nightly",
+        "cron": "0 3 * * *",
+        "timezone": "Europe/Berlin",
+        "template": {
+            "preset": "paper-robustness",
+            "overrides": {"task": "digits_mlp", "grid_width": 1},
+        },
+    }
+    created = api.post(f"{API}/schedules", json=body)
+    assert created.status_code == 201, created.text
+    assert created.headers["location"] == f"{API}/schedules/nightly"
+    firings = [datetime.fromisoformat(t) for t in created.json()["next_firings"]]
+    assert len(firings) == 3 and all((t.hour, t.minute) == (3, 0) for t in firings)
+    assert all(t.utcoffset() in (timedelta(hours=1), timedelta(hours=2)) for t in firings)
+    assert firings == sorted(firings) and firings[0] > datetime.now(UTC)
+
+    assert api.post(f"{API}/schedules", json=body).status_code == 409
+    assert [s["name"] for s in api.get(f"{API}/schedules").json()["data"]] == ["nightly"]
+    assert api.get(f"{API}/schedules/nightly").json()["recent_runs"] == []
+    assert api.get(f"{API}/schedules/nightly/trend").status_code == 200
+    assert api.delete(f"{API}/schedules/nightly").status_code == 204
+    assert api.get(f"{API}/schedules/nightly").status_code == 404
+    assert api.delete(f"{API}/schedules/nightly").status_code == 404
