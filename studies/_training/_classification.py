@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -12,8 +14,25 @@ from studies.tasks import ClassificationData, Task
 EVAL_BATCH = 1024
 
 
-def _prepare(x: torch.Tensor, task: Task, channels_last: bool) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+def training_batches(
+    task: Task, data: ClassificationData, generator: torch.Generator, channels_last: bool = False
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch of shuffled training batches, gathered and augmented on the data's device.
+
+    The order is a permutation drawn from ``generator``; a batch is one ``index_select`` per
+    tensor plus the task's batch transform: no per-example Python work, no copies to the host.
+    """
+    device = data.train_x.device
+    n = len(data.train_y)
+    order = torch.randperm(n, generator=generator).to(device)
+    for start in range(0, n, task.batch_size):
+        index = order[start : start + task.batch_size]
+        x = data.train_x.index_select(0, index)
+        if task.train_inputs is not None:
+            x = task.train_inputs(x, generator)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        yield x, data.train_y.index_select(0, index)
 
 
 def train_classifier_epoch(
@@ -25,26 +44,14 @@ def train_classifier_epoch(
     step_limit: int | None,
     channels_last: bool,
 ) -> EpochOutcome:
-    """One shuffled pass over ``data``'s training split (or ``step_limit`` steps).
-
-    Batches are gathered from the stored tensors by a permutation drawn from ``generator`` and
-    augmented on the device: no per-example Python work.
-    """
+    """One shuffled pass over ``data``'s training split (or ``step_limit`` steps)."""
     model.train()
-    device = data.train_x.device
-    n = len(data.train_y)
-    order = torch.randperm(n, generator=generator).to(device)
-    watch = LossWatch(device)
-    for start in range(0, n, task.batch_size):
+    watch = LossWatch(data.train_x.device)
+    for x, y in training_batches(task, data, generator, channels_last):
         if step_limit is not None and watch.steps >= step_limit:
             break
-        index = order[start : start + task.batch_size]
-        x = data.train_x.index_select(0, index)
-        y = data.train_y.index_select(0, index)
-        if task.train_inputs is not None:
-            x = task.train_inputs(x, generator)
-        with autocast(device):
-            loss = F.cross_entropy(model(_prepare(x, task, channels_last)), y)
+        with autocast(x.device):
+            loss = F.cross_entropy(model(x), y)
         optimizer_step(loss, model, optimizer, task.grad_clip)
         if not watch.add(loss, len(y)):
             return EpochOutcome(watch.mean(), watch.steps, diverged=True)
@@ -62,7 +69,9 @@ def accuracy(
         xb = x[start : start + EVAL_BATCH]
         if task.eval_inputs is not None:
             xb = task.eval_inputs(xb)
+        if channels_last:
+            xb = xb.contiguous(memory_format=torch.channels_last)
         with autocast(y.device):
-            logits = model(_prepare(xb, task, channels_last))
+            logits = model(xb)
         correct += (logits.argmax(1) == y[start : start + EVAL_BATCH]).sum()
     return float(correct) / max(1, len(y))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from studies.tasks._budget import Budget
 from studies.tasks._datadir import MissingDataError, resolve_data_dir
+from studies.tasks._formats import write_cifar10, write_idx, write_mnist, write_ptb
 from studies.tasks._registry import TASKS, make_mnist_mlp
 from studies.tasks._splits import ClassificationData, LanguageData
 from studies.tasks._task import Task
@@ -21,4 +22,8 @@ __all__ = [
     "Task",
     "make_mnist_mlp",
     "resolve_data_dir",
+    "write_cifar10",
+    "write_idx",
+    "write_mnist",
+    "write_ptb",
 ]

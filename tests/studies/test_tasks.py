@@ -1,0 +1,151 @@
+"""Every task in the registry: its metadata, its model, and a few real training steps."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from studies.tasks import TASKS, Budget, write_cifar10, write_mnist, write_ptb
+from studies.tasks._densenet import densenet121_cifar
+from studies.tasks._resnet import resnet34_cifar
+from studies.training import train
+
+PAPER_TASKS = {
+    "mnist_mlp": ("accuracy", "maximize", 100),
+    "cifar10_resnet34": ("accuracy", "maximize", 200),
+    "cifar10_densenet121": ("accuracy", "maximize", 200),
+    "ptb_lstm1": ("perplexity", "minimize", 200),
+    "ptb_lstm2": ("perplexity", "minimize", 200),
+    "ptb_lstm3": ("perplexity", "minimize", 200),
+    "digits_mlp": ("accuracy", "maximize", 30),
+    "mnist1d_mlp": ("accuracy", "maximize", 30),
+}
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory):
+    """Tiny MNIST, CIFAR-10 and PTB files in their real formats."""
+    root = tmp_path_factory.mktemp("data")
+    rng = np.random.default_rng(0)
+    write_mnist(
+        root,
+        rng.integers(0, 256, (64, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, 64),
+        rng.integers(0, 256, (16, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, 16),
+    )
+    write_cifar10(
+        root,
+        rng.integers(0, 256, (12, 3, 32, 32), dtype=np.uint8),
+        rng.integers(0, 10, 12),
+        rng.integers(0, 256, (4, 3, 32, 32), dtype=np.uint8),
+        rng.integers(0, 10, 4),
+    )
+    words = [f"w{i}" for i in range(30)]
+    sentences = [" ".join(rng.choice(words, size=8)) for _ in range(40)]
+    write_ptb(root, sentences[:30], sentences[30:35], sentences[35:])
+    return root
+
+
+def test_registry_holds_exactly_the_papers_tasks() -> None:
+    assert set(TASKS) == set(PAPER_TASKS)
+    for name, (metric, direction, epochs) in PAPER_TASKS.items():
+        task = TASKS[name]
+        assert (task.name, task.metric, task.direction, task.default_epochs) == (
+            name,
+            metric,
+            direction,
+            epochs,
+        )
+        expected_diverged = 10_000.0 if metric == "perplexity" else 0.1
+        assert task.diverged_value == expected_diverged
+
+
+def test_paper_budgets_and_schedules() -> None:
+    for name in ("cifar10_resnet34", "cifar10_densenet121"):
+        task = TASKS[name]
+        assert (task.batch_size, task.weight_decay, task.scaled_milestones(200)) == (
+            128,
+            5e-4,
+            [150],
+        )
+    for layers in (1, 2, 3):
+        task = TASKS[f"ptb_lstm{layers}"]
+        assert (task.batch_size, task.grad_clip, task.scaled_milestones(200)) == (
+            20,
+            0.25,
+            [100, 145],
+        )
+    assert TASKS["mnist_mlp"].scaled_milestones(100) == []
+    # A shorter budget keeps the decays at the same relative place.
+    assert TASKS["ptb_lstm1"].scaled_milestones(20) == [10, 14]
+
+
+def test_steps_per_epoch_follow_the_budget() -> None:
+    mnist = TASKS["mnist_mlp"]
+    assert mnist.steps_per_epoch() == 422  # 54,000 training images / 128
+    assert mnist.steps_per_epoch(Budget(data_fraction=0.5)) == 211
+    assert mnist.steps_per_epoch(Budget(max_steps=10)) == 10
+    assert TASKS["cifar10_resnet34"].steps_per_epoch() == 352  # 45,000 / 128
+    assert TASKS["ptb_lstm1"].steps_per_epoch() == 664  # 929,589 tokens / 20 streams / 70
+
+
+def test_cifar_models_have_the_published_sizes() -> None:
+    # Parameter counts of the CIFAR variants: ResNet-34 ~21.3M, DenseNet-121 (k=32) ~7.0M.
+    resnet, densenet = resnet34_cifar(), densenet121_cifar()
+    assert sum(p.numel() for p in resnet.parameters()) == 21_282_122
+    assert sum(p.numel() for p in densenet.parameters()) == 6_956_298
+    x = torch.zeros(2, 3, 32, 32)
+    assert resnet(x).shape == densenet(x).shape == (2, 10)
+    blocks = [
+        len([m for m in resnet.stages if m.conv1.out_channels == w]) for w in (64, 128, 256, 512)
+    ]
+    assert blocks == [3, 4, 6, 3]
+
+
+@pytest.mark.parametrize(
+    "task",
+    ["mnist_mlp", "cifar10_resnet34", "cifar10_densenet121", "ptb_lstm1", "ptb_lstm2", "ptb_lstm3"],
+)
+def test_every_task_trains_a_few_steps_on_files_in_its_format(task: str, data_dir) -> None:
+    result = train(
+        task, "adabound", {}, seed=0, budget=Budget(epochs=2, max_steps=2), data_dir=data_dir
+    )
+    assert result.status == "completed"
+    assert result.steps == 2
+    assert result.epochs[-1].step == 2
+    for record in result.epochs:
+        assert np.isfinite(record.train_loss) and record.train_loss > 0
+        if TASKS[task].metric == "perplexity":
+            # Near-uniform guesses over a 31-word vocabulary after two steps.
+            assert 1.0 < record.val_metric < 1_000 and 1.0 < record.test_metric < 1_000
+        else:
+            assert 0.0 <= record.val_metric <= 1.0
+
+
+def test_cifar_weight_decay_default_and_lr_milestone(data_dir) -> None:
+    # The CIFAR task's data path, schedule and weight decay, with a linear model for speed.
+    task = replace(
+        TASKS["cifar10_resnet34"],
+        build_model=lambda data: nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10)),
+    )
+    # 11 training images -> 1 step per epoch; 4 epochs put the scaled milestone (150/200) at 3.
+    result = train(task, "adam", {"lr": 0.01}, seed=0, budget=Budget(epochs=4), data_dir=data_dir)
+    assert result.hparams["weight_decay"] == 5e-4
+    assert [r.lr for r in result.epochs] == pytest.approx([0.01, 0.01, 0.01, 0.001])
+    given = train(
+        task, "adam", {"weight_decay": 0.0}, seed=0, budget=Budget(max_steps=1), data_dir=data_dir
+    )
+    assert given.hparams["weight_decay"] == 0.0
+
+
+def test_language_model_same_seed_same_curve(data_dir) -> None:
+    budget = Budget(epochs=2, max_steps=3)
+    first = train("ptb_lstm1", "adam", {}, seed=3, budget=budget, data_dir=data_dir)
+    again = train("ptb_lstm1", "adam", {}, seed=3, budget=budget, data_dir=data_dir)
+    assert [r.val_metric for r in first.epochs] == [r.val_metric for r in again.epochs]
+    assert [r.train_loss for r in first.epochs] == [r.train_loss for r in again.epochs]
