@@ -12,6 +12,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from service.api import api_router, probe_router
 from service.api.auth import RequireToken
+from service.api.body_limit import LimitBodySize
 from service.api.deps import StorageHolder
 from service.api.errors import install_error_handlers
 from service.db import make_engine, migrate
@@ -76,11 +77,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=_lifespan(settings),
-        max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
     app.state.storage = StorageHolder(settings.database_url)
+    # Added last = runs first: a refused write never has its body looked at.
+    app.add_middleware(LimitBodySize, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequireToken, settings=settings)
     install_error_handlers(app, settings.max_body_bytes)
     app.include_router(probe_router)

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service.api.body_limit import too_large_detail
 from service.specs import SpecError
 
 __all__ = ["install_error_handlers"]
@@ -52,7 +53,7 @@ def _http_exception_handler(max_body_bytes: int):
     async def handle(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail: Any = exc.detail
         if exc.status_code == 413:
-            detail = f"Request body too large: the limit is {max_body_bytes} bytes"
+            detail = too_large_detail(max_body_bytes)
         return JSONResponse(
             status_code=exc.status_code, content={"detail": detail}, headers=exc.headers
         )
