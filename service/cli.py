@@ -9,7 +9,6 @@ them, so ``--help`` answers at once.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import json
 import os
@@ -76,13 +75,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
     """Run the nightly scheduler: create each schedule's dated campaign exactly once."""
+    import signal
+    import threading
+
     from service.db import migrate
     from service.scheduler import run_scheduler
 
     settings = _settings(args)
     migrate(str(settings.database_url))
-    with contextlib.suppress(KeyboardInterrupt):
-        run_scheduler(settings, once=args.once)
+    # SIGTERM (docker stop, the demo) and Ctrl-C end the loop between polls, not mid-firing.
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    firings = run_scheduler(settings, stop_event=stop, once=args.once)
+    if args.once:
+        print(f"scheduler: {len(firings)} campaign(s) created")
     return 0
 
 
@@ -147,6 +154,7 @@ def _validation_message(exc: Exception) -> str:
 
 
 def _load_spec(args: argparse.Namespace) -> Any:
+    import yaml
     from pydantic import ValidationError
 
     from studies.campaign import PRESETS, CampaignSpec, preset
@@ -175,6 +183,8 @@ def _load_spec(args: argparse.Namespace) -> Any:
         return spec
     except ValidationError as exc:
         raise CLIError(_validation_message(exc)) from None
+    except yaml.YAMLError as exc:
+        raise CLIError(f"{args.file}: not valid YAML: {exc}") from None
     except (ValueError, TypeError, KeyError) as exc:
         raise CLIError(str(exc)) from None
 
@@ -337,8 +347,14 @@ def _command(
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``boundsweep`` argument parser with all its subcommands."""
+def build_parser(worker_options: bool = True) -> argparse.ArgumentParser:
+    """The ``boundsweep`` argument parser with all its subcommands.
+
+    Args:
+        worker_options: add the worker's own options, which come from the workers package
+            (it imports torch, seconds on a cold start): `main` skips them unless the command
+            is ``worker``.
+    """
     parser = argparse.ArgumentParser(
         prog="boundsweep",
         description="Test, with real training runs and real statistics, how robust an optimizer "
@@ -381,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
         boundsweep worker --storage postgresql+psycopg://bs@db/bs --gpus all
         """,
     )
-    _add_worker_arguments(p)
+    if worker_options:
+        _add_worker_arguments(p)
     p.set_defaults(func=cmd_worker)
 
     p = _command(
@@ -521,10 +538,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     """The worker's own options come from the workers package, which knows what they mean."""
-    try:
-        from workers import add_worker_arguments
-    except ImportError:
-        return
+    from workers import add_worker_arguments
+
     add_worker_arguments(parser)
 
 
@@ -537,7 +552,8 @@ def _quiet_optuna() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``boundsweep``; returns the exit status (2 for a user mistake, with one message)."""
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(worker_options="worker" in argv)
     args = parser.parse_args(argv)
     _quiet_optuna()
     try:

@@ -1,0 +1,294 @@
+"""The ``boundsweep`` command on real storages: help, submit, worker, status, report, serve."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from service.cli import build_parser, main
+from studies.campaign import CampaignSpec
+
+COMMANDS = ["serve", "worker", "scheduler", "dashboard", "submit", "status", "report", "demo"]
+
+
+def _tiny_spec(name: str = "cli-tiny") -> CampaignSpec:
+    """Two arms on the small digits task, a few optimizer steps per trial: seconds in all."""
+    return CampaignSpec.model_validate(
+        {
+            "name": name,
+            "task": "digits_mlp",
+            "seeds": [0, 1],
+            "budget": {"epochs": 2, "max_steps": 6},
+            "arms": [
+                {"optimizer": "adabound", "space": {"final_lr": {"grid": [0.03, 0.3]}}},
+                {"optimizer": "sgdm", "space": {"lr": {"grid": [0.01, 0.1]}}},
+            ],
+        }
+    )
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """``boundsweep argv...`` in this process; (exit status, stdout, stderr)."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse: --help and usage errors
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_examples_and_storage(
+    capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    code, out, _ = run(capsys, command, "--help")
+    assert code == 0
+    assert f"usage: boundsweep {command}" in out
+    assert "examples:" in out
+    assert f"boundsweep {command}" in out.split("examples:")[1]
+    assert "--storage URL" in out
+
+
+def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    for command in COMMANDS:
+        assert f"    {command}" in out
+    assert set(build_parser()._subparsers._group_actions[0].choices) == set(COMMANDS)
+
+
+def test_the_installed_entry_point_runs() -> None:
+    script = Path(sys.executable).parent / "boundsweep"
+    result = subprocess.run([script, "status", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "usage: boundsweep status" in result.stdout
+
+
+def test_unknown_preset_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "submit", "--preset", "paper-robustnes", "--dry-run")
+    assert code == 2
+    assert "unknown preset 'paper-robustnes'" in err
+    assert "adabound-betas, paper-robustness" in err
+    assert "Traceback" not in out + err
+
+
+def test_bad_files_are_clear_errors(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str
+) -> None:
+    code, _, err = run(capsys, "submit", str(tmp_path / "missing.yaml"), "--storage", sqlite_url)
+    assert (code, err.strip()) == (
+        2,
+        f"boundsweep submit: error: {tmp_path / 'missing.yaml'}: no such file",
+    )
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: Has Spaces\ntask: mnist1d_mlp\nseeds: [0]\narms: [{optimizer: adamax}]\n")
+    code, _, err = run(capsys, "submit", str(bad), "--storage", sqlite_url)
+    assert code == 2
+    assert "invalid campaign spec" in err
+    assert "name:" in err and "arms.0" in err
+    assert "Traceback" not in err
+
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: [unclosed\n")
+    code, _, err = run(capsys, "submit", str(broken), "--storage", sqlite_url)
+    assert code == 2 and "Traceback" not in err
+
+
+def test_set_overrides_reach_the_spec(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(
+        capsys,
+        "submit",
+        "--preset",
+        "paper-robustness",
+        "--name",
+        "overridden",
+        "--set",
+        "budget.epochs=4",
+        "--set",
+        "seeds=[5, 6]",
+        "--set",
+        "grid_width=3",
+        "--dry-run",
+    )
+    assert code == 0, err
+    spec = CampaignSpec.from_yaml(out)
+    assert spec.name == "overridden"
+    assert spec.budget.epochs == 4
+    assert spec.seeds == [5, 6]
+    assert spec.arm("adabound").space["final_lr"].grid == [0.03, 0.1, 0.3]
+
+    code, _, err = run(capsys, "submit", "--preset", "paper-robustness", "--set", "epochs")
+    assert code == 2 and "expected KEY=VALUE" in err
+
+
+def test_submit_work_status_report_on_a_real_storage(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, storage_url: str
+) -> None:
+    spec_file = tmp_path / "campaign.yaml"
+    spec_file.write_text(_tiny_spec().to_yaml())
+
+    code, out, err = run(capsys, "submit", str(spec_file), "--storage", storage_url)
+    assert code == 0, err
+    assert "submitted campaign 'cli-tiny'" in out
+
+    code, _, err = run(capsys, "submit", str(spec_file), "--storage", storage_url)
+    assert code == 2 and "already exists" in err
+
+    code, out, _ = run(capsys, "status", "--storage", storage_url)
+    assert out.split() == ["cli-tiny"]
+    code, out, _ = run(capsys, "status", "cli-tiny", "--storage", storage_url)
+    assert code == 0
+    assert out.splitlines()[0] == "cli-tiny: 0/8 trials finished"
+    assert out.splitlines()[1].split()[:4] == ["arm", "optimizer", "finished", "total"]
+    assert [line.split()[:4] for line in out.splitlines()[2:]] == [
+        ["adabound", "adabound", "0", "4"],
+        ["sgdm", "sgdm", "0", "4"],
+    ]
+
+    code, _, err = run(capsys, "worker", "--until-idle", "--storage", storage_url)
+    assert code == 0, err
+
+    code, out, _ = run(capsys, "status", "cli-tiny", "--json", "--storage", storage_url)
+    rows = json.loads(out)
+    assert [(r["arm"], r["complete"], r["total"], r["done"]) for r in rows] == [
+        ("adabound", 4, 4, True),
+        ("sgdm", 4, 4, True),
+    ]
+
+    html, pngs = tmp_path / "out" / "report.html", tmp_path / "figures"
+    code, out, err = run(
+        capsys,
+        "report",
+        "cli-tiny",
+        "--storage",
+        storage_url,
+        "--html",
+        str(html),
+        "--png-dir",
+        str(pngs),
+    )
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("cli-tiny (digits_mlp")
+    assert "8 completed trials in 2 arms" in out.splitlines()[0]
+    assert f"report: {html}" in out
+    assert html.read_text().lstrip().lower().startswith("<!doctype html")
+    assert any(p.suffix == ".png" for p in pngs.iterdir())
+
+    code, out, err = run(capsys, "report", "cli-tiny", "--json", "--storage", storage_url)
+    assert code == 0
+    assert json.loads(out)["campaign"] == "cli-tiny"
+
+    code, _, err = run(capsys, "report", "nope", "--storage", storage_url)
+    assert (code, err.strip()) == (
+        2,
+        f"boundsweep report: error: no campaign named 'nope' in {storage_url}",
+    )
+    code, _, err = run(capsys, "status", "nope", "--storage", storage_url)
+    assert code == 2 and "no campaign named 'nope'" in err
+
+
+def test_storage_comes_from_the_environment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, sqlite_url: str
+) -> None:
+    monkeypatch.setenv("BOUNDSWEEP_DATABASE_URL", sqlite_url)
+    code, out, _ = run(capsys, "status")
+    assert code == 0
+    assert out.strip() == f"no campaigns yet in {sqlite_url}"
+
+
+def test_submit_registers_the_campaign_for_the_api(
+    capsys: pytest.CaptureFixture[str], sqlite_url: str
+) -> None:
+    import sqlalchemy as sa
+
+    code, _, err = run(
+        capsys,
+        "submit",
+        "--preset",
+        "paper-robustness",
+        "--set",
+        "grid_width=1",
+        "--storage",
+        sqlite_url,
+    )
+    assert code == 0, err
+    engine = sa.create_engine(sqlite_url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text("SELECT name, created_by FROM bs_campaigns")).all()
+    engine.dispose()
+    assert [tuple(r) for r in rows] == [("paper-robustness-mnist1d-mlp", "cli")]
+
+
+def test_scheduler_once_exits(capsys: pytest.CaptureFixture[str], sqlite_url: str) -> None:
+    code, out, err = run(capsys, "scheduler", "--once", "--storage", sqlite_url)
+    assert code == 0, err
+    assert out.strip() == "scheduler: 0 campaign(s) created"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 5) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return response.status, response.read()
+
+
+@pytest.mark.parametrize(
+    ("command", "probe"),
+    [("serve", "/healthz"), ("dashboard", "/api/studies")],
+)
+def test_servers_start_answer_and_stop_on_sigterm(
+    sqlite_url: str, command: str, probe: str
+) -> None:
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("BOUNDSWEEP_")}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "service.cli",
+            command,
+            "--storage",
+            sqlite_url,
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, process.communicate()[0]
+            try:
+                status, body = _get(f"http://127.0.0.1:{port}{probe}")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, f"{command} did not answer in 90 s"
+                time.sleep(0.3)
+        assert status == 200
+        status, page = _get(f"http://127.0.0.1:{port}/dashboard")
+        assert status == 200 and b"<html" in page.lower()
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=30)[0]
+    # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught so the exit status
+    # says how the process ended.
+    assert process.returncode in (0, -signal.SIGTERM), output
+    assert "Finished server process" in output
+    assert "Traceback" not in output
