@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from service.db import Schedule, ScheduleRun, utcnow
 from service.launch import launch_campaign
@@ -160,13 +161,13 @@ def fire_due(
     Returns:
         The firings this process won (empty when nothing was due or others won).
     """
-    with engine.connect() as connection:
+    with Session(engine) as session:
         last_run = (
             sa.select(ScheduleRun.schedule_id, sa.func.max(ScheduleRun.fire_time).label("last"))
             .group_by(ScheduleRun.schedule_id)
             .subquery()
         )
-        rows = connection.execute(
+        rows = session.execute(
             sa.select(Schedule, last_run.c.last)
             .outerjoin(last_run, last_run.c.schedule_id == Schedule.id)
             .where(Schedule.enabled.is_(True))
