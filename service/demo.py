@@ -66,14 +66,16 @@ class _Api:
     base: str
     token: str
 
-    def call(self, method: str, path: str, body: dict | None = None) -> tuple[int, bytes]:
+    def call(
+        self, method: str, path: str, body: dict | None = None, timeout: float = 60.0
+    ) -> tuple[int, bytes]:
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(self.base + path, data=data, method=method)
         request.add_header("Authorization", f"Bearer {self.token}")
         if data is not None:
             request.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, response.read()
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read()
@@ -174,7 +176,8 @@ def _wait_until_up(api: _Api, processes: _Processes, timeout: float = 120.0) -> 
     while True:
         processes.check_alive("api")
         with contextlib.suppress(OSError):
-            status, _ = api.call("GET", "/readyz")
+            # A short timeout: something else listening on the port must not stall the demo.
+            status, _ = api.call("GET", "/readyz", timeout=2.0)
             if status == 200:
                 return
         if time.monotonic() > deadline:
