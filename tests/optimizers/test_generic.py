@@ -82,10 +82,9 @@ def test_no_warnings_from_a_training_run(info: OptimizerInfo) -> None:
     assert [str(w.message) for w in caught] == []
 
 
-@pytest.mark.parametrize("name", list(REGISTRY))
+# torch's own optimizers have their own sparse handling; ours refuse sparse gradients.
+@pytest.mark.parametrize("name", [name for name, entry in REGISTRY.items() if entry.bounded])
 def test_sparse_grad_gives_a_clear_error(name: str) -> None:
-    if not REGISTRY[name].bounded:
-        pytest.skip("torch's own optimizers have their own sparse handling")
     weight = torch.nn.Parameter(torch.ones(5))
     optimizer = REGISTRY[name].build([weight])
     weight.grad = torch.sparse_coo_tensor([[1, 3]], [1.0, 2.0], (5,), check_invariants=True)
