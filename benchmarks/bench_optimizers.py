@@ -2,8 +2,9 @@
 
 Prints, for the parameters of a CIFAR ResNet-34 (~21M) and a 784-1000-10 MLP, the median
 time of one ``optimizer.step()`` and its ratio to ``torch.optim.Adam(fused=True)`` and
-``Adam(foreach=True)`` measured in this process, plus each implementation's first-step cost
-(including building or loading the fused kernel). Run on CUDA too where a GPU is present.
+``Adam(foreach=True)`` measured in this process (round-robin, median of per-round ratios),
+plus each optimizer's first step (state allocation) and the fused kernel's build and load
+cost. Run on CUDA too where a GPU is present.
 
     python benchmarks/bench_optimizers.py [--repeats 20] [--models resnet34,mlp] [--device cpu]
 """
@@ -58,28 +59,49 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def time_steps(
-    make: Callable[[list[torch.nn.Parameter]], Optimizer],
+def time_interleaved(
+    makers: dict[str, Callable[[list[torch.nn.Parameter]], Optimizer]],
     shapes: list[tuple[int, ...]],
     device: str,
     repeats: int,
-) -> tuple[float, float]:
-    """(first-step seconds, median seconds of the later steps)."""
-    optimizer = make(_params(shapes, device))
-    _sync(device)
-    start = time.perf_counter()
-    optimizer.step()
-    _sync(device)
-    first = time.perf_counter() - start
-    optimizer.step()  # warm caches
-    times = []
-    for _ in range(repeats):
+) -> dict[str, tuple[float, float, float, float]]:
+    """Time every optimizer round-robin on one shared set of parameters and gradients.
+
+    Interleaving makes every optimizer see the same machine load (the machine is shared), and
+    each step's ratio is taken against the baselines' steps of the same round.
+
+    Returns:
+        name -> (first-step s, median step s, median ratio to Adam(fused=True), median ratio
+        to Adam(foreach=True)).
+    """
+    params = _params(shapes, device)
+    optimizers: dict[str, Optimizer] = {}
+    first: dict[str, float] = {}
+    for name, make in makers.items():
+        optimizers[name] = make(params)
         _sync(device)
         start = time.perf_counter()
-        optimizer.step()
+        optimizers[name].step()  # allocates the state; the fused kernel is already loaded
         _sync(device)
-        times.append(time.perf_counter() - start)
-    return first, statistics.median(times)
+        first[name] = time.perf_counter() - start
+    times: dict[str, list[float]] = {name: [] for name in makers}
+    for _ in range(repeats):
+        for name, optimizer in optimizers.items():
+            _sync(device)
+            start = time.perf_counter()
+            optimizer.step()
+            _sync(device)
+            times[name].append(time.perf_counter() - start)
+    fused, foreach = times["Adam(fused=True)"], times["Adam(foreach=True)"]
+    return {
+        name: (
+            first[name],
+            statistics.median(steps),
+            statistics.median(s / b for s, b in zip(steps, fused, strict=True)),
+            statistics.median(s / b for s, b in zip(steps, foreach, strict=True)),
+        )
+        for name, steps in times.items()
+    }
 
 
 def candidates(device: str) -> dict[str, Callable[[list[torch.nn.Parameter]], Optimizer]]:
@@ -132,21 +154,17 @@ def main(argv: list[str] | None = None) -> None:
             count = sum(torch.Size(s).numel() for s in shapes)
             print(
                 f"\n== {model} ({len(shapes)} tensors, {count / 1e6:.2f}M params) on {device}, "
-                f"median of {args.repeats} steps"
+                f"median of {args.repeats} interleaved rounds"
             )
             print(
                 f"{'optimizer':<28}{'step ms':>10}{'/ Adam fused':>14}{'/ Adam foreach':>16}"
                 f"{'first step ms':>16}"
             )
-            results = {}
-            for name, make in candidates(device).items():
-                results[name] = time_steps(make, shapes, device, args.repeats)
-            fused = results["Adam(fused=True)"][1]
-            foreach = results["Adam(foreach=True)"][1]
-            for name, (first, step) in results.items():
+            results = time_interleaved(candidates(device), shapes, device, args.repeats)
+            for name, (first, step, to_fused, to_foreach) in results.items():
                 print(
-                    f"{name:<28}{step * 1e3:>10.2f}{step / fused:>14.2f}"
-                    f"{step / foreach:>16.2f}{first * 1e3:>16.1f}"
+                    f"{name:<28}{step * 1e3:>10.2f}{to_fused:>14.2f}{to_foreach:>16.2f}"
+                    f"{first * 1e3:>16.1f}"
                 )
 
 

@@ -152,13 +152,14 @@ def test_implementation_close_to_reference_in_float32(variant: str, impl: str) -
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
-def test_auto_takes_the_fused_kernel_on_cpu_float_and_foreach_otherwise() -> None:
+def test_auto_takes_the_fused_kernel_on_cpu_float_and_the_loop_otherwise() -> None:
     if not _fused.available():
         pytest.skip(f"no fused kernel here: {_fused.unavailable_reason()}")
     dense = [[torch.zeros(4, 4)] * 2]
     assert _pick("auto", dense) == "fused"
-    assert _pick("auto", [[torch.zeros(4, dtype=torch.float16)]]) == "foreach"
-    assert _pick("fused", [[torch.zeros(4, 4).t()]]) == "foreach"  # not contiguous
+    assert _pick("auto", [[torch.zeros(4, dtype=torch.float16)]]) == "single_tensor"
+    assert _pick("fused", [[torch.zeros(4, 4).t()]]) == "single_tensor"  # not contiguous
+    assert _pick("foreach", dense) == "foreach"
     assert _pick("single_tensor", dense) == "single_tensor"
 
 
