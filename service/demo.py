@@ -237,6 +237,10 @@ def _watch(
         printer.show(_progress_block(detail, time.monotonic() - started), final=done)
         if done:
             return detail
+        for name in workers:
+            code = processes.running[name].poll()
+            if code not in (None, 0):
+                raise DemoFailed(f"{name} exited with status {code}\n{processes.tail(name)}")
         if all(processes.running[w].poll() is not None for w in workers):
             # The workers stop when no work is left; if trials remain they were lost.
             detail = api.json("GET", f"/api/v1/campaigns/{DEMO_CAMPAIGN}")
