@@ -136,7 +136,14 @@ def _build(compiler: str) -> Path:
     target = _cache_dir() / f"adabound_{key}.so"
     if target.exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        # A read-only home (some containers): build per machine under the temp dir instead.
+        target = Path(tempfile.gettempdir()) / "boundsweep-kernels" / target.name
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         source = Path(tmp) / "adabound.c"
         source.write_text(_SOURCE)
