@@ -160,6 +160,45 @@ def _bounds_plot(arm: ArmData, best: Configuration, best_records: list, spec: di
     }
 
 
+def _edges(
+    configs: list[Configuration], best: Configuration, maximize: bool, delta_abs: float
+) -> dict[str, str]:
+    """Hyperparameters whose best value is at an end of the values tried and still climbing.
+
+    "Climbing": the best beats the next value inward (others held) by more than delta. Then the
+    arm's optimum may lie outside the grid, so its best score and its spread (and any verdict
+    that uses them) may be understated. A flat end (the hyperparameter barely matters) is not
+    flagged.
+    """
+    out = {}
+    for h, value in best.params.items():
+        points = sweep(configs, h, best)
+        if len(points) < 3:
+            continue
+        tried = [p.params[h] for p in points]
+        if math.isclose(value, tried[0]):
+            side, inward = "low", points[1]
+        elif math.isclose(value, tried[-1]):
+            side, inward = "high", points[-2]
+        else:
+            continue
+        if goodness(best.mean - inward.mean, maximize) > delta_abs:
+            out[h] = side
+    return out
+
+
+def _caveats(arms: list[dict]) -> list[str]:
+    lines = []
+    for arm in arms:
+        for h, side in (arm.get("best_at_edge") or {}).items():
+            value = arm["best_configuration"]["params"][h]
+            lines.append(
+                f"{arm['name']}'s best {h} ({value:.3g}) is at the {side} end of the values tried: "
+                f"its best score and its {h} spread may be understated; widen the grid to be sure."
+            )
+    return lines
+
+
 def _arm_report(
     arm: ArmData, campaign: CampaignData, delta: float, rng: np.random.Generator
 ) -> tuple[dict, list[Configuration]]:
@@ -187,6 +226,7 @@ def _arm_report(
     good = goodness(means, arm.maximize)
     sign = 1.0 if arm.maximize else -1.0
     base.update(
+        best_at_edge=_edges(configs, best, arm.maximize, delta_abs),
         summary=summary(configs, arm.maximize, delta_abs, rng),
         best_configuration={
             "params": best.params,
@@ -329,6 +369,7 @@ def analyze_campaign(
         "dynamics": dynamics,
         "published": None,
         "context": context_notes(),
+        "caveats": _caveats(arms),
     }
     report["published"] = _published(campaign, arms)
     return jsonable(report)

@@ -99,6 +99,11 @@ def _arm_rows(report: dict) -> str:
     return f'<table id="table-arms">{head}{"".join(rows)}</table>'
 
 
+def _caveat_list(report: dict) -> str:
+    items = "".join(f"<li>{escape(c)}</li>" for c in report.get("caveats", []))
+    return f'<h2>Caveats</h2><ul id="caveats">{items}</ul>' if items else ""
+
+
 def render_html(report: dict) -> str:
     """The report as one HTML page that needs no network: inline SVG plots, inline CSS.
 
@@ -129,6 +134,7 @@ def render_html(report: dict) -> str:
         '<p class="note">Spreads are max − min of the seed-averaged metric over a sweep, other '
         "hyperparameters held at the arm's best; baselines over the same number of learning rates centred on "
         "their best. Intervals: 95% seed bootstrap. Method: docs/report.md.</p>",
+        _caveat_list(report),
         pub_html,
         "<h2>Arms</h2>",
         _arm_rows(report),

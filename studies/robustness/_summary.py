@@ -14,4 +14,5 @@ def summary_lines(report: dict) -> list[str]:
     lines += [d["sentence"] for d in report["dynamics"]]
     published = report.get("published") or {}
     lines += [f"published: {r['line']}" for r in published.get("rows", [])]
+    lines += [f"caveat: {c}" for c in report.get("caveats", [])]
     return lines

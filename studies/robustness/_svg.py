@@ -43,7 +43,15 @@ class _Axis:
 
     def ticks(self) -> list[float]:
         if self.log:
-            return [10.0**e for e in range(math.ceil(self.a - 1e-9), math.floor(self.b + 1e-9) + 1)]
+            decades = range(math.floor(self.a), math.floor(self.b + 1e-9) + 1)
+            # Under two decades, label the half-decade steps (1, 3) too, as the grids use them.
+            mantissas = (1.0,) if self.b - self.a >= 2 else (1.0, 3.0)
+            return [
+                m * 10.0**e
+                for e in decades
+                for m in mantissas
+                if self.a - 1e-9 <= math.log10(m * 10.0**e) <= self.b + 1e-9
+            ]
         span = self.b - self.a
         step = 10 ** math.floor(math.log10(span / 5))
         for m in (1, 2, 5, 10):
