@@ -77,6 +77,12 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         help="only work on this campaign (repeatable; default: all)",
     )
     parser.add_argument(
+        "--poll-interval",
+        type=float,
+        default=2.0,
+        help="seconds between looks for new work when there is none (default: 2)",
+    )
+    parser.add_argument(
         "--max-trials", type=_positive_int, default=None, help="stop after N trials"
     )
     parser.add_argument(
@@ -121,6 +127,7 @@ def _child_argv(args: argparse.Namespace, gpu: int) -> list[str]:
         argv += ["--campaign", name]
     if args.max_trials is not None:
         argv += ["--max-trials", str(args.max_trials)]
+    argv += ["--poll-interval", str(args.poll_interval)]
     if args.data_dir:
         argv += ["--data-dir", args.data_dir]
     return argv
@@ -163,6 +170,7 @@ def worker_main(args: argparse.Namespace) -> int:
         grace_period=args.grace_period,
         campaigns=args.campaigns,
         max_trials=args.max_trials,
+        poll_interval=args.poll_interval,
         data_dir=args.data_dir,
     )
     return 0

@@ -1,0 +1,268 @@
+"""Workers against real databases: exact counts under races, crashes, SIGTERM and retries.
+
+Worker processes are started as ``python -m workers`` (the ``boundsweep worker`` code) and
+train real ``digits_mlp`` trials with small budgets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+from optuna.trial import TrialState
+
+from studies.campaign import CampaignSpec
+from studies.storage import (
+    campaign_progress,
+    cancel_campaign,
+    create_campaign,
+    open_storage,
+)
+from workers import add_worker_arguments, run_worker, worker_main
+
+ROOT = Path(__file__).resolve().parents[2]
+FAST = {"heartbeat_interval": 1, "grace_period": 3, "poll_interval": 0.2}
+
+
+def _spec(
+    name: str,
+    epochs: int,
+    *,
+    steps: int | None = None,
+    grid: int = 3,
+    seeds: int = 2,
+    sampled: int = 4,
+) -> CampaignSpec:
+    lrs = [0.01, 0.03, 0.1, 0.3, 1.0][:grid]
+    arms: list[dict] = [
+        {"optimizer": "adabound", "space": {"final_lr": {"grid": lrs}}},
+        {"optimizer": "sgdm", "space": {"lr": {"grid": lrs}}},
+    ]
+    if sampled:
+        arms.append(
+            {
+                "optimizer": "adam",
+                "sampler": "random",
+                "n_trials": sampled,
+                "space": {"lr": {"low": 1e-4, "high": 1e-2, "log": True}},
+            }
+        )
+    return CampaignSpec.model_validate(
+        {
+            "name": name,
+            "task": "digits_mlp",
+            "seeds": list(range(seeds)),
+            "budget": {"epochs": epochs, "max_steps": steps},
+            "arms": arms,
+        }
+    )
+
+
+class WorkerProcess:
+    """``python -m workers`` in a subprocess, its log collected by a thread."""
+
+    def __init__(self, url: str, *args: str) -> None:
+        command = [sys.executable, "-m", "workers", "--storage", url]
+        command += ["--heartbeat-interval", "1", "--grace-period", "3", "--poll-interval", "0.3"]
+        command += args
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line)
+
+    @property
+    def log(self) -> str:
+        return "".join(self.lines)
+
+    def wait(self, timeout: float) -> int:
+        code = self.process.wait(timeout=timeout)
+        self._reader.join(timeout=5)
+        return code
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+def _until(condition: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.2)
+
+
+def _trials(storage: optuna.storages.RDBStorage, name: str) -> list[optuna.trial.FrozenTrial]:
+    return optuna.load_study(study_name=name, storage=storage).get_trials()
+
+
+def _running_with_an_epoch(storage: optuna.storages.RDBStorage, name: str) -> bool:
+    return any(
+        t.state == TrialState.RUNNING and t.intermediate_values for t in _trials(storage, name)
+    )
+
+
+def _assert_exact(storage: optuna.storages.RDBStorage, spec: CampaignSpec) -> None:
+    """Every planned trial COMPLETE exactly once; nothing waiting, running, lost or doubled."""
+    for arm in spec.arms:
+        trials = _trials(storage, f"{spec.name}/{arm.name}")
+        states = Counter(t.state for t in trials)
+        complete = [t for t in trials if t.state == TrialState.COMPLETE]
+        assert states[TrialState.WAITING] == states[TrialState.RUNNING] == 0, states
+        assert len(complete) == arm.planned_trials(spec.seeds), (arm.name, states)
+        if arm.sampler == "grid":
+            done = sorted(tuple(sorted(t.params.items())) for t in complete)
+            planned = sorted(tuple(sorted(p.items())) for p in arm.queued_params(spec.seeds))
+            assert done == planned  # the exact grid: no duplicate, nothing missing
+        else:
+            seeds = Counter(t.params["seed"] for t in complete)
+            assert seeds == Counter(p["seed"] for p in arm.queued_params(spec.seeds))
+    for row in campaign_progress(storage, spec.name):
+        assert row.complete == row.total and row.fail == 0 and row.done
+
+
+@pytest.mark.parametrize(
+    ("backend", "n_workers"),
+    [pytest.param("postgres", 4, marks=pytest.mark.postgres), ("sqlite", 2)],
+)
+def test_racing_worker_processes_run_the_exact_grid(
+    backend: str, n_workers: int, request: pytest.FixtureRequest
+) -> None:
+    url = request.getfixturevalue(f"{backend}_url")
+    storage = open_storage(url)
+    workers = [WorkerProcess(url) for _ in range(n_workers)]
+    try:
+        # All workers wait for work before there is any, so they race for the same queue.
+        _until(lambda: all("worker on" in w.log for w in workers), 90, "workers to start")
+        spec = _spec("race", epochs=1, steps=8)
+        create_campaign(storage, spec)
+        _until(lambda: all(r.done for r in campaign_progress(storage, "race")), 150, "the grid")
+        for worker in workers:
+            worker.process.send_signal(signal.SIGTERM)
+        assert [w.wait(30) for w in workers] == [0] * n_workers, workers[0].log[-2000:]
+    finally:
+        for worker in workers:
+            worker.stop()
+    _assert_exact(storage, spec)
+    ran = Counter(
+        t.user_attrs["worker"] for arm in spec.arms for t in _trials(storage, f"race/{arm.name}")
+    )
+    assert len(ran) >= 2, ran  # the work was really shared
+
+
+@pytest.mark.postgres
+def test_a_killed_worker_trial_is_failed_and_retried_by_another(postgres_url: str) -> None:
+    storage = open_storage(postgres_url)
+    spec = _spec("kill", epochs=4, grid=1, seeds=1, sampled=0)
+    create_campaign(storage, spec)
+    victim = WorkerProcess(postgres_url, "--campaign", "kill")
+    try:
+        _until(lambda: _running_with_an_epoch(storage, "kill/adabound"), 90, "a trial mid-way")
+        victim.process.kill()  # kill -9: no chance to clean up
+        victim.wait(10)
+        rescuer = WorkerProcess(postgres_url, "--until-idle")
+        assert rescuer.wait(150) == 0, rescuer.log[-3000:]
+    finally:
+        victim.stop()
+    assert "stale trial" in rescuer.log
+    _assert_exact(storage, spec)
+    trials = _trials(storage, "kill/adabound")
+    (killed,) = [t for t in trials if t.state == TrialState.FAIL]
+    (retry,) = [t for t in trials if t.system_attrs.get("retry_history")]
+    assert retry.state == TrialState.COMPLETE
+    assert retry.params == killed.params
+    assert retry.system_attrs["retry_history"] == [killed.number]
+    row = campaign_progress(storage, "kill")[0]
+    assert (row.complete, row.fail, row.retried) == (1, 0, 1)
+
+
+def test_sigterm_gives_the_running_trial_back_and_exits_cleanly(sqlite_url: str) -> None:
+    storage = open_storage(sqlite_url)
+    spec = _spec("term", epochs=4, grid=1, seeds=1, sampled=0)
+    create_campaign(storage, spec)
+    worker = WorkerProcess(sqlite_url)
+    try:
+        _until(lambda: _running_with_an_epoch(storage, "term/adabound"), 90, "a trial mid-way")
+        worker.process.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0, worker.log[-3000:]
+    finally:
+        worker.stop()
+    assert "interrupted, queued again" in worker.log
+    trials = _trials(storage, "term/adabound")
+    assert [t.state for t in trials] == [TrialState.FAIL, TrialState.WAITING]
+    assert trials[1].params == trials[0].params
+    assert trials[1].system_attrs["retry_history"] == []  # a stop is not the trial's fault
+    assert trials[1].system_attrs["boundsweep:interrupted"] == 1
+
+    run_worker(sqlite_url, until_idle=True, max_trials=None, **FAST)
+    assert [t.state for t in _trials(storage, "term/adabound")][-1] == TrialState.COMPLETE
+
+
+def test_single_sqlite_worker_is_fair_across_arms_and_campaigns(sqlite_url: str) -> None:
+    storage = open_storage(sqlite_url)
+    first = _spec("one", epochs=1, steps=3, grid=1, sampled=2)
+    second = _spec("two", epochs=1, steps=3, grid=1, sampled=0)
+    create_campaign(storage, first)
+    create_campaign(storage, second)
+    assert run_worker(sqlite_url, max_trials=5, **FAST) == 5
+    started = {(r.campaign, r.arm): r.complete for r in campaign_progress(storage, "one")}
+    started |= {(r.campaign, r.arm): r.complete for r in campaign_progress(storage, "two")}
+    # 2 + 2 + 2 planned in "one", 2 + 2 in "two": 5 trials spread one to each arm.
+    assert started == dict.fromkeys(started, 1)
+    assert run_worker(sqlite_url, until_idle=True, **FAST) == 5
+    _assert_exact(storage, first)
+    _assert_exact(storage, second)
+
+
+def test_crashing_trials_are_retried_then_reported_failed(sqlite_url: str) -> None:
+    storage = open_storage(sqlite_url)
+    spec = _spec("crash", epochs=1, steps=2, grid=1, seeds=1, sampled=0)
+    create_campaign(storage, spec)
+    # A device that does not exist makes training raise inside the objective: a real crash.
+    assert run_worker(sqlite_url, device="cuda:99", until_idle=True, max_retries=1, **FAST) == 4
+    for row in campaign_progress(storage, "crash"):
+        assert (row.complete, row.waiting, row.running, row.fail, row.retried) == (0, 0, 0, 1, 1)
+
+
+def test_cancelled_campaigns_are_left_as_they_are(sqlite_url: str) -> None:
+    storage = open_storage(sqlite_url)
+    create_campaign(storage, _spec("off", epochs=1, grid=1, seeds=1, sampled=0))
+    cancel_campaign(storage, "off")
+    assert run_worker(sqlite_url, until_idle=True, **FAST) == 0
+    assert all(r.waiting == r.total == 1 for r in campaign_progress(storage, "off"))
+
+
+def test_cli_refuses_bad_options_clearly(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser(prog="boundsweep worker")
+    parser.add_argument("--storage")
+    add_worker_arguments(parser)
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args(["--device", "gpu0"])
+    assert info.value.code == 2
+    assert "invalid device 'gpu0'; valid: cpu, cuda, cuda:N" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--max-retries", "-1"])
+    assert "--max-retries: expected a number >= 0, got -1" in capsys.readouterr().err
+    if torch.cuda.is_available():
+        return
+    args = parser.parse_args(["--storage", "sqlite://", "--gpus", "all"])
+    assert worker_main(args) == 2
+    assert "--gpus: no CUDA device is visible" in capsys.readouterr().err
