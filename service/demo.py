@@ -237,18 +237,8 @@ def _watch(
         printer.show(_progress_block(detail, time.monotonic() - started), final=done)
         if done:
             return detail
-        for name in workers:
-            code = processes.running[name].poll()
-            if code not in (None, 0):
-                raise DemoFailed(f"{name} exited with status {code}\n{processes.tail(name)}")
-        if all(processes.running[w].poll() is not None for w in workers):
-            # The workers stop when no work is left; if trials remain they were lost.
-            detail = api.json("GET", f"/api/v1/campaigns/{DEMO_CAMPAIGN}")
-            if detail["finished"] < detail["total"]:
-                raise DemoFailed(
-                    f"the workers exited with {detail['total'] - detail['finished']} trials "
-                    f"left\n{processes.tail(workers[0])}"
-                )
+        # Workers run until the demo stops them; one that exits early has failed.
+        processes.check_alive(*workers)
         time.sleep(_POLL_SECONDS)
 
 
@@ -345,10 +335,16 @@ def _run(
     """Start the processes, submit, watch, fetch the report; returns the report's JSON."""
     say(f"storage    {url}")
     processes.start("api", "serve", "--host", "127.0.0.1", "--port", api.base.rsplit(":", 1)[1])
+    processes.start("scheduler", "scheduler")
+    # The workers start with the API, not after the submission, so their start-up (torch,
+    # the dataset) overlaps the API's; they wait for work, and the demo stops them when done.
+    names = [f"worker-{i + 1}" for i in range(workers)]
+    for name in names:
+        processes.start(name, "worker")
     _wait_until_up(api, processes)
     say(f"api        {api.base}/docs")
     say(f"dashboard  {api.base}/dashboard   (live while the demo runs)")
-    processes.start("scheduler", "scheduler")
+    say(f"workers    {workers}, logs in {processes.log_dir}")
 
     created = api.json("POST", "/api/v1/campaigns", body, expect=201)
     detail = api.json("GET", f"/api/v1/campaigns/{created['name']}")
@@ -356,16 +352,13 @@ def _run(
     say(
         f"submitted  {created['name']}: paper-robustness on {overrides['task']}, "
         f"{detail['total']} trials in {len(created['arms'])} arms "
-        f"({len(overrides['seeds'])} seeds, {overrides['budget']['epochs']} epochs each)"
+        f"({len(overrides['seeds'])} seeds, {overrides['budget']['epochs']} epochs each)\n"
     )
-    names = [f"worker-{i + 1}" for i in range(workers)]
-    for name in names:
-        processes.start(name, "worker", "--until-idle")
-    say(f"workers    {workers} started, logs in {processes.log_dir}\n")
-
     _watch(api, processes, names, started, out)
     for name in names:
-        processes.running[name].wait(timeout=120)
+        code = processes.stop(name, timeout=60)
+        if code not in (0, -signal.SIGTERM):
+            raise DemoFailed(f"{name} exited with status {code}\n{processes.tail(name)}")
 
     report = api.json("GET", f"/api/v1/campaigns/{DEMO_CAMPAIGN}/report")
     status, html = api.call("GET", f"/api/v1/campaigns/{DEMO_CAMPAIGN}/report?format=html")

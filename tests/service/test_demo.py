@@ -106,7 +106,7 @@ def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
     assert process.stdout is not None
     for line in process.stdout:
         output.append(line)
-        if line.startswith("workers"):
+        if line.startswith("submitted"):
             break
     assert len(_processes_using(str(demo_dir))) >= 4, "".join(output)
     process.send_signal(signal.SIGINT)
