@@ -121,7 +121,7 @@ def candidates(device: str) -> dict[str, Callable[[list[torch.nn.Parameter]], Op
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=20, help="timed steps per optimizer")
+    parser.add_argument("--repeats", type=int, default=10, help="timed steps per optimizer")
     parser.add_argument("--models", default="resnet34,mlp", help="comma-separated")
     parser.add_argument("--device", action="append", help="cpu and/or cuda (default: all)")
     args = parser.parse_args(argv)
