@@ -38,7 +38,9 @@ DEMO_SEEDS = 3
 DEMO_EPOCHS = 20
 
 _POLL_SECONDS = 2.0
-_QUIET_PRINT_SECONDS = 10.0
+# Not on a terminal (a log, CI): the summary line every 10 s, the per-arm lines every 30 s.
+_LINE_SECONDS = 10.0
+_BLOCK_SECONDS = 30.0
 
 
 class DemoFailed(RuntimeError):
@@ -207,21 +209,26 @@ def _progress_block(detail: dict[str, Any], elapsed: float) -> list[str]:
 
 @dataclass
 class _ProgressPrinter:
-    """Live progress: redrawn in place on a terminal, a block every few seconds in a log."""
+    """Live progress: redrawn in place on a terminal; in a log, printed now and then."""
 
     out: TextIO
     drawn: int = 0
-    last_print: float = -1e9
+    last_line: float = -1e9
+    last_block: float = -1e9
 
     def show(self, lines: list[str], final: bool = False) -> None:
+        now = time.monotonic()
         if self.out.isatty():
             if self.drawn:
                 self.out.write(f"\x1b[{self.drawn}F")
             self.out.write("".join(f"\x1b[2K{line}\n" for line in lines))
             self.drawn = len(lines)
-        elif final or time.monotonic() - self.last_print >= _QUIET_PRINT_SECONDS:
+        elif final or now - self.last_block >= _BLOCK_SECONDS:
             self.out.write("\n".join(lines) + "\n")
-            self.last_print = time.monotonic()
+            self.last_line = self.last_block = now
+        elif now - self.last_line >= _LINE_SECONDS:
+            self.out.write(lines[0] + "\n")
+            self.last_line = now
         self.out.flush()
 
 
