@@ -6,7 +6,11 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -300,3 +304,64 @@ def test_bounds_of_amsbound_and_adaboundw_follow_the_same_schedule() -> None:
             weight.grad = torch.ones(2)
             optimizer.step()
         assert current_bounds(optimizer) == bound_at(0.2, 0.1, 4)
+
+
+_NO_COMPILER_SCRIPT = """
+import torch
+from optimizers import AdaBound, warm_up
+from optimizers import _fused
+warm_up()
+print("available", _fused.available(), "|", _fused.unavailable_reason())
+weight = torch.nn.Parameter(torch.ones(3))
+optimizer = AdaBound([weight], lr=0.01)
+weight.grad = torch.ones(3)
+optimizer.step()
+print("auto stepped", round(weight[0].item(), 6))
+try:
+    AdaBound([weight], impl="fused").step()
+except RuntimeError as error:
+    print("fused refused:", error)
+"""
+
+
+def test_without_a_compiler_auto_falls_back_and_fused_says_why(tmp_path) -> None:
+    """A real process with a failing C compiler and an empty kernel cache."""
+    env = {
+        **os.environ,
+        "CC": "/bin/false",
+        "BOUNDSWEEP_KERNEL_CACHE": str(tmp_path),
+        "BOUNDSWEEP_OPTIMIZER_IMPL": "",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _NO_COMPILER_SCRIPT],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=Path(__file__).parents[2],
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "available False | building the kernel failed" in result.stdout
+    assert "auto stepped 0.99" in result.stdout
+    assert "fused refused: The fused AdaBound kernel is unavailable" in result.stdout
+    assert "fused AdaBound unavailable" in result.stderr  # logged once, as a warning
+
+
+def test_warm_up_builds_into_the_cache_then_only_loads(tmp_path) -> None:
+    env = {**os.environ, "BOUNDSWEEP_KERNEL_CACHE": str(tmp_path)}
+    built = []
+    for _ in range(2):
+        result = subprocess.run(
+            [sys.executable, "-c", "import optimizers; print(optimizers.warm_up())"],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=Path(__file__).parents[2],
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        built.append({p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()})
+    if not built[0]:
+        pytest.skip("no C compiler here")
+    assert len(built[0]) == 1 and next(iter(built[0])).startswith("adabound_")  # no leftovers
+    assert built[1] == built[0]  # the second process loaded the same file, built nothing
