@@ -144,8 +144,8 @@ def _multi_tensor_adabound(
     torch._foreach_mul_(steps, scalars.step_size)
     torch._foreach_clamp_min_(steps, scalars.lower)
     torch._foreach_clamp_max_(steps, scalars.upper)
-    torch._foreach_mul_(steps, exp_avgs)
-    torch._foreach_sub_(params, steps)
+    # θ - η ⊙ m in one pass instead of a multiply and a subtract.
+    torch._foreach_addcmul_(params, steps, exp_avgs, value=-1.0)
 
 
 _IMPL_FUNCTIONS = {
