@@ -45,6 +45,16 @@ def _storage(args: argparse.Namespace) -> str:
     return args.storage or _default_storage()
 
 
+def _open_storage(url: str) -> Any:
+    """The campaigns' storage, Optuna's INFO lines silenced: the commands say what matters."""
+    import optuna
+
+    from studies.storage import open_storage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return open_storage(url)
+
+
 def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
     """The service settings from the environment, with the command line's storage on top."""
     from service.settings import Settings
@@ -210,7 +220,7 @@ def _register_campaign(url: str, spec: Any) -> None:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     """Create a campaign (one Optuna study per arm, its trials queued) straight in the storage."""
-    from studies.storage import create_campaign, open_storage
+    from studies.storage import create_campaign
 
     spec = _load_spec(args)
     if args.dry_run:
@@ -218,7 +228,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
         return 0
     url = _storage(args)
     try:
-        create_campaign(open_storage(url), spec)
+        create_campaign(_open_storage(url), spec)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
     _register_campaign(url, spec)
@@ -261,9 +271,9 @@ def format_progress(rows: Sequence[dict[str, Any]]) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Per-arm progress of one campaign, or the list of campaigns."""
-    from studies.storage import CampaignNotFound, campaign_progress, list_campaigns, open_storage
+    from studies.storage import CampaignNotFound, campaign_progress, list_campaigns
 
-    storage = open_storage(_storage(args))
+    storage = _open_storage(_storage(args))
     if args.name is None:
         names = list(list_campaigns(storage))
         if args.json:
@@ -289,9 +299,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     """The robustness report of one campaign: summary, and optionally HTML / PNGs / JSON."""
     from studies.robustness import CampaignNotFoundError, analyze_campaign, summary_lines
-    from studies.storage import open_storage
 
-    storage = open_storage(_storage(args))
+    storage = _open_storage(_storage(args))
     try:
         report = analyze_campaign(storage, args.name, metric=args.metric)
     except CampaignNotFoundError:
@@ -543,19 +552,11 @@ def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     add_worker_arguments(parser)
 
 
-def _quiet_optuna() -> None:
-    # Optuna logs every study it creates at INFO; the commands print what matters themselves.
-    import logging
-
-    logging.getLogger("optuna").setLevel(logging.WARNING)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``boundsweep``; returns the exit status (2 for a user mistake, with one message)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(worker_options="worker" in argv)
     args = parser.parse_args(argv)
-    _quiet_optuna()
     try:
         return int(args.func(args) or 0)
     except CLIError as exc:
