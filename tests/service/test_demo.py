@@ -119,3 +119,28 @@ def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
     while _processes_using(str(demo_dir)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _processes_using(str(demo_dir)) == []
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_is_redrawn_in_place_on_a_terminal() -> None:
+    from service.demo import _ProgressPrinter
+
+    terminal = _Terminal()
+    printer = _ProgressPrinter(terminal)
+    printer.show(["header 1", "  arm a", "  arm b"])
+    printer.show(["header 2", "  arm a", "  arm b"])
+    first, second = terminal.getvalue().split("\x1b[3F")
+    assert first == "\x1b[2Kheader 1\n\x1b[2K  arm a\n\x1b[2K  arm b\n"
+    assert second.startswith("\x1b[2Kheader 2\n")
+
+    log = io.StringIO()
+    printer = _ProgressPrinter(log)
+    for n in range(3):
+        printer.show([f"header {n}", "  arm a"])
+    printer.show(["header final", "  arm a"], final=True)
+    # In a log: the first block, nothing more within 10 s, then the final block.
+    assert log.getvalue() == "header 0\n  arm a\nheader final\n  arm a\n"
