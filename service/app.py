@@ -15,6 +15,7 @@ from service.api.auth import RequireToken
 from service.api.body_limit import LimitBodySize
 from service.api.deps import StorageHolder
 from service.api.errors import install_error_handlers
+from service.api.status_cache import StatusCache
 from service.db import make_engine, migrate
 from service.settings import DEMO_TOKEN, Settings
 
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
     app.state.storage = StorageHolder(settings.database_url)
+    app.state.status_cache = StatusCache(settings.status_cache_seconds)
     # Added last = runs first: a refused write never has its body looked at.
     app.add_middleware(LimitBodySize, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequireToken, settings=settings)

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
         scheduler_poll_seconds: How often the scheduler looks for due firings.
         scheduler_stale_seconds: A firing claimed this long ago whose campaign never appeared
             (the claiming process died) may be taken over by another scheduler.
+        status_cache_seconds: `GET /campaigns/{name}` answers are reused this long (0: off);
+            trials take minutes, so one second of staleness costs nothing and saves a grouped
+            query per poll.
         migrate_on_start: Run the service's migrations when the app starts.
         host: Interface `boundsweep serve` binds.
         port: Port `boundsweep serve` binds.
@@ -50,6 +53,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1 << 20, ge=1024)
     scheduler_poll_seconds: float = Field(default=30.0, gt=0)
     scheduler_stale_seconds: float = Field(default=600.0, gt=0)
+    status_cache_seconds: float = Field(default=1.0, ge=0, le=60)
     migrate_on_start: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

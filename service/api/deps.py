@@ -9,11 +9,13 @@ import sqlalchemy as sa
 from fastapi import Depends, Request, Security
 
 from service.api.auth import bearer_scheme
+from service.api.status_cache import StatusCache
 from service.settings import Settings
 
 __all__ = [
     "EngineDep",
     "SettingsDep",
+    "StatusCacheDep",
     "StorageDep",
     "StorageHolder",
     "documented_token",
@@ -54,9 +56,14 @@ def _storage(request: Request) -> Any:
     return request.app.state.storage.get()
 
 
+def _status_cache(request: Request) -> StatusCache:
+    return request.app.state.status_cache
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 EngineDep = Annotated[sa.Engine, Depends(_engine)]
 StorageDep = Annotated[Any, Depends(_storage)]
+StatusCacheDep = Annotated[StatusCache, Depends(_status_cache)]
 
 # The token is checked by `service.api.auth.RequireToken` before routing; declaring the scheme
 # on routes puts it in the OpenAPI document.

@@ -110,20 +110,32 @@ def arm_study_ids(connection: sa.Connection, study_names: list[str]) -> dict[str
 
 
 def campaign_progress(connection: sa.Connection, arms: dict[str, str]) -> CampaignProgress:
-    """Progress of every arm.
+    """Progress of every arm, in two queries (studies, then grouped trials).
 
     Args:
         connection: A connection to the storage database.
         arms: Arm name → study name (`<campaign>/<arm>`), in the spec's order.
     """
-    ids = arm_study_ids(connection, list(arms.values()))
+    s, d, a = ot.studies, ot.study_directions, ot.study_user_attributes
+    studies = connection.execute(
+        sa.select(s.c.study_id, s.c.study_name, d.c.direction, a.c.value_json)
+        .outerjoin(d, sa.and_(d.c.study_id == s.c.study_id, d.c.objective == 0))
+        .outerjoin(a, sa.and_(a.c.study_id == s.c.study_id, a.c.key == "boundsweep:cancelled"))
+        .where(s.c.study_name.in_(list(arms.values())))
+    ).all()
+    arm_of = {study: arm for arm, study in arms.items()}
     progress = {
-        study_id: ArmProgress(arm=arm, study_name=study, exists=True)
-        for arm, study in arms.items()
-        if (study_id := ids.get(study)) is not None
+        study_id: ArmProgress(
+            arm=arm_of[name],
+            study_name=name,
+            exists=True,
+            direction=None if direction is None else str(direction).split(".")[-1].lower(),
+            cancelled=bool(cancelled is not None and json.loads(cancelled)),
+        )
+        for study_id, name, direction, cancelled in studies
     }
     if progress:
-        _fill(connection, progress)
+        _count(connection, progress)
     by_study = {p.study_name: p for p in progress.values()}
     return CampaignProgress(
         arms=[
@@ -133,22 +145,7 @@ def campaign_progress(connection: sa.Connection, arms: dict[str, str]) -> Campai
     )
 
 
-def _fill(connection: sa.Connection, progress: dict[int, ArmProgress]) -> None:
-    study_ids = list(progress)
-    for study_id, direction in connection.execute(
-        sa.select(ot.study_directions.c.study_id, ot.study_directions.c.direction).where(
-            ot.study_directions.c.study_id.in_(study_ids), ot.study_directions.c.objective == 0
-        )
-    ):
-        progress[study_id].direction = str(direction).lower()
-    attrs = ot.study_user_attributes
-    for study_id, value_json in connection.execute(
-        sa.select(attrs.c.study_id, attrs.c.value_json).where(
-            attrs.c.study_id.in_(study_ids), attrs.c.key == "boundsweep:cancelled"
-        )
-    ):
-        progress[study_id].cancelled = bool(json.loads(value_json))
-
+def _count(connection: sa.Connection, progress: dict[int, ArmProgress]) -> None:
     t, v = ot.trials, ot.trial_values
     seconds = _seconds_between(t.c.datetime_start, t.c.datetime_complete, connection.dialect.name)
     grouped = (
@@ -161,7 +158,7 @@ def _fill(connection: sa.Connection, progress: dict[int, ArmProgress]) -> None:
             sa.func.avg(seconds),
         )
         .select_from(t.outerjoin(v, sa.and_(v.c.trial_id == t.c.trial_id, v.c.objective == 0)))
-        .where(t.c.study_id.in_(study_ids))
+        .where(t.c.study_id.in_(list(progress)))
         .group_by(t.c.study_id, t.c.state)
     )
     for study_id, state, count, low, high, mean_seconds in connection.execute(grouped):

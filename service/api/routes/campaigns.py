@@ -11,7 +11,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
 from sqlalchemy.orm import Session
 
-from service.api.deps import EngineDep, StorageDep, documented_token
+from service.api.deps import EngineDep, StatusCacheDep, StorageDep, documented_token
 from service.api.models import (
     NAME_PATTERN,
     ArmStatus,
@@ -118,7 +118,10 @@ def _public(record: CampaignRecord) -> CampaignPublic:
 def _record(session: Session, name: str) -> CampaignRecord:
     """The registry row of `name`, registering it first if only the storage has it; else 404."""
     row = session.get(CampaignRecord, name)
-    if row is None and discover_campaigns(session.connection()):
+    if row is None:
+        # Re-read even when this call registered nothing: a concurrent request may have
+        # registered the same campaign first (its insert won, ours did nothing).
+        discover_campaigns(session.connection())
         session.commit()
         row = session.get(CampaignRecord, name)
     if row is None:
@@ -201,8 +204,15 @@ def list_campaigns(engine: EngineDep, limit: Limit = 50, offset: Offset = 0) -> 
     response_model=CampaignDetail,
     responses={404: {"description": "No such campaign"}},
 )
-def get_campaign(name: CampaignName, engine: EngineDep) -> CampaignDetail:
-    """Per arm: waiting/running/complete/pruned/failed of total, best value so far, ETA."""
+def get_campaign(name: CampaignName, engine: EngineDep, cache: StatusCacheDep) -> CampaignDetail:
+    """Per arm: waiting/running/complete/pruned/failed of total, best value so far, ETA.
+
+    Answers may be up to `BOUNDSWEEP_STATUS_CACHE_SECONDS` (1 s) old.
+    """
+    return cache.get(name, lambda: _campaign_detail(engine, name))
+
+
+def _campaign_detail(engine: sa.Engine, name: str) -> CampaignDetail:
     with Session(engine) as session:
         record = _record(session, name)
         arms = _arms(record.spec)
@@ -297,7 +307,9 @@ def list_trials(
     response_model=CampaignPublic,
     responses={404: {"description": "No such campaign"}},
 )
-def cancel_campaign(name: CampaignName, engine: EngineDep, storage: StorageDep) -> CampaignPublic:
+def cancel_campaign(
+    name: CampaignName, engine: EngineDep, storage: StorageDep, cache: StatusCacheDep
+) -> CampaignPublic:
     """Waiting trials stay waiting, running ones finish; the campaign stays readable."""
     from studies.storage import CampaignNotFound
 
@@ -307,6 +319,8 @@ def cancel_campaign(name: CampaignName, engine: EngineDep, storage: StorageDep) 
         cancel(engine, storage, name)
     except CampaignNotFound:
         raise HTTPException(status_code=404, detail=f"Campaign {name!r} has no studies") from None
+    finally:
+        cache.forget(name)
     with Session(engine) as session:
         return _public(_record(session, name))
 
