@@ -14,6 +14,7 @@ __all__ = [
     "study_directions",
     "study_user_attributes",
     "trial_params",
+    "trial_system_attributes",
     "trial_user_attributes",
     "trial_values",
     "trials",
@@ -54,6 +55,12 @@ trial_params = sa.table(
     sa.column("param_name", sa.String),
     sa.column("param_value", sa.Float),
     sa.column("distribution_json", sa.Text),
+)
+trial_system_attributes = sa.table(
+    "trial_system_attributes",
+    sa.column("trial_id", sa.Integer),
+    sa.column("key", sa.String),
+    sa.column("value_json", sa.Text),
 )
 trial_user_attributes = sa.table(
     "trial_user_attributes",

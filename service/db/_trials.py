@@ -127,3 +127,16 @@ def _attach(connection: sa.Connection, page: dict[int, TrialRow]) -> None:
         )
     ):
         page[trial_id].user_attrs[key] = json.loads(value_json)
+    # A queued trial has no params yet; what it will run sits in `fixed_params`
+    # (`enqueue_trial`'s system attribute), so a listing can show the planned configuration.
+    queued = [trial_id for trial_id, row in page.items() if not row.params]
+    if queued:
+        s = ot.trial_system_attributes
+        for trial_id, value_json in connection.execute(
+            sa.select(s.c.trial_id, s.c.value_json).where(
+                s.c.trial_id.in_(queued), s.c.key == "fixed_params"
+            )
+        ):
+            fixed = json.loads(value_json)
+            if isinstance(fixed, dict):
+                page[trial_id].params.update(fixed)

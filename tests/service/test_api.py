@@ -128,6 +128,8 @@ def test_trials_are_paged_and_filtered(api: httpx.Client, storage_url: str) -> N
     ).json()
     assert [t["number"] for t in page["data"]] == [2, 3, 4]
     assert {t["arm"] for t in page["data"]} == {"adabound"}
+    # Queued grid trials show the configuration and seed they will run.
+    assert all({"final_lr", "gamma", "seed"} <= set(t["params"]) for t in page["data"])
 
     done = api.get(
         f"{API}/campaigns/robust-digits/trials", params={"arm": "sgdm", "state": "complete"}

@@ -86,7 +86,10 @@ class TrialPublic(BaseModel):
     number: int
     state: TrialState
     value: float | None = Field(description="Final validation metric (the study's objective).")
-    params: dict[str, Any] = Field(description="The varied hyperparameters and the seed.")
+    params: dict[str, Any] = Field(
+        description="The varied hyperparameters and the seed; for a waiting trial, those it "
+        "was queued with (a sampled arm's sampler adds the rest when it starts)."
+    )
     user_attrs: dict[str, Any] = Field(
         description="seed, status, val_metric, test_metric, wall_time, device, worker."
     )
