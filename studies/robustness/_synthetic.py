@@ -37,13 +37,13 @@ ARMS = {
 }
 
 
-def _spec(name: str, seeds: list[int], epochs: int, chosen: list[str]) -> dict:
+def _spec(name: str, seeds: list[int], epochs: int, chosen: list[str], gammas: list[float]) -> dict:
     arms = []
     for arm, (optimizer, *_rest) in ARMS.items():
         if arm not in chosen:
             continue
         if optimizer in ("adabound", "amsbound"):
-            space = {"final_lr": {"grid": FINAL_LR_GRID}, "gamma": {"grid": GAMMA_GRID}}
+            space = {"final_lr": {"grid": FINAL_LR_GRID}, "gamma": {"grid": gammas}}
         else:
             space = {"lr": {"grid": LR_GRID}}
         arms.append(
@@ -91,16 +91,18 @@ def build_synthetic_campaign(
     epochs: int = 10,
     shift: float = 0.0,
     arms: list[str] | None = None,
+    gamma_grid: list[float] | None = None,
 ) -> int:
     """Create the arm studies of a finished synthetic campaign. Returns the number of trials.
 
     Args:
         shift: added to every accuracy (a nightly run that got better or worse).
         arms: which of ARMS to create (default: all).
+        gamma_grid: the bounded arms' gamma values (default GAMMA_GRID).
     """
     seeds = list(seeds if seeds is not None else [0, 1, 2])
     chosen = list(ARMS) if arms is None else arms
-    spec = _spec(name, seeds, epochs, chosen)
+    spec = _spec(name, seeds, epochs, chosen, gamma_grid or GAMMA_GRID)
     total = 0
     for index, (arm, (_optimizer, _peak, _lr, tau)) in enumerate(ARMS.items()):
         if arm not in chosen:

@@ -15,7 +15,14 @@ from studies.robustness._synthetic import build_synthetic_campaign
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> dict:
     url = f"sqlite:///{tmp_path_factory.mktemp('report') / 'c.db'}"
-    build_synthetic_campaign(url, "paper-robustness-1", final_lr_matters=True, epochs=4)
+    build_synthetic_campaign(
+        url,
+        "paper-robustness-1",
+        final_lr_matters=True,
+        seeds=[0, 1],
+        epochs=4,
+        gamma_grid=[1e-4, 1e-3, 1e-2],
+    )
     return analyze_campaign(url, "paper-robustness-1")
 
 
