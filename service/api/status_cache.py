@@ -2,7 +2,7 @@
 
 Dashboards and scripts poll `GET /campaigns/{name}`; trials take seconds to hours, so a status
 one second old is as good as a fresh one. Caching it that long turns N concurrent polls into
-one grouped query, and the per-key lock keeps a burst of misses from running the same query N
+one grouped query (and one JSON rendering), and the per-key lock keeps a burst of misses from running the same query N
 times at once (single flight). `BOUNDSWEEP_STATUS_CACHE_SECONDS=0` turns it off.
 """
 
