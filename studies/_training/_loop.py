@@ -21,16 +21,17 @@ from studies._training._steps import EpochOutcome
 from studies.tasks import TASKS, Budget, ClassificationData, LanguageData, Task, resolve_data_dir
 
 
-def seed_everything(seed: int) -> torch.Generator:
+def seed_everything(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
     """Seed Python, numpy and torch's global generators; return the trial's own generator.
 
-    The returned CPU generator drives the data order and the augmentation; the global one
-    initialises the model and drives dropout. Same seed, same run (on CPU, bit for bit).
+    The returned generator (on ``device``) drives the data order and the augmentation; the
+    global ones initialise the model and drive dropout. Same seed, same run (on CPU, bit for
+    bit).
     """
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed)
+    return torch.Generator(device=device).manual_seed(seed)
 
 
 @lru_cache(maxsize=2)
@@ -90,7 +91,7 @@ def train(
         device = torch.device("cuda", torch.cuda.current_device())
     resolved = resolve_hparams(spec, optimizer, hparams)
 
-    generator = seed_everything(seed)
+    generator = seed_everything(seed, device)
     data = _device_data(spec, resolve_data_dir(data_dir).resolve(), str(device))
     data = data.subset(budget.data_fraction)
     channels_last = spec.channels_last and device.type == "cuda"
