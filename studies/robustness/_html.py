@@ -99,6 +99,25 @@ def _arm_rows(report: dict) -> str:
     return f'<table id="table-arms">{head}{"".join(rows)}</table>'
 
 
+def _elsewhere(report: dict) -> str:
+    """The verdict's spread cut through the other grid values, one row per verdict."""
+    rows = []
+    for v in report["verdicts"]:
+        cells = []
+        for e in v.get("spread_elsewhere", []):
+            other = next(k for k in e if k not in ("spread", "values"))
+            cells.append(f"{escape(other)} {e[other]:.3g}: {e['spread']:.2f}")
+        if cells:
+            rows.append(
+                f"<tr><td>{escape(v['arm'])}</td><td>{escape(v['hyperparameter'])}</td>"
+                f"<td>{'; '.join(cells)}</td></tr>"
+            )
+    if not rows:
+        return ""
+    head = "<tr><th>arm</th><th>spread over</th><th>spread with the other hyperparameter held elsewhere</th></tr>"
+    return f'<table id="table-spread-elsewhere">{head}{"".join(rows)}</table>'
+
+
 def _caveat_list(report: dict) -> str:
     items = "".join(f"<li>{escape(c)}</li>" for c in report.get("caveats", []))
     return f'<h2>Caveats</h2><ul id="caveats">{items}</ul>' if items else ""
@@ -134,6 +153,7 @@ def render_html(report: dict) -> str:
         '<p class="note">Spreads are max − min of the seed-averaged metric over a sweep, other '
         "hyperparameters held at the arm's best; baselines over the same number of learning rates centred on "
         "their best. Intervals: 95% seed bootstrap. Method: docs/report.md.</p>",
+        _elsewhere(report),
         _caveat_list(report),
         pub_html,
         "<h2>Arms</h2>",

@@ -68,6 +68,30 @@ def _fmt_ci(ci: list[float]) -> str:
     return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
 
 
+def _spread_elsewhere(
+    configs: list[Configuration], hyperparameter: str, anchor: Configuration
+) -> list[dict]:
+    """The same spread through every other value of each other hyperparameter, for context.
+
+    The verdict uses the slice through the best configuration; these show whether the answer
+    changes elsewhere on the grid (e.g. final_lr barely matters at a gamma too small for the
+    bounds to tighten within the budget).
+    """
+    out = []
+    for other, held in anchor.params.items():
+        if other == hyperparameter:
+            continue
+        for value in sorted({c.params[other] for c in configs if other in c.params}):
+            if math.isclose(value, held):
+                continue
+            shifted = Configuration({**anchor.params, other: value}, anchor.seeds, anchor.values)
+            points = sweep(configs, hyperparameter, shifted)
+            if len(points) >= 2:
+                means = [p.mean for p in points]
+                out.append({other: value, "spread": max(means) - min(means), "values": len(points)})
+    return out
+
+
 def robustness_verdict(
     arm_name: str,
     hyperparameter: str,
@@ -116,6 +140,7 @@ def robustness_verdict(
     arm_samples = _spread_samples(points, rng)
     out["sweep"] = _sweep_record(points, hyperparameter)
     out["spread"] = {"value": out["sweep"]["spread"], "ci": interval(arm_samples)}
+    out["spread_elsewhere"] = _spread_elsewhere(arm_configs, hyperparameter, anchor)
 
     compared = []
     for name, configs in baselines.items():

@@ -66,7 +66,13 @@ def test_page_has_every_plot_and_nothing_external(report: dict) -> None:
     page = render_html(report)
     collector = _Collector()
     collector.feed(page)
-    for plot in [*expected_plots(report), "table-verdicts", "table-arms", "context"]:
+    for plot in [
+        *expected_plots(report),
+        "table-verdicts",
+        "table-arms",
+        "table-spread-elsewhere",
+        "context",
+    ]:
         assert plot in collector.ids, plot
     assert len(collector.ids) == len(set(collector.ids)), "element ids must be unique"
     assert collector.external == [] and collector.scripts == 0

@@ -66,6 +66,9 @@ def test_final_lr_that_matters_is_not_supported_and_gamma_that_does_not_is(campa
         assert final_lr["ratio"]["ci"][0] >= final_lr["threshold"]
         assert gamma["ratio"]["ci"][1] < gamma["threshold"]
         assert len(final_lr["sweep"]["values"]) == 5
+        # final_lr matters at every gamma in this campaign, not just at the best one
+        assert len(final_lr["spread_elsewhere"]) == 2
+        assert all(e["spread"] > 10 for e in final_lr["spread_elsewhere"])
         assert all(len(b["sweep"]["values"]) == 5 for b in final_lr["baselines"])
         assert f"{arm} is robust to final_lr" in final_lr["sentence"]
         assert "not supported" in final_lr["sentence"]
