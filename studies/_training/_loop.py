@@ -91,9 +91,10 @@ def train(
         device = torch.device("cuda", torch.cuda.current_device())
     resolved = resolve_hparams(spec, optimizer, hparams)
 
-    generator = seed_everything(seed, device)
     data = _device_data(spec, resolve_data_dir(data_dir).resolve(), str(device))
     data = data.subset(budget.data_fraction)
+    # Seeded after loading, so a first (uncached) load cannot shift the model's initialisation.
+    generator = seed_everything(seed, device)
     channels_last = spec.channels_last and device.type == "cuda"
     model = spec.build_model(data).to(device)
     if channels_last:

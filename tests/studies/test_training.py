@@ -8,6 +8,7 @@ from dataclasses import asdict
 
 import pytest
 
+from studies._training._loop import _device_data
 from studies.tasks import TASKS, Budget
 from studies.training import EpochRecord, TrainResult, train
 
@@ -45,6 +46,7 @@ def test_unbounded_optimizer_has_no_bounds() -> None:
 
 def test_same_seed_same_curve_other_seed_other_curve() -> None:
     budget = Budget(epochs=2, data_fraction=0.3)
+    _device_data.cache_clear()  # the first run loads the data, the second finds it cached
     first = train("mnist1d_mlp", "adabound", {"lr": 3e-3}, seed=7, budget=budget)
     again = train("mnist1d_mlp", "adabound", {"lr": 3e-3}, seed=7, budget=budget)
     other = train("mnist1d_mlp", "adabound", {"lr": 3e-3}, seed=8, budget=budget)
