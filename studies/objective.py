@@ -18,8 +18,10 @@ from dataclasses import asdict
 from typing import Any
 
 import optuna
+from optuna.storages import RDBStorage
 
 from studies._campaign._spec import SEED_PARAM, ArmSpec, CampaignSpec, Grid
+from studies._storage._queue import set_trial_user_attrs
 from studies.tasks import TASKS
 from studies.training import EpochRecord, TrainResult, resolve_hparams, train
 
@@ -129,6 +131,11 @@ def make_objective(
 
 
 def _set_user_attrs(trial: optuna.Trial, **attrs: Any) -> None:
+    """Record ``attrs`` on the trial: one transaction on an RDB storage, else key by key."""
+    storage = getattr(trial.study._storage, "_backend", trial.study._storage)
+    if isinstance(storage, RDBStorage):
+        set_trial_user_attrs(storage, trial._trial_id, attrs)
+        return
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
 

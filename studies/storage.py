@@ -38,6 +38,7 @@ from studies._storage._queue import (
     fail_stale_trials,
     requeue,
     retries_left,
+    set_trial_user_attrs,
 )
 from studies._storage._tables import (
     ATTR_ARM,
@@ -74,4 +75,5 @@ __all__ = [
     "open_storage",
     "requeue",
     "retries_left",
+    "set_trial_user_attrs",
 ]

@@ -13,6 +13,7 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from types import FrameType
@@ -101,8 +102,22 @@ class _Arm:
 class Worker:
     """One worker process's loop (see ``run_worker``)."""
 
-    def __init__(self, config: WorkerConfig, stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        config: WorkerConfig,
+        stop: threading.Event | None = None,
+        objective_factory: Callable[..., Callable[[optuna.Trial], float]] = make_objective,
+    ) -> None:
+        """A worker over ``config.storage_url``.
+
+        Args:
+            config: How to run.
+            stop: Set it to stop after the running trial.
+            objective_factory: Builds an arm's objective, with ``make_objective``'s signature
+                (the storage benchmark swaps in a trivial one).
+        """
         self.config = config
+        self._objective_factory = objective_factory
         self.grace_period = config.grace_period or 3 * config.heartbeat_interval
         self.storage = open_storage(
             config.storage_url,
@@ -160,6 +175,11 @@ class Worker:
                 sampler=sampler_for(spec.arm(row.arm), row.study_name),
                 pruner=pruner_for(spec),
             )
+            if spec.arm(row.arm).sampler in ("grid", "random"):
+                # These samplers never read other trials, so Optuna's trial cache only costs:
+                # it must re-read every unfinished (queued) trial before it accepts a claimed
+                # one. The study talks to the database directly instead.
+                study._storage = self.storage
             self._arms[row.study_id] = _Arm(spec, study)
         return self._arms[row.study_id]
 
@@ -168,9 +188,12 @@ class Worker:
     def _run_trial(self, row: ArmProgress, trial_id: int) -> None:
         arm = self._arm(row)
         clock = self.stats.clock
-        # Syncing the study's trial cache makes Optuna's cached storage know the claimed trial
-        # (it would refuse its params otherwise); it re-reads only unfinished trials.
-        clock.timed("storage", arm.study.get_trials, deepcopy=False, states=(TrialState.RUNNING,))
+        if arm.study._storage is not self.storage:
+            # Optuna's trial cache must learn of the claimed trial (it refuses its params
+            # otherwise); syncing it re-reads the unfinished trials.
+            clock.timed(
+                "storage", arm.study.get_trials, deepcopy=False, states=(TrialState.RUNNING,)
+            )
         trial = clock.timed("storage", optuna.Trial, arm.study, trial_id)
         epochs = arm.spec.budget.epochs or TASKS[arm.spec.task].default_epochs
         started = time.monotonic()
@@ -189,7 +212,7 @@ class Worker:
                 _eta(started, record, epochs, arm.spec.budget.max_steps),
             )
 
-        objective = make_objective(
+        objective = self._objective_factory(
             arm.spec, row.arm, device=self.config.device, data_dir=self.config.data_dir,
             on_epoch=progress, clock=clock,
         )  # fmt: skip

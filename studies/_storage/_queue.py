@@ -149,3 +149,35 @@ def fail_stale_trials(storage: Any, *, grace_period: float, max_retries: int) ->
 def retries_left(trial: FrozenTrial, max_retries: int) -> bool:
     """Whether a crashed trial may be queued once more."""
     return len(trial.system_attrs.get(ATTR_RETRY_HISTORY, [])) < max_retries
+
+
+def set_trial_user_attrs(storage: Any, trial_id: int, attrs: dict[str, Any]) -> bool:
+    """Write several user attrs of a RUNNING trial in one transaction.
+
+    ``Trial.set_user_attr`` costs a transaction (and a trial read) per key; a trial's record
+    has a dozen keys. Values are stored as Optuna stores them (JSON), so every Optuna reader
+    sees them as usual.
+
+    Returns:
+        ``False`` (nothing written) when the trial is no longer RUNNING.
+    """
+    import json
+
+    trials, table = t.trials, t.trial_user_attributes
+    with engine_of(storage).begin() as conn:
+        state = conn.execute(
+            sa.select(trials.c.state).where(trials.c.trial_id == trial_id)
+        ).scalar_one_or_none()
+        if state != TrialState.RUNNING:
+            return False
+        conn.execute(
+            sa.delete(table).where(table.c.trial_id == trial_id, table.c.key.in_(list(attrs)))
+        )
+        conn.execute(
+            sa.insert(table),
+            [
+                {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+                for key, value in attrs.items()
+            ],
+        )
+    return True

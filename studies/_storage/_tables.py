@@ -18,6 +18,7 @@ study_user_attributes: sa.Table = _TABLES["study_user_attributes"]
 trials: sa.Table = _TABLES["trials"]
 trial_values: sa.Table = _TABLES["trial_values"]
 trial_heartbeats: sa.Table = _TABLES["trial_heartbeats"]
+trial_user_attributes: sa.Table = _TABLES["trial_user_attributes"]
 
 # Study user_attrs that make a study an arm of a campaign (see docs/CONTRACTS.md).
 ATTR_CAMPAIGN = "boundsweep:campaign"
