@@ -138,3 +138,20 @@ def test_api_routes_still_win_over_the_dashboard_mount(base_url: str) -> None:
     assert json.loads(body)["finished"] == len(LRS)
     status, _, _ = request(port, "GET", "/docs")
     assert status == 200
+
+
+def test_mounted_dashboard_accepts_writes_with_the_token(base_url: str) -> None:
+    import base64
+
+    port = int(base_url.rsplit(":", 1)[1])
+    basic = base64.b64encode(f"anyone:{TOKEN}".encode()).decode()
+    status, _, response = request(
+        port,
+        "PUT",
+        "/api/studies/1/note",
+        {"version": 1, "body": "checked by the test"},
+        {"Authorization": f"Basic {basic}"},
+    )
+    assert status == 204, response
+    status, _, response = request(port, "GET", "/api/studies/1")
+    assert json.loads(response)["note"]["body"] == "checked by the test"
