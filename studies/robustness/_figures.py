@@ -106,20 +106,25 @@ def figures(report: dict) -> list[Figure]:
                 )
             )
 
-    out.append(
-        Figure(
-            "plot-expected-max",
-            "line",
-            "Expected best score after k random configurations (Tang et al. 2020)",
-            "k (configurations tried)",
-            y,
-            log_x=True,
-            series=[
-                {"name": a["name"], "x": a["expected_max"]["k"], "y": a["expected_max"]["unbiased"]}
-                for a in arms
-            ],
+    if arms:
+        out.append(
+            Figure(
+                "plot-expected-max",
+                "line",
+                "Expected best score after k random configurations (Tang et al. 2020)",
+                "k (configurations tried)",
+                y,
+                log_x=True,
+                series=[
+                    {
+                        "name": a["name"],
+                        "x": a["expected_max"]["k"],
+                        "y": a["expected_max"]["unbiased"],
+                    }
+                    for a in arms
+                ],
+            )
         )
-    )
     curves = [
         {
             "name": a["name"],

@@ -69,7 +69,8 @@ def _draw(fig: Figure) -> MplFigure:
             ax.set_xscale("log")
         if fig.log_y:
             ax.set_yscale("log")
-        ax.legend(fontsize=7, loc="best")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=7, loc="best")
     ax.set_xlabel(fig.x_label or ax.get_xlabel())
     ax.set_ylabel(fig.y_label or ax.get_ylabel())
     return canvas_figure

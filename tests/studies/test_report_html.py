@@ -166,3 +166,26 @@ def test_page_renders_in_chromium_with_every_plot_visible_and_no_network(
         finally:
             browser.close()
     assert requests == [path.as_uri()], requests
+
+
+def test_a_campaign_with_no_finished_trial_still_reports(tmp_path: Path) -> None:
+    import warnings
+
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    spec = {"name": "fresh", "task": "mnist1d_mlp", "seeds": [0], "arms": []}
+    for arm in ("adabound", "adam"):
+        study = optuna.create_study(storage=url, study_name=f"fresh/{arm}", direction="maximize")
+        study.set_user_attr("boundsweep:campaign", "fresh")
+        study.set_user_attr("boundsweep:arm", arm)
+        study.set_user_attr("boundsweep:spec", {**spec, "arms": [{"name": arm, "optimizer": arm}]})
+        study.enqueue_trial({})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report = analyze_campaign(url, "fresh")
+        assert [a["n_complete"] for a in report["arms"]] == [0, 0]
+        assert [a["n_trials"] for a in report["arms"]] == [1, 1]
+        assert {v["outcome"] for v in report["verdicts"]} == {"inconclusive"}
+        assert 'id="table-verdicts"' in render_html(report)
+        assert write_pngs(report, tmp_path / "png") == []
