@@ -20,6 +20,7 @@ from types import FrameType
 from typing import Any
 
 import optuna
+import sqlalchemy as sa
 from optuna.trial import TrialState
 
 from studies.campaign import CampaignSpec
@@ -42,6 +43,11 @@ from studies.training import EpochRecord
 from workers._heartbeat import Heartbeat
 
 log = logging.getLogger("boundsweep.worker")
+STORAGE_ERRORS = (
+    sa.exc.OperationalError,
+    sa.exc.InterfaceError,
+    optuna.exceptions.StorageInternalError,
+)
 
 
 class WorkerStopping(BaseException):
@@ -175,8 +181,8 @@ class Worker:
                 sampler=sampler_for(spec.arm(row.arm), row.study_name),
                 pruner=pruner_for(spec),
             )
-            if spec.arm(row.arm).sampler in ("grid", "random"):
-                # These samplers never read other trials, so Optuna's trial cache only costs:
+            if spec.arm(row.arm).sampler in ("grid", "random") and spec.pruner == "none":
+                # Nothing reads other trials then, so Optuna's trial cache only costs:
                 # it must re-read every unfinished (queued) trial before it accepts a claimed
                 # one. The study talks to the database directly instead.
                 study._storage = self.storage
@@ -259,10 +265,11 @@ class Worker:
                 "storage", arm.study.tell, trial, value if state == TrialState.COMPLETE else None,
                 state=state,
             )  # fmt: skip
-        except Exception:
-            # Our heartbeat was late and another worker failed the trial and queued a copy;
-            # the copy stands, this result is dropped so the count stays exact.
-            log.warning("%s #%d was failed meanwhile; result dropped", row.study_name, trial.number)
+        except Exception as exc:
+            # Usually: our heartbeat was late and another worker failed the trial and queued a
+            # copy; the copy stands and this result is dropped, so the count stays exact. On a
+            # database error the trial stays RUNNING, goes stale and is retried the same way.
+            log.warning("%s #%d: result not recorded (%s)", row.study_name, trial.number, exc)
             return
         if state == TrialState.COMPLETE:
             self.stats.complete += 1
@@ -308,8 +315,14 @@ class Worker:
                     and self.stats.trials >= self.config.max_trials
                 ):
                     break
-                self._sweep_stale()
-                claim = self._claim()
+                try:
+                    self._sweep_stale()
+                    claim = self._claim()
+                except STORAGE_ERRORS as exc:
+                    # A database restart or a lock timeout must not end a long-lived worker.
+                    log.warning("storage unavailable (%s); retrying", exc)
+                    self.stop.wait(self.config.poll_interval)
+                    continue
                 if claim is False and self.config.until_idle:
                     log.info("no work left; exiting")
                     break
@@ -387,6 +400,4 @@ def _eta(started: float, record: EpochRecord, epochs: int, max_steps: int | None
 
 def _safe_url(url: str) -> str:
     """The URL without its password, for logs."""
-    import sqlalchemy as sa
-
     return sa.make_url(url).render_as_string(hide_password=True)

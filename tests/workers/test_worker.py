@@ -274,3 +274,26 @@ def test_cli_refuses_bad_options_clearly(capsys: pytest.CaptureFixture[str]) -> 
     args = parser.parse_args(["--storage", "sqlite://", "--gpus", "all"])
     assert worker_main(args) == 2
     assert "--gpus: no CUDA device is visible" in capsys.readouterr().err
+
+
+def test_a_hopeless_trial_is_pruned_and_counts_as_finished(sqlite_url: str) -> None:
+    storage = open_storage(sqlite_url)
+    spec = CampaignSpec.model_validate(
+        {
+            "name": "prune",
+            "task": "digits_mlp",
+            "seeds": [0],
+            "budget": {"epochs": 3, "data_fraction": 0.5},
+            "pruner": "median",
+            # The first learns (accuracy ~0.9 after an epoch), the second barely moves.
+            "arms": [{"optimizer": "sgdm", "space": {"lr": {"grid": [0.3, 1e-4]}}}],
+        }
+    )
+    create_campaign(storage, spec)
+    assert run_worker(sqlite_url, until_idle=True, **FAST) == 2
+    good, hopeless = _trials(storage, "prune/sgdm")
+    assert good.state == TrialState.COMPLETE and len(good.intermediate_values) == 3
+    assert hopeless.state == TrialState.PRUNED
+    assert hopeless.user_attrs["status"] == "pruned" and len(hopeless.user_attrs["curve"]) == 1
+    (row,) = campaign_progress(storage, "prune")
+    assert (row.complete, row.pruned, row.fail, row.done) == (1, 1, 0, True)
