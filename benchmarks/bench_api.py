@@ -293,6 +293,7 @@ def _measure(url: str, cache_seconds: float, requests: int, concurrency: int) ->
 def bench(label: str, url: str, requests: int, concurrency: int) -> None:
     print(f"== {label}")
     print(f"  stored {TOTAL_TRIALS} trials in {store_campaign(url):.1f} s")
+    _measure(url, 0.0, requests // 4, 1)  # one client: the query's own latency, no queueing
     _measure(url, 0.0, requests, concurrency)  # every request runs the queries
     _measure(url, 1.0, requests, concurrency)  # the service default
     _naive_vs_sql(url)
