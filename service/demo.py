@@ -164,6 +164,10 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _fresh_dir(out_dir: Path) -> Path:
     """Create ``out_dir`` and remove what an earlier demo left there (only the demo's files)."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -359,7 +363,8 @@ def _run(
     say(
         f"submitted  {created['name']}: paper-robustness on {overrides['task']}, "
         f"{detail['total']} trials in {len(created['arms'])} arms "
-        f"({len(overrides['seeds'])} seeds, {overrides['budget']['epochs']} epochs each)\n"
+        f"({_count(len(overrides['seeds']), 'seed')}, "
+        f"{_count(overrides['budget']['epochs'], 'epoch')} each)\n"
     )
     _watch(api, processes, names, started, out)
     for name in names:
