@@ -13,7 +13,10 @@ import json
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["LimitBodySize", "too_large_detail"]
+__all__ = ["DRAIN_LIMIT", "LimitBodySize", "too_large_detail"]
+
+DRAIN_LIMIT = 16 << 20
+"""Oversized bodies up to this many bytes are read (and dropped) before the 413 is sent."""
 
 
 def too_large_detail(max_body_bytes: int) -> str:
@@ -37,6 +40,21 @@ class LimitBodySize:
                     return True
         return False
 
+    async def _drain(self, scope: Scope, receive: Receive) -> None:
+        """Read and drop a moderately oversized body before answering.
+
+        Closing a connection whose request body is still arriving makes the kernel reset it,
+        and the client then sees "connection reset" instead of our 413. Bodies declared
+        beyond `DRAIN_LIMIT` are not worth reading; their senders may see the reset.
+        """
+        declared = next((v for k, v in scope.get("headers", ()) if k == b"content-length"), b"")
+        if not declared.isdigit() or int(declared) > max(DRAIN_LIMIT, self.max_body_bytes):
+            return
+        while True:
+            message = await receive()
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                return
+
     async def _refuse(self, send: Send) -> None:
         body = json.dumps({"detail": too_large_detail(self.max_body_bytes)}).encode()
         await send(
@@ -57,6 +75,7 @@ class LimitBodySize:
             await self.app(scope, receive, send)
             return
         if self._declared_too_large(scope):
+            await self._drain(scope, receive)
             await self._refuse(send)
             return
         received = 0
