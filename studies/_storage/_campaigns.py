@@ -8,7 +8,7 @@ from typing import Any
 
 import optuna
 import sqlalchemy as sa
-from optuna.trial import TrialState, create_trial
+from optuna.trial import TrialState
 
 from studies._campaign._spec import CampaignSpec
 from studies._storage import _tables as t
@@ -46,10 +46,45 @@ def campaign_study_ids(storage: Any, name: str) -> dict[str, int]:
         return {json.loads(arm): study_id for study_id, arm in conn.execute(query)}
 
 
-def _queued_trial(params: dict[str, Any]) -> optuna.trial.FrozenTrial:
-    # What ``Study.enqueue_trial`` makes: a WAITING trial whose "fixed_params" the objective's
-    # suggest calls turn into real params, with the arm's own distributions.
-    return create_trial(state=TrialState.WAITING, system_attrs={"fixed_params": params})
+_BATCH = 1_000
+
+
+def enqueue_fixed_params(storage: Any, study_id: int, queued: list[dict[str, Any]]) -> None:
+    """Queue one WAITING trial per params dict, in one transaction.
+
+    Writes exactly what ``Study.enqueue_trial`` writes (a WAITING trial whose ``fixed_params``
+    system attr the objective's suggest calls turn into params), but in bulk: Optuna adds
+    trials one transaction each, over a minute for 1,000 trials on a busy PostgreSQL.
+    """
+    trials, attrs = t.trials, t.trial_system_attributes
+    with engine_of(storage).begin() as conn:
+        # Numbers continue the study's own; the study row lock keeps them unique as
+        # Optuna's trial creation does.
+        if conn.dialect.name == "postgresql":
+            conn.execute(
+                sa.select(t.studies.c.study_id)
+                .where(t.studies.c.study_id == study_id)
+                .with_for_update()
+            )
+        first = conn.execute(
+            sa.select(sa.func.count()).select_from(trials).where(trials.c.study_id == study_id)
+        ).scalar_one()
+        for start in range(0, len(queued), _BATCH):
+            chunk = queued[start : start + _BATCH]
+            ids = conn.execute(
+                sa.insert(trials).returning(trials.c.trial_id, sort_by_parameter_order=True),
+                [
+                    {"study_id": study_id, "number": first + start + i, "state": TrialState.WAITING}
+                    for i in range(len(chunk))
+                ],
+            ).scalars()
+            conn.execute(
+                sa.insert(attrs),
+                [
+                    {"trial_id": trial_id, "key": "fixed_params", "value_json": json.dumps(params)}
+                    for trial_id, params in zip(ids, chunk, strict=True)
+                ],
+            )
 
 
 def create_campaign(storage: Any, spec: CampaignSpec) -> list[str]:
@@ -89,7 +124,7 @@ def create_campaign(storage: Any, spec: CampaignSpec) -> list[str]:
             study.set_user_attr(t.ATTR_SPEC, spec_json)
             study.set_user_attr(t.ATTR_CANCELLED, False)
             study.set_user_attr(t.ATTR_CREATED_AT, created_at)
-            study.add_trials(_queued_trial(p) for p in arm.queued_params(spec.seeds))
+            enqueue_fixed_params(storage, study._study_id, arm.queued_params(spec.seeds))
     except optuna.exceptions.DuplicatedStudyError as exc:
         _delete(created)
         raise CampaignExists(

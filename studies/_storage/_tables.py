@@ -17,6 +17,7 @@ study_directions: sa.Table = _TABLES["study_directions"]
 study_user_attributes: sa.Table = _TABLES["study_user_attributes"]
 trials: sa.Table = _TABLES["trials"]
 trial_values: sa.Table = _TABLES["trial_values"]
+trial_system_attributes: sa.Table = _TABLES["trial_system_attributes"]
 trial_heartbeats: sa.Table = _TABLES["trial_heartbeats"]
 trial_user_attributes: sa.Table = _TABLES["trial_user_attributes"]
 
