@@ -63,6 +63,7 @@ def test_create_campaign_queues_every_trial(storage_url: str) -> None:
     assert CampaignSpec.model_validate(grid.user_attrs[ATTR_SPEC]) == spec
     queued = [t.system_attrs["fixed_params"] for t in grid.get_trials()]
     assert all(t.state == TrialState.WAITING for t in grid.get_trials())
+    assert [t.number for t in grid.get_trials()] == list(range(6))
     assert sorted((p["final_lr"], p["seed"]) for p in queued) == [
         (lr, s) for lr in (0.01, 0.1, 1.0) for s in (0, 1)
     ]
