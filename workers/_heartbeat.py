@@ -40,11 +40,15 @@ class Heartbeat:
             try:
                 self._storage.record_heartbeat(self._trial_id)
                 if beats % self._sweep_every == 0:
-                    fail_stale_trials(
+                    failed = fail_stale_trials(
                         self._storage,
                         grace_period=self._grace_period,
                         max_retries=self._max_retries,
                     )
+                    if failed:
+                        log.warning(
+                            "failed %d stale trial(s) of dead workers: ids %s", len(failed), failed
+                        )
             except Exception:  # a database hiccup must not kill the trial; the next beat retries
                 log.warning("heartbeat of trial id %s failed", self._trial_id, exc_info=True)
 
