@@ -29,4 +29,7 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
         kwargs.setdefault("connect_args", {"timeout": 30})
     else:
         kwargs.setdefault("pool_pre_ping", True)
+        if url.startswith("postgresql"):
+            # /readyz must answer "unreachable", not hang on a host that drops packets.
+            kwargs.setdefault("connect_args", {"connect_timeout": 10})
     return sa.create_engine(url, **kwargs)
