@@ -213,3 +213,21 @@ def test_schedules_create_list_get_delete(api: httpx.Client) -> None:
     assert api.delete(f"{API}/schedules/nightly").status_code == 204
     assert api.get(f"{API}/schedules/nightly").status_code == 404
     assert api.delete(f"{API}/schedules/nightly").status_code == 404
+
+
+@pytest.mark.postgres
+def test_a_lost_database_is_503_not_500(postgres_url: str) -> None:
+    from tests.conftest import _admin_engine
+
+    with api_client(postgres_url) as client:
+        assert client.get("/readyz").status_code == 200
+        admin = _admin_engine()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE "{postgres_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        admin.dispose()
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
+        listed = client.get(f"{API}/campaigns")
+        assert listed.status_code == 503
+        assert listed.json() == {"detail": "Database unavailable; retry later"}
+        assert client.get("/healthz").status_code == 200
