@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy.exc import SQLAlchemyError
 
 from service.api import api_router, probe_router
 from service.api.auth import RequireToken
@@ -35,8 +36,12 @@ def _lifespan(settings: Settings):
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             await run_in_threadpool(migrate, settings.database_url)
-        # Optuna's tables must exist before the first status query reads them.
-        await run_in_threadpool(app.state.storage.get)
+        # Optuna's tables must exist before the first status query reads them. A database
+        # that is down now is not fatal: /readyz says so, and the storage opens on first use.
+        try:
+            await run_in_threadpool(app.state.storage.get)
+        except SQLAlchemyError as exc:
+            logger.warning("storage not opened at start (%s); will retry on first use", exc)
         if settings.demo and settings.api_token is None:
             logger.warning("demo mode: writes accept the built-in token %r", DEMO_TOKEN)
         elif settings.write_token is None:
