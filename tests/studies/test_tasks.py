@@ -149,3 +149,41 @@ def test_language_model_same_seed_same_curve(data_dir) -> None:
     again = train("ptb_lstm1", "adam", {}, seed=3, budget=budget, data_dir=data_dir)
     assert [r.val_metric for r in first.epochs] == [r.val_metric for r in again.epochs]
     assert [r.train_loss for r in first.epochs] == [r.train_loss for r in again.epochs]
+
+
+def test_cifar_augmented_path_same_seed_same_curve(data_dir) -> None:
+    task = replace(
+        TASKS["cifar10_resnet34"],
+        build_model=lambda data: nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10)),
+    )
+    runs = [
+        train(task, "sgdm", {"lr": 0.05}, seed=s, budget=Budget(epochs=3), data_dir=data_dir)
+        for s in (4, 4, 5)
+    ]
+    losses = [[r.train_loss for r in run.epochs] for run in runs]
+    assert losses[0] == losses[1]
+    assert losses[0] != losses[2]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"data_fraction": 0.0}, "data_fraction"),
+        ({"data_fraction": 1.5}, "data_fraction"),
+        ({"max_steps": -1}, "max_steps"),
+        ({"steps": 10}, "steps"),
+    ],
+)
+def test_budget_rejects_bad_fields_by_name(fields: dict, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        Budget(**fields)
+
+
+def test_missing_data_reaches_the_caller_as_a_clear_error(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("BOUNDSWEEP_DOWNLOAD", "0")
+    monkeypatch.setenv("BOUNDSWEEP_DATA_DIR", str(tmp_path))
+    with pytest.raises(
+        FileNotFoundError, match=r"ptb\.train\.txt.*ptb\.valid\.txt.*ptb\.test\.txt"
+    ):
+        train("ptb_lstm1", "adam", {}, seed=0, budget=Budget(max_steps=1))
