@@ -44,6 +44,7 @@ def _spec(
     seeds: int = 2,
     sampled: int = 4,
     sgdm: bool = True,
+    fraction: float = 1.0,
 ) -> CampaignSpec:
     lrs = [0.01, 0.03, 0.1, 0.3, 1.0][:grid]
     arms: list[dict] = [
@@ -65,7 +66,7 @@ def _spec(
             "name": name,
             "task": "digits_mlp",
             "seeds": list(range(seeds)),
-            "budget": {"epochs": epochs, "max_steps": steps},
+            "budget": {"epochs": epochs, "max_steps": steps, "data_fraction": fraction},
             "arms": arms,
         }
     )
@@ -174,7 +175,7 @@ def test_racing_worker_processes_run_the_exact_grid(
 @pytest.mark.postgres
 def test_a_killed_worker_trial_is_failed_and_retried_by_another(postgres_url: str) -> None:
     storage = open_storage(postgres_url)
-    spec = _spec("kill", epochs=3, grid=1, seeds=1, sampled=0, sgdm=False)
+    spec = _spec("kill", epochs=20, fraction=0.3, grid=1, seeds=1, sampled=0, sgdm=False)
     create_campaign(storage, spec)
     victim = WorkerProcess(postgres_url, "--campaign", "kill")
     try:
@@ -199,7 +200,7 @@ def test_a_killed_worker_trial_is_failed_and_retried_by_another(postgres_url: st
 
 def test_sigterm_gives_the_running_trial_back_and_exits_cleanly(sqlite_url: str) -> None:
     storage = open_storage(sqlite_url)
-    spec = _spec("term", epochs=3, grid=1, seeds=1, sampled=0, sgdm=False)
+    spec = _spec("term", epochs=20, fraction=0.3, grid=1, seeds=1, sampled=0, sgdm=False)
     create_campaign(storage, spec)
 
     def terminate_mid_trial() -> None:  # what `kill PID` does to a worker, sent to ourselves
