@@ -8,8 +8,10 @@ they are), trains with ``studies.training.train``, reports the validation metric
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 import time
 import warnings
 import zlib
@@ -21,11 +23,12 @@ import optuna
 from optuna.storages import RDBStorage
 
 from studies._campaign._spec import SEED_PARAM, ArmSpec, CampaignSpec, Grid
-from studies._storage._queue import set_trial_user_attrs
+from studies._storage._queue import set_intermediate_values, set_trial_user_attrs
 from studies.tasks import TASKS
 from studies.training import EpochRecord, TrainResult, resolve_hparams, train
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
+log = logging.getLogger("boundsweep.worker")
 
 
 def suggest(trial: optuna.Trial, arm: ArmSpec, seeds: list[int]) -> tuple[dict[str, float], int]:
@@ -93,13 +96,21 @@ def make_objective(
         clock.timed("storage", _set_user_attrs, trial, hparams=hparams, seed=seed,
                     device=device, worker=WORKER_ID)  # fmt: skip
         curve: list[dict[str, Any]] = []
+        # Without a pruner nothing needs an epoch's value at once: a thread writes them and
+        # training never waits on the database (a fast task's epoch can be a few ms).
+        rdb = getattr(trial.study._storage, "_backend", trial.study._storage)
+        background = spec.pruner == "none" and isinstance(rdb, RDBStorage)
+        reports = _BackgroundReports(rdb, trial._trial_id) if background else None
 
         def report(record: EpochRecord) -> None:
             curve.append(asdict(record))
-            clock.timed("storage", trial.report, record.val_metric, record.epoch)
+            if reports is not None:
+                reports.report(record.epoch, record.val_metric)
+            else:
+                clock.timed("storage", trial.report, record.val_metric, record.epoch)
             if on_epoch is not None:
                 on_epoch(trial, record)
-            if clock.timed("storage", trial.should_prune):
+            if reports is None and clock.timed("storage", trial.should_prune):
                 clock.timed("storage", _set_user_attrs, trial, status="pruned", curve=curve)
                 raise optuna.TrialPruned(f"pruned at epoch {record.epoch}")
 
@@ -113,6 +124,8 @@ def make_objective(
             # report() ran inside train(); its storage calls are not training time.
             elapsed = time.perf_counter() - start
             clock.training += elapsed - (clock.storage - storage_before)
+            if reports is not None:
+                clock.timed("storage", reports.close)  # every value is stored before the tell
         clock.timed(
             "storage",
             _set_user_attrs,
@@ -128,6 +141,50 @@ def make_objective(
         return result.val_metric
 
     return objective
+
+
+class _BackgroundReports:
+    """Writes a trial's intermediate values (epoch -> metric) from a thread, batched."""
+
+    def __init__(self, storage: RDBStorage, trial_id: int) -> None:
+        self._storage = storage
+        self._trial_id = trial_id
+        self._pending: dict[int, float] = {}
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name=f"reports-{trial_id}", daemon=True)
+        self._thread.start()
+
+    def report(self, step: int, value: float) -> None:
+        with self._lock:
+            self._pending[step] = value
+        self._wake.set()
+
+    def _flush(self) -> None:
+        with self._lock:
+            batch, self._pending = self._pending, {}
+        if not batch:
+            return
+        try:
+            set_intermediate_values(self._storage, self._trial_id, batch)
+        except Exception:  # a lost curve point must not fail the trial; the curve attr has it
+            log.warning("could not store epochs %s of trial id %s", sorted(batch), self._trial_id)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            closed = self._closed
+            self._flush()
+            if closed:
+                return
+
+    def close(self) -> None:
+        """Store what is pending and stop."""
+        self._closed = True
+        self._wake.set()
+        self._thread.join()
 
 
 def _set_user_attrs(trial: optuna.Trial, **attrs: Any) -> None:

@@ -38,6 +38,7 @@ from studies._storage._queue import (
     fail_stale_trials,
     requeue,
     retries_left,
+    set_intermediate_values,
     set_trial_user_attrs,
 )
 from studies._storage._tables import (
@@ -75,5 +76,6 @@ __all__ = [
     "open_storage",
     "requeue",
     "retries_left",
+    "set_intermediate_values",
     "set_trial_user_attrs",
 ]

@@ -192,8 +192,8 @@ class Worker:
     # --- running one trial -----------------------------------------------------------------
 
     def _run_trial(self, row: ArmProgress, trial_id: int) -> None:
-        arm = self._arm(row)
         clock = self.stats.clock
+        arm = clock.timed("storage", self._arm, row)
         if arm.study._storage is not self.storage:
             # Optuna's trial cache must learn of the claimed trial (it refuses its params
             # otherwise); syncing it re-reads the unfinished trials.
@@ -316,8 +316,9 @@ class Worker:
                 ):
                     break
                 try:
-                    self._sweep_stale()
-                    claim = self._claim()
+                    clock = self.stats.clock
+                    clock.timed("storage", self._sweep_stale)
+                    claim = clock.timed("storage", self._claim)
                 except STORAGE_ERRORS as exc:
                     # A database restart or a lock timeout must not end a long-lived worker.
                     log.warning("storage unavailable (%s); retrying", exc)

@@ -15,6 +15,7 @@ from typing import Any
 import optuna
 import sqlalchemy as sa
 from optuna.storages import RDBStorage
+from optuna.storages._rdb import models
 from optuna.trial import FrozenTrial, TrialState
 
 from studies._storage import _tables as t
@@ -180,4 +181,39 @@ def set_trial_user_attrs(storage: Any, trial_id: int, attrs: dict[str, Any]) -> 
                 for key, value in attrs.items()
             ],
         )
+    return True
+
+
+def set_intermediate_values(storage: Any, trial_id: int, values: dict[int, float]) -> bool:
+    """Write a RUNNING trial's intermediate values (epoch -> metric) in one transaction.
+
+    Stored exactly as ``Trial.report`` stores them, so pruners, the dashboard's curves and
+    every Optuna reader see them as usual.
+
+    Returns:
+        ``False`` (nothing written) when the trial is no longer RUNNING.
+    """
+    model = models.TrialIntermediateValueModel
+    trials, table = t.trials, t.trial_intermediate_values
+    with engine_of(storage).begin() as conn:
+        state = conn.execute(
+            sa.select(trials.c.state).where(trials.c.trial_id == trial_id)
+        ).scalar_one_or_none()
+        if state != TrialState.RUNNING:
+            return False
+        conn.execute(
+            sa.delete(table).where(table.c.trial_id == trial_id, table.c.step.in_(list(values)))
+        )
+        rows = []
+        for step, value in values.items():
+            stored, kind = model.intermediate_value_to_stored_repr(value)
+            rows.append(
+                {
+                    "trial_id": trial_id,
+                    "step": step,
+                    "intermediate_value": stored,
+                    "intermediate_value_type": kind,
+                }
+            )
+        conn.execute(sa.insert(table), rows)
     return True

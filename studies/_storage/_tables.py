@@ -19,6 +19,7 @@ trials: sa.Table = _TABLES["trials"]
 trial_values: sa.Table = _TABLES["trial_values"]
 trial_system_attributes: sa.Table = _TABLES["trial_system_attributes"]
 trial_heartbeats: sa.Table = _TABLES["trial_heartbeats"]
+trial_intermediate_values: sa.Table = _TABLES["trial_intermediate_values"]
 trial_user_attributes: sa.Table = _TABLES["trial_user_attributes"]
 
 # Study user_attrs that make a study an arm of a campaign (see docs/CONTRACTS.md).
