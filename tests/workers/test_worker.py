@@ -118,10 +118,8 @@ def _trials(storage: optuna.storages.RDBStorage, name: str) -> list[optuna.trial
     return optuna.load_study(study_name=name, storage=storage).get_trials()
 
 
-def _running(storage: optuna.storages.RDBStorage, name: str) -> bool:
-    return any(
-        t.state == TrialState.RUNNING and t.intermediate_values for t in _trials(storage, name)
-    )
+def _running(storage: optuna.storages.RDBStorage, campaign: str) -> bool:
+    return any(row.running for row in campaign_progress(storage, campaign))
 
 
 def _assert_exact(storage: optuna.storages.RDBStorage, spec: CampaignSpec) -> None:
@@ -175,11 +173,11 @@ def test_racing_worker_processes_run_the_exact_grid(
 @pytest.mark.postgres
 def test_a_killed_worker_trial_is_failed_and_retried_by_another(postgres_url: str) -> None:
     storage = open_storage(postgres_url)
-    spec = _spec("kill", epochs=20, fraction=0.3, grid=1, seeds=1, sampled=0, sgdm=False)
+    spec = _spec("kill", epochs=100, fraction=0.3, grid=1, seeds=1, sampled=0, sgdm=False)
     create_campaign(storage, spec)
     victim = WorkerProcess(postgres_url, "--campaign", "kill")
     try:
-        _until(lambda: _running(storage, "kill/adabound"), 90, "a trial mid-way")
+        _until(lambda: _running(storage, "kill"), 90, "a trial mid-way")
         victim.process.kill()  # kill -9: no chance to clean up
         victim.wait(10)
         rescuer = WorkerProcess(postgres_url, "--until-idle")
@@ -200,11 +198,11 @@ def test_a_killed_worker_trial_is_failed_and_retried_by_another(postgres_url: st
 
 def test_sigterm_gives_the_running_trial_back_and_exits_cleanly(sqlite_url: str) -> None:
     storage = open_storage(sqlite_url)
-    spec = _spec("term", epochs=20, fraction=0.3, grid=1, seeds=1, sampled=0, sgdm=False)
+    spec = _spec("term", epochs=100, fraction=0.3, grid=1, seeds=1, sampled=0, sgdm=False)
     create_campaign(storage, spec)
 
     def terminate_mid_trial() -> None:  # what `kill PID` does to a worker, sent to ourselves
-        _until(lambda: _running(storage, "term/adabound"), 90, "a trial mid-way")
+        _until(lambda: _running(storage, "term"), 90, "a trial mid-way")
         os.kill(os.getpid(), signal.SIGTERM)
 
     killer = threading.Thread(target=terminate_mid_trial)
