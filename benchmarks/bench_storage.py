@@ -157,6 +157,8 @@ def scaling(url: str, counts: list[int], trials: int) -> dict[int, float]:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"{name} did not finish (workers not started?)")
                 time.sleep(0.2)
+            rows = arm_progress(storage, name)
+            assert all(r.complete == r.total and r.fail == 0 for r in rows), rows  # exact
             if n:
                 results[n] = _throughput(storage, name)
     finally:
