@@ -94,10 +94,16 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     settings = _settings(args)
     migrate(str(settings.database_url))
     # SIGTERM (docker stop, the demo) and Ctrl-C end the loop between polls, not mid-firing.
+    # The previous handlers come back afterwards, so calling main() in-process leaves none behind.
     stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGINT)}
+    for signum in previous:
         signal.signal(signum, lambda *_: stop.set())
-    firings = run_scheduler(settings, stop_event=stop, once=args.once)
+    try:
+        firings = run_scheduler(settings, stop_event=stop, once=args.once)
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     if args.once:
         print(f"scheduler: {len(firings)} campaign(s) created")
     return 0
