@@ -158,7 +158,9 @@ _EPS = HyperParam("eps", 1e-8, 1e-12, 1e-1, log=True)
 _WEIGHT_DECAY = HyperParam("weight_decay", 0.0, 0.0, 0.1, log=False)
 _DECOUPLED_WEIGHT_DECAY = HyperParam("weight_decay", 1e-2, 0.0, 1.0, log=False)
 _FINAL_LR = HyperParam("final_lr", 0.1, 1e-4, 10.0, log=True)
-_GAMMA = HyperParam("gamma", 1e-3, 1e-6, 1.0, log=True)
+# gamma >= 1 would close the bounds within the first step: the optimizer would be SGD from
+# the start, which is not AdaBound any more.
+_GAMMA = HyperParam("gamma", 1e-3, 1e-6, 1.0, log=True, high_inclusive=False)
 
 
 def _params(*hyperparams: HyperParam) -> dict[str, HyperParam]:
