@@ -14,7 +14,6 @@ from urllib.error import URLError
 
 import numpy as np
 import torch
-from torchvision.datasets import CIFAR10
 
 from studies.tasks._datadir import MissingDataError, download_allowed
 from studies.tasks._splits import ClassificationData, hold_out_validation
@@ -24,6 +23,13 @@ CIFAR_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_FILES = (*CIFAR_TRAIN_FILES, "test_batch", "batches.meta")
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
+
+def _torchvision_cifar10() -> type:
+    # torchvision takes seconds to import; only a task that reads these files should pay it.
+    from torchvision.datasets import CIFAR10
+
+    return CIFAR10
+
 
 
 def cifar_folder(data_dir: Path) -> Path:
@@ -51,8 +57,8 @@ def read_cifar_batches(folder: Path, names: tuple[str, ...]) -> tuple[np.ndarray
 
 
 def _read_with_torchvision(root: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    train = CIFAR10(str(root), train=True, download=False)
-    test = CIFAR10(str(root), train=False, download=False)
+    train = _torchvision_cifar10()(str(root), train=True, download=False)
+    test = _torchvision_cifar10()(str(root), train=False, download=False)
     # torchvision keeps HWC for PIL; the training loop wants NCHW.
     return (
         train.data.transpose(0, 3, 1, 2),
@@ -76,7 +82,7 @@ def load_cifar10(data_dir: Path) -> ClassificationData:
     if _missing(folder) and download_allowed():
         # No network: the error below names what to put where.
         with contextlib.suppress(RuntimeError, URLError, OSError):
-            CIFAR10(str(data_dir), train=True, download=True)
+            _torchvision_cifar10()(str(data_dir), train=True, download=True)
     missing = _missing(folder)
     if missing:
         raise MissingDataError(

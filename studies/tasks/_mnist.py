@@ -9,7 +9,6 @@ from pathlib import Path
 from urllib.error import URLError
 
 import torch
-from torchvision.datasets import MNIST
 
 from studies.tasks._datadir import MissingDataError, download_allowed
 from studies.tasks._splits import ClassificationData, hold_out_validation
@@ -23,6 +22,13 @@ MNIST_FILES = (
 # The usual MNIST statistics (the same constants the DataLoader baseline's Normalize uses).
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
+
+def _torchvision_mnist() -> type:
+    # torchvision takes seconds to import; only a task that reads these files should pay it.
+    from torchvision.datasets import MNIST
+
+    return MNIST
+
 
 
 def mnist_raw_folder(data_dir: Path) -> Path:
@@ -58,12 +64,12 @@ def load_mnist(data_dir: Path) -> ClassificationData:
     if _missing(raw) and download_allowed():
         # No network: the error below names what to put where.
         with contextlib.suppress(RuntimeError, URLError, OSError):
-            MNIST(str(data_dir), train=True, download=True)
+            _torchvision_mnist()(str(data_dir), train=True, download=True)
     missing = _missing(raw)
     if missing:
         raise MissingDataError("MNIST", raw, missing, "http://yann.lecun.com/exdb/mnist/")
-    train = MNIST(str(data_dir), train=True, download=False)
-    test = MNIST(str(data_dir), train=False, download=False)
+    train = _torchvision_mnist()(str(data_dir), train=True, download=False)
+    test = _torchvision_mnist()(str(data_dir), train=False, download=False)
     train_x, train_y, val_x, val_y = hold_out_validation(_normalise(train.data), train.targets)
     return ClassificationData(
         train_x, train_y, val_x, val_y, _normalise(test.data), test.targets.long(), num_classes=10
