@@ -44,6 +44,7 @@ class ArmProgress:
     best_value: float | None = None
     mean_trial_seconds: float | None = None
     cancelled: bool = False
+    retried: int = 0  # crashed attempts queued again; not in `counts["failed"]` nor `total`
 
     @property
     def total(self) -> int:
@@ -170,3 +171,24 @@ def _count(connection: sa.Connection, progress: dict[int, ArmProgress]) -> None:
         if api_state == "complete":
             arm.best_value = high if arm.direction == "maximize" else low
             arm.mean_trial_seconds = None if mean_seconds is None else float(mean_seconds)
+    _discount_retried(connection, progress)
+
+
+def _discount_retried(connection: sa.Connection, progress: dict[int, ArmProgress]) -> None:
+    """Take crashed attempts that were queued again out of `failed`.
+
+    A retry is a new trial carrying the `failed_trial` system attribute (the number of the
+    attempt it replaces), so each such copy stands for one FAIL row that is not a lost trial:
+    counting both would overstate `failed` and `total`.
+    """
+    t, sa_attrs = ot.trials, ot.trial_system_attributes
+    copies = (
+        sa.select(t.c.study_id, sa.func.count())
+        .select_from(t.join(sa_attrs, sa_attrs.c.trial_id == t.c.trial_id))
+        .where(t.c.study_id.in_(list(progress)), sa_attrs.c.key == "failed_trial")
+        .group_by(t.c.study_id)
+    )
+    for study_id, count in connection.execute(copies):
+        arm = progress[study_id]
+        arm.retried = min(int(count), arm.counts["failed"])
+        arm.counts["failed"] -= arm.retried
