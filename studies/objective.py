@@ -29,6 +29,8 @@ from studies.training import EpochRecord, TrainResult, resolve_hparams, train
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 log = logging.getLogger("boundsweep.worker")
+REPORT_INTERVAL = 5.0
+"""Seconds between two writes of a running trial's epoch values (without a pruner)."""
 
 
 def suggest(trial: optuna.Trial, arm: ArmSpec, seeds: list[int]) -> tuple[dict[str, float], int]:
@@ -120,16 +122,21 @@ def make_objective(
                 task.name, arm_spec.optimizer, hparams, seed, budget=spec.budget, device=device,
                 on_epoch=report, data_dir=data_dir,
             )  # fmt: skip
+        except BaseException:
+            if reports is not None:
+                clock.timed("storage", reports.close, flush=True)
+            raise
         finally:
             # report() ran inside train(); its storage calls are not training time.
             elapsed = time.perf_counter() - start
             clock.training += elapsed - (clock.storage - storage_before)
-            if reports is not None:
-                clock.timed("storage", reports.close)  # every value is stored before the tell
+        # The epochs not yet written go with the record: one transaction, before the tell.
+        unwritten = clock.timed("storage", reports.close) if reports is not None else {}
         clock.timed(
             "storage",
             _set_user_attrs,
             trial,
+            intermediate_values=unwritten,
             status=result.status,
             val_metric=result.val_metric,
             test_metric=result.test_metric,
@@ -144,7 +151,11 @@ def make_objective(
 
 
 class _BackgroundReports:
-    """Writes a trial's intermediate values (epoch -> metric) from a thread, batched."""
+    """Writes a trial's intermediate values (epoch -> metric) from a thread, batched.
+
+    At most one write every ``REPORT_INTERVAL`` seconds: the dashboard's curves stay live on a
+    long trial, while a fast one (epochs of a few ms) writes none until its record.
+    """
 
     def __init__(self, storage: RDBStorage, trial_id: int) -> None:
         self._storage = storage
@@ -152,7 +163,7 @@ class _BackgroundReports:
         self._pending: dict[int, float] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
-        self._closed = False
+        self._closed = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"reports-{trial_id}", daemon=True)
         self._thread.start()
 
@@ -161,9 +172,13 @@ class _BackgroundReports:
             self._pending[step] = value
         self._wake.set()
 
-    def _flush(self) -> None:
+    def _take(self) -> dict[int, float]:
         with self._lock:
             batch, self._pending = self._pending, {}
+        return batch
+
+    def _flush(self) -> None:
+        batch = self._take()
         if not batch:
             return
         try:
@@ -174,27 +189,37 @@ class _BackgroundReports:
     def _run(self) -> None:
         while True:
             self._wake.wait()
-            self._wake.clear()
-            closed = self._closed
-            self._flush()
-            if closed:
+            # Gather the epochs of the next few seconds into one write (or stop on close).
+            if self._closed.wait(REPORT_INTERVAL):
                 return
+            self._wake.clear()
+            self._flush()
 
-    def close(self) -> None:
-        """Store what is pending and stop."""
-        self._closed = True
+    def close(self, *, flush: bool = False) -> dict[int, float]:
+        """Stop; the values not written yet (written now instead with ``flush``)."""
+        self._closed.set()
         self._wake.set()
         self._thread.join()
+        if flush:
+            self._flush()
+            return {}
+        return self._take()
 
 
-def _set_user_attrs(trial: optuna.Trial, **attrs: Any) -> None:
-    """Record ``attrs`` on the trial: one transaction on an RDB storage, else key by key."""
+def _set_user_attrs(
+    trial: optuna.Trial, intermediate_values: dict[int, float] | None = None, **attrs: Any
+) -> None:
+    """Record ``attrs`` (and epochs' values) on the trial: one transaction on an RDB storage."""
     storage = getattr(trial.study._storage, "_backend", trial.study._storage)
     if isinstance(storage, RDBStorage):
-        set_trial_user_attrs(storage, trial._trial_id, attrs)
+        set_trial_user_attrs(
+            storage, trial._trial_id, attrs, intermediate_values=intermediate_values
+        )
         return
     for key, value in attrs.items():
         trial.set_user_attr(key, value)
+    for step, value in (intermediate_values or {}).items():
+        trial.report(value, step)
 
 
 def sampler_for(arm: ArmSpec, study_name: str) -> optuna.samplers.BaseSampler:

@@ -23,6 +23,7 @@ import optuna
 import sqlalchemy as sa
 from optuna.trial import TrialState
 
+from studies._storage._queue import finish_trial
 from studies.campaign import CampaignSpec
 from studies.objective import StorageClock, make_objective, pruner_for, sampler_for
 from studies.storage import (
@@ -103,6 +104,8 @@ class WorkerStats:
 class _Arm:
     spec: CampaignSpec
     study: optuna.Study
+    direct: bool = False
+    """The study talks to the database directly, and nothing reads other trials (see ``_arm``)."""
 
 
 class Worker:
@@ -181,12 +184,14 @@ class Worker:
                 sampler=sampler_for(spec.arm(row.arm), row.study_name),
                 pruner=pruner_for(spec),
             )
-            if spec.arm(row.arm).sampler in ("grid", "random") and spec.pruner == "none":
+            direct = spec.arm(row.arm).sampler in ("grid", "random") and spec.pruner == "none"
+            if direct:
                 # Nothing reads other trials then, so Optuna's trial cache only costs:
                 # it must re-read every unfinished (queued) trial before it accepts a claimed
                 # one. The study talks to the database directly instead.
                 study._storage = self.storage
-            self._arms[row.study_id] = _Arm(spec, study)
+            direct = direct and len(study.directions) == 1
+            self._arms[row.study_id] = _Arm(spec, study, direct)
         return self._arms[row.study_id]
 
     # --- running one trial -----------------------------------------------------------------
@@ -260,11 +265,18 @@ class Worker:
         value: float | None,
         row: ArmProgress,
     ) -> None:
+        clock = self.stats.clock
         try:
-            self.stats.clock.timed(
-                "storage", arm.study.tell, trial, value if state == TrialState.COMPLETE else None,
-                state=state,
-            )  # fmt: skip
+            if arm.direct and state == TrialState.COMPLETE and not math.isnan(value):
+                # What ``tell`` stores, in one transaction and without re-reading the trial
+                # (its sampler has nothing to learn from it; a NaN takes ``tell``'s path).
+                if not clock.timed("storage", finish_trial, self.storage, trial._trial_id, value):
+                    raise ValueError("the trial is no longer RUNNING")
+            else:
+                clock.timed(
+                    "storage", arm.study.tell, trial,
+                    value if state == TrialState.COMPLETE else None, state=state,
+                )  # fmt: skip
         except Exception as exc:
             # Usually: our heartbeat was late and another worker failed the trial and queued a
             # copy; the copy stands and this result is dropped, so the count stays exact. On a

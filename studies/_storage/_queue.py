@@ -9,6 +9,7 @@ created except as a copy of a failed trial.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -152,35 +153,30 @@ def retries_left(trial: FrozenTrial, max_retries: int) -> bool:
     return len(trial.system_attrs.get(ATTR_RETRY_HISTORY, [])) < max_retries
 
 
-def set_trial_user_attrs(storage: Any, trial_id: int, attrs: dict[str, Any]) -> bool:
-    """Write several user attrs of a RUNNING trial in one transaction.
+def set_trial_user_attrs(
+    storage: Any,
+    trial_id: int,
+    attrs: dict[str, Any],
+    *,
+    intermediate_values: dict[int, float] | None = None,
+) -> bool:
+    """Write several user attrs (and intermediate values) of a RUNNING trial in one transaction.
 
     ``Trial.set_user_attr`` costs a transaction (and a trial read) per key; a trial's record
     has a dozen keys. Values are stored as Optuna stores them (JSON), so every Optuna reader
-    sees them as usual.
+    sees them as usual. A trial's last epochs ride along in the same transaction (their writer
+    batches them, see ``studies.objective``).
 
     Returns:
         ``False`` (nothing written) when the trial is no longer RUNNING.
     """
-    import json
-
-    trials, table = t.trials, t.trial_user_attributes
     with engine_of(storage).begin() as conn:
-        state = conn.execute(
-            sa.select(trials.c.state).where(trials.c.trial_id == trial_id)
-        ).scalar_one_or_none()
-        if state != TrialState.RUNNING:
+        if not _is_running(conn, trial_id):
             return False
-        conn.execute(
-            sa.delete(table).where(table.c.trial_id == trial_id, table.c.key.in_(list(attrs)))
-        )
-        conn.execute(
-            sa.insert(table),
-            [
-                {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
-                for key, value in attrs.items()
-            ],
-        )
+        if attrs:
+            _write_user_attrs(conn, trial_id, attrs)
+        if intermediate_values:
+            _write_intermediate_values(conn, trial_id, intermediate_values)
     return True
 
 
@@ -193,27 +189,75 @@ def set_intermediate_values(storage: Any, trial_id: int, values: dict[int, float
     Returns:
         ``False`` (nothing written) when the trial is no longer RUNNING.
     """
-    model = models.TrialIntermediateValueModel
-    trials, table = t.trials, t.trial_intermediate_values
+    return set_trial_user_attrs(storage, trial_id, {}, intermediate_values=values)
+
+
+def finish_trial(storage: Any, trial_id: int, value: float) -> bool:
+    """COMPLETE a RUNNING trial with its (single-objective) value, in one transaction.
+
+    Stores what Optuna's ``Study.tell`` stores (state, ``datetime_complete`` from the local
+    clock, the value in ``trial_values`` with Optuna's encoding of infinities) without its
+    re-reading of the whole trial first; the conditional ``UPDATE`` is the check that the
+    trial is still ours (another worker may have failed it as stale and queued a copy).
+
+    Returns:
+        ``False`` (nothing written) when the trial is no longer RUNNING.
+    """
+    trials = t.trials
+    stored, kind = models.TrialValueModel.value_to_stored_repr(float(value))
     with engine_of(storage).begin() as conn:
-        state = conn.execute(
-            sa.select(trials.c.state).where(trials.c.trial_id == trial_id)
-        ).scalar_one_or_none()
-        if state != TrialState.RUNNING:
+        won = conn.execute(
+            sa.update(trials)
+            .where(trials.c.trial_id == trial_id, trials.c.state == TrialState.RUNNING)
+            .values(state=TrialState.COMPLETE, datetime_complete=datetime.now())
+        ).rowcount
+        if won != 1:
             return False
         conn.execute(
-            sa.delete(table).where(table.c.trial_id == trial_id, table.c.step.in_(list(values)))
-        )
-        rows = []
-        for step, value in values.items():
-            stored, kind = model.intermediate_value_to_stored_repr(value)
-            rows.append(
-                {
-                    "trial_id": trial_id,
-                    "step": step,
-                    "intermediate_value": stored,
-                    "intermediate_value_type": kind,
-                }
+            sa.insert(t.trial_values).values(
+                trial_id=trial_id, objective=0, value=stored, value_type=kind
             )
-        conn.execute(sa.insert(table), rows)
+        )
     return True
+
+
+def _is_running(conn: sa.Connection, trial_id: int) -> bool:
+    trials = t.trials
+    state = conn.execute(
+        sa.select(trials.c.state).where(trials.c.trial_id == trial_id)
+    ).scalar_one_or_none()
+    return state == TrialState.RUNNING
+
+
+def _write_user_attrs(conn: sa.Connection, trial_id: int, attrs: dict[str, Any]) -> None:
+    table = t.trial_user_attributes
+    conn.execute(sa.delete(table).where(table.c.trial_id == trial_id, table.c.key.in_(list(attrs))))
+    conn.execute(
+        sa.insert(table),
+        [
+            {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+            for key, value in attrs.items()
+        ],
+    )
+
+
+def _write_intermediate_values(
+    conn: sa.Connection, trial_id: int, values: dict[int, float]
+) -> None:
+    model = models.TrialIntermediateValueModel
+    table = t.trial_intermediate_values
+    conn.execute(
+        sa.delete(table).where(table.c.trial_id == trial_id, table.c.step.in_(list(values)))
+    )
+    rows = []
+    for step, value in values.items():
+        stored, kind = model.intermediate_value_to_stored_repr(value)
+        rows.append(
+            {
+                "trial_id": trial_id,
+                "step": step,
+                "intermediate_value": stored,
+                "intermediate_value_type": kind,
+            }
+        )
+    conn.execute(sa.insert(table), rows)
