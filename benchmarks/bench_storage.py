@@ -1,8 +1,9 @@
 """Storage benchmark: what the trial queue costs, and how workers scale on PostgreSQL.
 
 1. Storage overhead per trial for ``digits_mlp`` (one worker, SQLite and PostgreSQL): time in
-   storage calls (claim, params, reports, user attrs, tell) and everything else the worker does
-   outside ``train()``, against the time spent training. Goal: < 5% on PostgreSQL.
+   storage calls (stale sweeps, claim, params, user attrs, epoch values, finishing the trial)
+   and everything else the worker does outside ``train()``, against the time spent training,
+   and the SQL statements its threads send per trial. Goal: < 5% on PostgreSQL.
 2. Scaling on PostgreSQL: 1, 2, 4 and 8 worker processes on a trivial objective (it sleeps
    50 ms, like a trial whose work is on a GPU), throughput as a ratio to 1 worker.
 
@@ -79,7 +80,16 @@ def storage_overhead(url: str, trials: int, epochs: int) -> dict[str, float]:
     """One worker trains ``trials`` digits_mlp trials; where its time went."""
     create_campaign(open_storage(url), _digits_spec("overhead", trials, epochs))
     worker = Worker(WorkerConfig(url, until_idle=True, poll_interval=0.1))
+    statements = 0
+
+    def count(*_: object) -> None:
+        nonlocal statements
+        statements += 1
+
+    # Every SQL statement the worker sends, from any of its threads (heartbeats, epoch values).
+    sa.event.listen(worker.storage.engine, "before_cursor_execute", count)
     worker.run()
+    sa.event.remove(worker.storage.engine, "before_cursor_execute", count)
     stats = worker.stats
     assert stats.complete == trials, f"{stats.complete} of {trials} trials completed"
     outside = stats.wall - stats.clock.training
@@ -90,6 +100,7 @@ def storage_overhead(url: str, trials: int, epochs: int) -> dict[str, float]:
         "outside_ms": 1000 * outside / trials,
         "storage_pct": 100 * stats.clock.storage / stats.wall,
         "outside_pct": 100 * outside / stats.wall,
+        "statements": statements / trials,
     }
 
 
@@ -196,7 +207,8 @@ def overhead(trials: int, epochs: int) -> None:
         print(
             f"  {backend:<10} trial {f['trial_s']:.2f}s  training {f['training_s']:.2f}s  "
             f"storage calls {f['storage_ms']:.0f}ms ({f['storage_pct']:.2f}%)  "
-            f"all outside training {f['outside_ms']:.0f}ms ({f['outside_pct']:.2f}%)"
+            f"all outside training {f['outside_ms']:.0f}ms ({f['outside_pct']:.2f}%)  "
+            f"SQL statements {f['statements']:.0f}"
         )
     ratio = figures["postgresql"]["storage_ms"] / figures["sqlite"]["storage_ms"]
     print(f"  postgresql / sqlite storage time per trial: {ratio:.2f}x")
