@@ -210,6 +210,9 @@ class Worker:
         started = time.monotonic()
 
         def progress(trial: optuna.Trial, record: EpochRecord) -> None:
+            if self.stop.is_set() and self._training:  # a signal deferred by _on_signal
+                self._training = False
+                raise WorkerStopping()
             log.info(
                 "%s #%d %s epoch %d/%s %s=%.4g loss=%.4g eta %s",
                 row.study_name,
@@ -308,9 +311,12 @@ class Worker:
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         log.warning("signal %d: stopping after giving the running trial back", signum)
         self.stop.set()
-        if self._training:
+        if self._training and not _importing(frame):
             self._training = False
             raise WorkerStopping(signum)
+        # Mid-import (torch loads parts of itself lazily on a first step), an exception would
+        # leave a half-initialised module in sys.modules for the rest of the process; the
+        # epoch callback raises at the next epoch boundary instead.
 
     def run(self) -> int:
         """Run trials until stopped (or idle, with ``until_idle``); the number of trials run."""
@@ -414,3 +420,12 @@ def _eta(started: float, record: EpochRecord, epochs: int, max_steps: int | None
 def _safe_url(url: str) -> str:
     """The URL without its password, for logs."""
     return sa.make_url(url).render_as_string(hide_password=True)
+
+
+def _importing(frame: FrameType | None) -> bool:
+    """Whether the interrupted code is running inside an ``import`` statement."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib._bootstrap"):
+            return True
+        frame = frame.f_back
+    return False
