@@ -14,6 +14,7 @@ for arm in campaign_progress(storage, spec.name):
 
 from __future__ import annotations
 
+from studies._storage import _tables as optuna_tables
 from studies._storage._campaigns import (
     CampaignExists,
     CampaignNotFound,
@@ -74,6 +75,7 @@ __all__ = [
     "list_campaigns",
     "load_spec",
     "open_storage",
+    "optuna_tables",
     "requeue",
     "retries_left",
     "set_intermediate_values",

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from service.db import _optuna_tables as ot
+from studies.storage import optuna_tables as ot
 
 __all__ = ["TRIAL_STATES", "ArmProgress", "CampaignProgress", "arm_study_ids", "campaign_progress"]
 
@@ -130,7 +130,7 @@ def campaign_progress(connection: sa.Connection, arms: dict[str, str]) -> Campai
             arm=arm_of[name],
             study_name=name,
             exists=True,
-            direction=None if direction is None else str(direction).split(".")[-1].lower(),
+            direction=None if direction is None else direction.name.lower(),
             cancelled=bool(cancelled is not None and json.loads(cancelled)),
         )
         for study_id, name, direction, cancelled in studies
@@ -164,7 +164,7 @@ def _count(connection: sa.Connection, progress: dict[int, ArmProgress]) -> None:
     )
     for study_id, state, count, low, high, mean_seconds in connection.execute(grouped):
         arm = progress[study_id]
-        api_state = _API_STATE.get(str(state).split(".")[-1])
+        api_state = _API_STATE.get(state.name)
         if api_state is None:
             continue
         arm.counts[api_state] = int(count)

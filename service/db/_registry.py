@@ -15,9 +15,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.db import _optuna_tables as ot
 from service.db._engine import make_engine
 from service.db._tables import CampaignRecord, utcnow
+from studies.storage import optuna_tables as ot
 
 __all__ = ["CREATED_BY", "discover_campaigns", "insert_campaign_rows", "register_campaign"]
 

@@ -14,9 +14,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from optuna.distributions import json_to_distribution
+from optuna.trial import TrialState
 
-from service.db import _optuna_tables as ot
 from service.db._progress import _API_STATE, TRIAL_STATES
+from studies.storage import optuna_tables as ot
 
 __all__ = ["TRIAL_SUMMARY_ATTRS", "TrialRow", "trial_page"]
 
@@ -77,9 +78,7 @@ def trial_page(
     t, v = ot.trials, ot.trial_values
     where = [t.c.study_id.in_(list(study_arms))]
     if state is not None:
-        # `state` is a native enum on PostgreSQL, which refuses a VARCHAR parameter; the value
-        # comes from our own fixed mapping, so it is safe to inline.
-        where.append(t.c.state == sa.literal_column(f"'{TRIAL_STATES[state]}'"))
+        where.append(t.c.state == TrialState[TRIAL_STATES[state]])
     count = connection.scalar(sa.select(sa.func.count()).select_from(t).where(*where)) or 0
     rows = connection.execute(
         sa.select(
@@ -101,7 +100,7 @@ def trial_page(
         trial_id: TrialRow(
             arm=study_arms[study_id],
             number=number,
-            state=_API_STATE.get(str(stored).split(".")[-1], str(stored).lower()),
+            state=_API_STATE.get(stored.name, stored.name.lower()),
             value=value,
             datetime_start=_utc(start),
             datetime_complete=_utc(complete),

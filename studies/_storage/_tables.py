@@ -2,6 +2,7 @@
 
 The schema is Optuna's (``optuna.storages._rdb.models``); we only read it and make the two
 state changes that must be atomic across processes (claim a WAITING trial, fail a stale one).
+The service's status and trial pages query the same tables (``studies.storage.optuna_tables``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ study_directions: sa.Table = _TABLES["study_directions"]
 study_user_attributes: sa.Table = _TABLES["study_user_attributes"]
 trials: sa.Table = _TABLES["trials"]
 trial_values: sa.Table = _TABLES["trial_values"]
+trial_params: sa.Table = _TABLES["trial_params"]
 trial_system_attributes: sa.Table = _TABLES["trial_system_attributes"]
 trial_heartbeats: sa.Table = _TABLES["trial_heartbeats"]
 trial_intermediate_values: sa.Table = _TABLES["trial_intermediate_values"]
