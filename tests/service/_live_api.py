@@ -20,12 +20,15 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @contextlib.contextmanager
-def live_server(app: Any) -> Iterator[str]:
-    """Run `app` in a uvicorn thread on 127.0.0.1:<free port>; yields its base URL."""
+def live_server(app: Any, lifespan: str = "on") -> Iterator[str]:
+    """Run `app` in a uvicorn thread on 127.0.0.1:<free port>; yields its base URL.
+
+    `lifespan="auto"` serves apps without startup/shutdown events (the bare dashboard).
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 60

@@ -6,17 +6,14 @@ import base64
 import contextlib
 import http.client
 import json
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import optuna
 import pytest
-import uvicorn
 
 from service.dashboard import DashboardAccess, dashboard_asgi
+from tests.service._live_api import live_server
 
 TOKEN = "s3cret-token"
 
@@ -24,23 +21,8 @@ TOKEN = "s3cret-token"
 @contextlib.contextmanager
 def serve_in_thread(app: Any) -> Iterator[int]:
     """Serve an ASGI app with uvicorn on a free loopback port; yields the port."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="auto"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive(), "uvicorn stopped while starting"
-        assert time.monotonic() < deadline, "uvicorn did not start within 30 s"
-        time.sleep(0.05)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
+    with live_server(app, lifespan="auto") as base_url:
+        yield int(base_url.rsplit(":", 1)[1])
 
 
 def request(
