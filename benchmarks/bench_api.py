@@ -29,7 +29,11 @@ from pathlib import Path
 import httpx
 import optuna
 import sqlalchemy as sa
-from optuna.distributions import FloatDistribution, IntDistribution, distribution_to_json
+from optuna.distributions import (
+    CategoricalDistribution,
+    FloatDistribution,
+    distribution_to_json,
+)
 from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -90,7 +94,7 @@ def _bulk_insert_finished(engine: sa.Engine, study_id: int, count: int, first_nu
             }
         )
     lr = FloatDistribution(1e-4, 1e-1, log=True)
-    seed = IntDistribution(0, 2)
+    seed = CategoricalDistribution([0, 1, 2])  # as the objective suggests it (index = seed)
     with engine.begin() as conn:
         ids = (
             conn.execute(

@@ -16,13 +16,14 @@ import time
 import warnings
 import zlib
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.storages import RDBStorage
 
-from studies._campaign._spec import SEED_PARAM, ArmSpec, CampaignSpec, Grid
+from studies._campaign._spec import SEED_PARAM, ArmSpec, CampaignSpec
 from studies._storage._queue import set_intermediate_values, set_trial_user_attrs
 from studies.tasks import TASKS
 from studies.training import EpochRecord, TrainResult, resolve_hparams, train
@@ -36,15 +37,23 @@ REPORT_INTERVAL = 5.0
 def suggest(trial: optuna.Trial, arm: ArmSpec, seeds: list[int]) -> tuple[dict[str, float], int]:
     """The varied hyperparameters and the seed of ``trial``, drawn from the arm's space.
 
-    Grids are categorical (so a queued grid point is one of its choices), ranges floats.
+    The distributions are ``arm.distributions(seeds)``: a queued trial already holds its values
+    for them (no storage write then); anything else is left to the study's sampler.
     """
     varied: dict[str, float] = {}
-    for name, value in sorted(arm.varied().items()):
-        if isinstance(value, Grid):
-            varied[name] = float(trial.suggest_categorical(name, value.grid))
+    seed = 0
+    for name, distribution in arm.distributions(seeds).items():
+        if isinstance(distribution, CategoricalDistribution):
+            value = trial.suggest_categorical(name, distribution.choices)
         else:
-            varied[name] = trial.suggest_float(name, value.low, value.high, log=value.log)
-    seed = int(trial.suggest_categorical(SEED_PARAM, seeds))
+            assert isinstance(distribution, FloatDistribution)
+            value = trial.suggest_float(
+                name, distribution.low, distribution.high, log=distribution.log
+            )
+        if name == SEED_PARAM:
+            seed = int(value)
+        else:
+            varied[name] = float(value)
     return varied, seed
 
 
@@ -64,45 +73,62 @@ class StorageClock:
             setattr(self, bucket, getattr(self, bucket) + time.perf_counter() - start)
 
 
-def make_objective(
-    spec: CampaignSpec,
-    arm: str,
-    *,
-    device: str = "cpu",
-    data_dir: str | None = None,
-    on_epoch: Callable[[optuna.Trial, EpochRecord], None] | None = None,
-    clock: StorageClock | None = None,
-) -> Callable[[optuna.Trial], float]:
-    """The objective of the arm ``arm`` of ``spec``.
+@dataclass
+class TrialRecord:
+    """What a finished run stores on its trial: user attrs and the epochs not yet written."""
 
-    Args:
-        spec: The campaign.
-        arm: Name of one of its arms.
-        device: Torch device to train on.
-        data_dir: Dataset folder (default ``$BOUNDSWEEP_DATA_DIR`` or ``./data``).
-        on_epoch: Also called after every epoch (the worker logs progress with it).
-        clock: Accumulates time in storage calls vs. training, when given.
+    user_attrs: dict[str, Any]
+    intermediate_values: dict[int, float]
 
-    Returns:
-        ``objective(trial)``: trains and returns the final validation metric (the task's
-        ``diverged_value`` for a diverged run, which is COMPLETE with ``status=diverged``).
-        Raises ``optuna.TrialPruned`` when the pruner stops the trial.
+
+class Objective:
+    """An arm's objective, ``objective(trial) -> float``, for any Optuna loop.
+
+    It suggests the arm's params and the seed, trains, reports every epoch and stores the
+    run's record in the trial's user attrs. With ``defer_record`` the record is left in
+    ``record`` instead, for a caller that writes it together with the trial's result in one
+    transaction (the worker does, see ``studies.storage.finish_trial``).
     """
-    arm_spec = spec.arm(arm)
-    task = TASKS[spec.task]
-    clock = clock or StorageClock()
 
-    def objective(trial: optuna.Trial) -> float:
-        varied, seed = clock.timed("storage", suggest, trial, arm_spec, spec.seeds)
-        hparams = resolve_hparams(task, arm_spec.optimizer, {**arm_spec.fixed(), **varied})
-        clock.timed("storage", _set_user_attrs, trial, hparams=hparams, seed=seed,
-                    device=device, worker=WORKER_ID)  # fmt: skip
+    def __init__(
+        self,
+        spec: CampaignSpec,
+        arm: str,
+        *,
+        device: str = "cpu",
+        data_dir: str | None = None,
+        on_epoch: Callable[[optuna.Trial, EpochRecord], None] | None = None,
+        clock: StorageClock | None = None,
+        defer_record: bool = False,
+    ) -> None:
+        self.spec = spec
+        self.arm = spec.arm(arm)
+        self.task = TASKS[spec.task]
+        self.device = device
+        self.data_dir = data_dir
+        self.on_epoch = on_epoch
+        self.clock = clock or StorageClock()
+        self.defer_record = defer_record
+        self.record: TrialRecord | None = None
+        """The last run's record, when ``defer_record`` kept it from being written."""
+
+    def __call__(self, trial: optuna.Trial) -> float:
+        clock, spec, task = self.clock, self.spec, self.task
+        self.record = None
+        varied, seed = clock.timed("storage", suggest, trial, self.arm, spec.seeds)
+        hparams = resolve_hparams(task, self.arm.optimizer, {**self.arm.fixed(), **varied})
+        started = {"hparams": hparams, "seed": seed, "device": self.device, "worker": WORKER_ID}
         curve: list[dict[str, Any]] = []
-        # Without a pruner nothing needs an epoch's value at once: a thread writes them and
-        # training never waits on the database (a fast task's epoch can be a few ms).
+        # Without a pruner nothing needs an epoch's value at once: a thread writes them (and
+        # the trial's first attrs) and training never waits on the database (a fast task's
+        # epoch can be a few ms).
         rdb = getattr(trial.study._storage, "_backend", trial.study._storage)
         background = spec.pruner == "none" and isinstance(rdb, RDBStorage)
-        reports = _BackgroundReports(rdb, trial._trial_id) if background else None
+        if background:
+            reports = _BackgroundReports(rdb, trial._trial_id, first_attrs=started)
+        else:
+            reports = None
+            clock.timed("storage", _set_user_attrs, trial, **started)
 
         def report(record: EpochRecord) -> None:
             curve.append(asdict(record))
@@ -110,8 +136,8 @@ def make_objective(
                 reports.report(record.epoch, record.val_metric)
             else:
                 clock.timed("storage", trial.report, record.val_metric, record.epoch)
-            if on_epoch is not None:
-                on_epoch(trial, record)
+            if self.on_epoch is not None:
+                self.on_epoch(trial, record)
             if reports is None and clock.timed("storage", trial.should_prune):
                 clock.timed("storage", _set_user_attrs, trial, status="pruned", curve=curve)
                 raise optuna.TrialPruned(f"pruned at epoch {record.epoch}")
@@ -119,8 +145,8 @@ def make_objective(
         start, storage_before = time.perf_counter(), clock.storage
         try:
             result: TrainResult = train(
-                task.name, arm_spec.optimizer, hparams, seed, budget=spec.budget, device=device,
-                on_epoch=report, data_dir=data_dir,
+                task.name, self.arm.optimizer, hparams, seed, budget=spec.budget,
+                device=self.device, on_epoch=report, data_dir=self.data_dir,
             )  # fmt: skip
         except BaseException:
             if reports is not None:
@@ -130,36 +156,78 @@ def make_objective(
             # report() ran inside train(); its storage calls are not training time.
             elapsed = time.perf_counter() - start
             clock.training += elapsed - (clock.storage - storage_before)
-        # The epochs not yet written go with the record: one transaction, before the tell.
+        # The epochs not yet written go with the record: one transaction, before the result.
         unwritten = clock.timed("storage", reports.close) if reports is not None else {}
-        clock.timed(
-            "storage",
-            _set_user_attrs,
-            trial,
+        record = TrialRecord(
+            # The first attrs again: their write from the thread is not waited for.
+            user_attrs={
+                **started,
+                "status": result.status,
+                "val_metric": result.val_metric,
+                "test_metric": result.test_metric,
+                "curve": [asdict(r) for r in result.epochs],
+                "wall_time": result.wall_time,
+                "device": result.device,
+                "steps": result.steps,
+            },
             intermediate_values=unwritten,
-            status=result.status,
-            val_metric=result.val_metric,
-            test_metric=result.test_metric,
-            curve=[asdict(r) for r in result.epochs],
-            wall_time=result.wall_time,
-            device=result.device,
-            steps=result.steps,
         )
+        if self.defer_record:
+            self.record = record
+        else:
+            clock.timed(
+                "storage", _set_user_attrs, trial, record.intermediate_values, **record.user_attrs
+            )
         return result.val_metric
 
-    return objective
+
+def make_objective(
+    spec: CampaignSpec,
+    arm: str,
+    *,
+    device: str = "cpu",
+    data_dir: str | None = None,
+    on_epoch: Callable[[optuna.Trial, EpochRecord], None] | None = None,
+    clock: StorageClock | None = None,
+    defer_record: bool = False,
+) -> Objective:
+    """The objective of the arm ``arm`` of ``spec``.
+
+    Args:
+        spec: The campaign.
+        arm: Name of one of its arms.
+        device: Torch device to train on.
+        data_dir: Dataset folder (default ``$BOUNDSWEEP_DATA_DIR`` or ``./data``).
+        on_epoch: Also called after every epoch (the worker logs progress with it).
+        clock: Accumulates time in storage calls vs. training, when given.
+        defer_record: Leave the finished run's record in ``objective.record`` for the
+            caller to write (with the result, in one transaction) instead of writing it.
+
+    Returns:
+        ``objective(trial)``: trains and returns the final validation metric (the task's
+        ``diverged_value`` for a diverged run, which is COMPLETE with ``status=diverged``).
+        Raises ``optuna.TrialPruned`` when the pruner stops the trial.
+    """
+    return Objective(
+        spec, arm, device=device, data_dir=data_dir, on_epoch=on_epoch, clock=clock,
+        defer_record=defer_record,
+    )  # fmt: skip
 
 
 class _BackgroundReports:
-    """Writes a trial's intermediate values (epoch -> metric) from a thread, batched.
+    """Writes a trial's first user attrs, then its intermediate values (epoch -> metric),
+    from a thread, batched.
 
     At most one write every ``REPORT_INTERVAL`` seconds: the dashboard's curves stay live on a
     long trial, while a fast one (epochs of a few ms) writes none until its record.
     """
 
-    def __init__(self, storage: RDBStorage, trial_id: int) -> None:
+    def __init__(
+        self, storage: RDBStorage, trial_id: int, first_attrs: dict[str, Any] | None = None
+    ) -> None:
         self._storage = storage
         self._trial_id = trial_id
+        self._first_attrs = first_attrs
         self._pending: dict[int, float] = {}
         self._lock = threading.Lock()
         self._wake = threading.Event()
@@ -187,6 +255,11 @@ class _BackgroundReports:
             log.warning("could not store epochs %s of trial id %s", sorted(batch), self._trial_id)
 
     def _run(self) -> None:
+        if self._first_attrs:
+            try:
+                set_trial_user_attrs(self._storage, self._trial_id, self._first_attrs)
+            except Exception:  # the record repeats them; a running trial just shows less
+                log.warning("could not store the first attrs of trial id %s", self._trial_id)
         while True:
             self._wake.wait()
             # Gather the epochs of the next few seconds into one write (or stop on close).

@@ -14,7 +14,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from types import FrameType
 from typing import Any
@@ -23,9 +23,14 @@ import optuna
 import sqlalchemy as sa
 from optuna.trial import TrialState
 
-from studies._storage._queue import finish_trial
 from studies.campaign import CampaignSpec
-from studies.objective import StorageClock, make_objective, pruner_for, sampler_for
+from studies.objective import (
+    StorageClock,
+    TrialRecord,
+    make_objective,
+    pruner_for,
+    sampler_for,
+)
 from studies.storage import (
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_MAX_RETRIES,
@@ -34,10 +39,12 @@ from studies.storage import (
     claim_waiting_trial,
     fail_if_running,
     fail_stale_trials,
+    finish_trial,
     load_spec,
     open_storage,
     requeue,
     retries_left,
+    set_trial_user_attrs,
 )
 from studies.tasks import TASKS
 from studies.training import EpochRecord
@@ -49,6 +56,8 @@ STORAGE_ERRORS = (
     sa.exc.InterfaceError,
     optuna.exceptions.StorageInternalError,
 )
+ARMS_REFRESH = 5.0
+"""Seconds a worker trusts its counts of every arm before reading them again."""
 
 
 class WorkerStopping(BaseException):
@@ -139,14 +148,35 @@ class Worker:
         self._arms: dict[int, _Arm] = {}
         self._training = False
         self._last_sweep = -math.inf
+        self._arm_rows: dict[int, ArmProgress] = {}
+        self._arms_read_at = -math.inf
 
     # --- choosing work ---------------------------------------------------------------------
 
     def _open_arms(self) -> list[ArmProgress]:
-        rows = arm_progress(self.storage)
-        if self.config.campaigns is not None:
-            rows = [r for r in rows if r.campaign in self.config.campaigns]
-        return [r for r in rows if not r.cancelled]
+        """Every open arm's counts: read again every few seconds, kept up to date in between.
+
+        Between two reads the worker applies its own claims and results to the counts, which
+        keeps its choice of arm fair without a grouped count query per trial; other workers'
+        progress shows at the next read. Exactness never depends on these counts: the claim
+        itself is the atomic check (and it refuses a cancelled campaign at once).
+        """
+        if time.monotonic() - self._arms_read_at >= ARMS_REFRESH or not any(
+            r.waiting for r in self._arm_rows.values()
+        ):
+            rows = arm_progress(self.storage)
+            if self.config.campaigns is not None:
+                rows = [r for r in rows if r.campaign in self.config.campaigns]
+            self._arm_rows = {r.study_id: r for r in rows if not r.cancelled}
+            self._arms_read_at = time.monotonic()
+        return list(self._arm_rows.values())
+
+    def _count(self, row: ArmProgress, **change: int) -> None:
+        """Apply one of this worker's own state changes to the cached counts."""
+        cached = self._arm_rows.get(row.study_id)
+        if cached is not None:
+            values = {k: max(0, getattr(cached, k) + v) for k, v in change.items()}
+            self._arm_rows[row.study_id] = replace(cached, **values)
 
     @staticmethod
     def _by_fairness(rows: list[ArmProgress]) -> list[ArmProgress]:
@@ -160,8 +190,11 @@ class Worker:
         for row in self._by_fairness(rows):
             trial_id = claim_waiting_trial(self.storage, row.study_id)
             if trial_id is not None:
+                self._count(row, waiting=-1, running=1)
                 return row, trial_id
+            self._count(row, waiting=-row.waiting)  # others took the rest, or it was cancelled
         if any(r.waiting or r.running for r in rows):
+            self._arms_read_at = -math.inf  # look again next time (crashed trials come back)
             return None  # others' running trials may still crash and come back
         return False
 
@@ -228,7 +261,7 @@ class Worker:
 
         objective = self._objective_factory(
             arm.spec, row.arm, device=self.config.device, data_dir=self.config.data_dir,
-            on_epoch=progress, clock=clock,
+            on_epoch=progress, clock=clock, defer_record=arm.direct,
         )  # fmt: skip
         log.info("%s #%d claimed (%s)", row.study_name, trial.number, self.config.device)
         state, value = TrialState.FAIL, None
@@ -258,7 +291,7 @@ class Worker:
                 return
             finally:
                 self._training = False
-        self._tell(arm, trial, state, value, row)
+        self._tell(arm, trial, state, value, row, getattr(objective, "record", None))
 
     def _tell(
         self,
@@ -267,15 +300,27 @@ class Worker:
         state: TrialState,
         value: float | None,
         row: ArmProgress,
+        record: TrialRecord | None,
     ) -> None:
         clock = self.stats.clock
         try:
             if arm.direct and state == TrialState.COMPLETE and not math.isnan(value):
-                # What ``tell`` stores, in one transaction and without re-reading the trial
-                # (its sampler has nothing to learn from it; a NaN takes ``tell``'s path).
-                if not clock.timed("storage", finish_trial, self.storage, trial._trial_id, value):
+                # What ``tell`` stores, and the run's record, in one transaction and without
+                # re-reading the trial (its sampler has nothing to learn from it).
+                won = clock.timed(
+                    "storage", finish_trial, self.storage, trial._trial_id, value,
+                    user_attrs=record.user_attrs if record else None,
+                    intermediate_values=record.intermediate_values if record else None,
+                )  # fmt: skip
+                if not won:
                     raise ValueError("the trial is no longer RUNNING")
             else:
+                # A NaN takes ``tell``'s path; a deferred record is written first.
+                if record is not None and not clock.timed(
+                    "storage", set_trial_user_attrs, self.storage, trial._trial_id,
+                    record.user_attrs, intermediate_values=record.intermediate_values,
+                ):  # fmt: skip
+                    raise ValueError("the trial is no longer RUNNING")
                 clock.timed(
                     "storage", arm.study.tell, trial,
                     value if state == TrialState.COMPLETE else None, state=state,
@@ -288,13 +333,16 @@ class Worker:
             return
         if state == TrialState.COMPLETE:
             self.stats.complete += 1
+            self._count(row, running=-1, complete=1)
             log.info("%s #%d complete: value=%.4g", row.study_name, trial.number, value)
         else:
             self.stats.pruned += 1
+            self._count(row, running=-1, pruned=1)
             log.info("%s #%d pruned", row.study_name, trial.number)
 
     def _give_back(self, arm: _Arm, trial_id: int, *, count_as_retry: bool) -> None:
         """Fail the trial and queue a copy (a crash only while retries are left)."""
+        self._arms_read_at = -math.inf  # the counts changed in ways best read back
         backend = self.storage
         if not fail_if_running(backend, trial_id):
             return  # someone already failed it as stale and queued the copy

@@ -126,8 +126,9 @@ def _attach(connection: sa.Connection, page: dict[int, TrialRow]) -> None:
         )
     ):
         page[trial_id].user_attrs[key] = json.loads(value_json)
-    # A queued trial has no params yet; what it will run sits in `fixed_params`
-    # (`enqueue_trial`'s system attribute), so a listing can show the planned configuration.
+    # Campaigns queue their trials with params set; a trial queued without them (by Optuna's
+    # `enqueue_trial`, or by an older boundsweep) has its plan in the `fixed_params` system
+    # attribute, so a listing still shows the configuration it will run.
     queued = [trial_id for trial_id, row in page.items() if not row.params]
     if queued:
         s = ot.trial_system_attributes

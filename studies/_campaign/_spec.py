@@ -13,6 +13,7 @@ import math
 from typing import Annotated, Any, Literal
 
 import yaml
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -194,6 +195,22 @@ class ArmSpec(BaseModel):
             return len(self.grid_points()) * len(seeds)
         assert self.n_trials is not None
         return self.n_trials
+
+    def distributions(self, seeds: list[int]) -> dict[str, BaseDistribution]:
+        """The Optuna distribution of every trial param: the varied hyperparameters and the seed.
+
+        Grids are categorical (a queued grid point is one of its choices), ranges floats. The
+        objective suggests with exactly these, and a campaign's queued trials are created with
+        their params already set in them, so Optuna accepts the queued values as suggested.
+        """
+        out: dict[str, BaseDistribution] = {}
+        for name, value in sorted(self.varied().items()):
+            if isinstance(value, Grid):
+                out[name] = CategoricalDistribution(value.grid)
+            else:
+                out[name] = FloatDistribution(value.low, value.high, log=value.log)
+        out[SEED_PARAM] = CategoricalDistribution(seeds)
+        return out
 
     def queued_params(self, seeds: list[int]) -> list[dict[str, float | int]]:
         """The params of every trial queued when the campaign is created.

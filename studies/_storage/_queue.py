@@ -22,41 +22,62 @@ from optuna.trial import FrozenTrial, TrialState
 from studies._storage import _tables as t
 from studies._storage._open import engine_of
 
-_CANDIDATES = 16
-"""WAITING trials tried per claim before giving up (others may win the first ones)."""
+_ATTEMPTS = 16
+"""Claims tried before giving up while others keep winning the rows picked."""
 ATTR_RETRY_HISTORY = "retry_history"  # the key RetryHeartbeatStaleTrialCallback keeps
 ATTR_INTERRUPTED = "boundsweep:interrupted"
 
 
 def claim_waiting_trial(storage: Any, study_id: int) -> int | None:
-    """Move one WAITING trial of the study to RUNNING, with a first heartbeat; its id.
+    """Move the first WAITING trial of the study to RUNNING, with a first heartbeat; its id.
 
-    Returns ``None`` when the study has no WAITING trial left (or others took them all).
-    The heartbeat is written in the same transaction, so a worker killed right after the
-    claim still leaves a trial that goes stale and is retried.
+    Returns ``None`` when the study has no WAITING trial left (or others took them all), or
+    its campaign was cancelled. The claim is one ``UPDATE`` whose subquery picks the trial
+    (on PostgreSQL ``FOR UPDATE SKIP LOCKED``, so racing workers take different rows instead
+    of queueing on one) and whose own ``state = WAITING`` condition lets exactly one process
+    win a row, on PostgreSQL and SQLite alike. The heartbeat is written in the same
+    transaction, so a worker killed right after the claim still leaves a trial that goes
+    stale and is retried.
     """
-    trials = t.trials
-    candidates = (
+    trials, sua = t.trials, t.study_user_attributes
+    cancelled = sa.exists().where(
+        sua.c.study_id == study_id,
+        sua.c.key == t.ATTR_CANCELLED,
+        sua.c.value_json == t.attr_json(True),
+    )
+    first_waiting = (
         sa.select(trials.c.trial_id)
-        .where(trials.c.study_id == study_id, trials.c.state == TrialState.WAITING)
+        .where(trials.c.study_id == study_id, trials.c.state == TrialState.WAITING, ~cancelled)
         .order_by(trials.c.number)
-        .limit(_CANDIDATES)
+        .limit(1)
+        .with_for_update(skip_locked=True)  # SQLite has no row locks and renders nothing
+        .scalar_subquery()
+    )
+    claim = (
+        sa.update(trials)
+        .where(trials.c.trial_id == first_waiting, trials.c.state == TrialState.WAITING)
+        .values(state=TrialState.RUNNING, datetime_start=datetime.now())
+        .returning(trials.c.trial_id)
     )
     engine = engine_of(storage)
-    with engine.connect() as conn:
-        ids = list(conn.execute(candidates).scalars())
-    for trial_id in ids:
+    for _ in range(_ATTEMPTS):
         with engine.begin() as conn:
-            won = conn.execute(
-                sa.update(trials)
-                .where(trials.c.trial_id == trial_id, trials.c.state == TrialState.WAITING)
-                .values(state=TrialState.RUNNING, datetime_start=datetime.now())
-            ).rowcount
-            if won == 1:
+            trial_id = conn.execute(claim).scalar_one_or_none()
+            if trial_id is not None:
                 conn.execute(
                     sa.insert(t.trial_heartbeats).values(trial_id=trial_id, heartbeat=sa.func.now())
                 )
                 return trial_id
+            # Nothing won: the queue is empty, or (PostgreSQL, READ COMMITTED) the row picked
+            # was taken by a claim that committed meanwhile; only the first case stays empty.
+            left = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(trials)
+                .where(trials.c.study_id == study_id, trials.c.state == TrialState.WAITING)
+                .where(~cancelled)
+            ).scalar_one()
+        if left == 0:
+            return None
     return None
 
 
@@ -192,13 +213,22 @@ def set_intermediate_values(storage: Any, trial_id: int, values: dict[int, float
     return set_trial_user_attrs(storage, trial_id, {}, intermediate_values=values)
 
 
-def finish_trial(storage: Any, trial_id: int, value: float) -> bool:
+def finish_trial(
+    storage: Any,
+    trial_id: int,
+    value: float,
+    *,
+    user_attrs: dict[str, Any] | None = None,
+    intermediate_values: dict[int, float] | None = None,
+) -> bool:
     """COMPLETE a RUNNING trial with its (single-objective) value, in one transaction.
 
     Stores what Optuna's ``Study.tell`` stores (state, ``datetime_complete`` from the local
     clock, the value in ``trial_values`` with Optuna's encoding of infinities) without its
     re-reading of the whole trial first; the conditional ``UPDATE`` is the check that the
-    trial is still ours (another worker may have failed it as stale and queued a copy).
+    trial is still ours (another worker may have failed it as stale and queued a copy). The
+    run's record (user attrs, last epochs' values) goes in the same transaction, so a trial
+    is never COMPLETE without it, nor holds a record once it is someone else's.
 
     Returns:
         ``False`` (nothing written) when the trial is no longer RUNNING.
@@ -218,6 +248,10 @@ def finish_trial(storage: Any, trial_id: int, value: float) -> bool:
                 trial_id=trial_id, objective=0, value=stored, value_type=kind
             )
         )
+        if user_attrs:
+            _write_user_attrs(conn, trial_id, user_attrs)
+        if intermediate_values:
+            _write_intermediate_values(conn, trial_id, intermediate_values)
     return True
 
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import optuna
 import pytest
-from optuna.distributions import FloatDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from studies.campaign import preset
@@ -30,10 +29,15 @@ def api(storage_url: str) -> Iterator[httpx.Client]:
 
 
 def _finish(storage_url: str, study_name: str, values: list[float], seconds: float) -> None:
-    """Add completed trials with a known wall time, as a worker would leave them."""
+    """Add completed trials with a known wall time, as a worker would leave them.
+
+    Each takes the params (and distributions) of one of the arm's queued trials.
+    """
     study = optuna.load_study(study_name=study_name, storage=open_storage(storage_url))
+    plans = study.get_trials(states=(TrialState.WAITING,))
+    assert len(plans) >= len(values)
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    for i, value in enumerate(values):
+    for plan, value in zip(plans, values, strict=False):
         study.add_trial(
             FrozenTrial(
                 number=0,
@@ -43,9 +47,13 @@ def _finish(storage_url: str, study_name: str, values: list[float], seconds: flo
                 values=None,
                 datetime_start=start,
                 datetime_complete=start + timedelta(seconds=seconds),
-                params={"lr": 0.01 * (i + 1)},
-                distributions={"lr": FloatDistribution(1e-4, 1.0, log=True)},
-                user_attrs={"seed": i, "status": "completed", "curve": [{"epoch": 1}]},
+                params=plan.params,
+                distributions=plan.distributions,
+                user_attrs={
+                    "seed": plan.params["seed"],
+                    "status": "completed",
+                    "curve": [{"epoch": 1}],
+                },
                 system_attrs={},
                 intermediate_values={},
             )
@@ -117,7 +125,10 @@ def test_progress_counts_best_value_and_eta(api: httpx.Client, storage_url: str)
 
 def test_trials_are_paged_and_filtered(api: httpx.Client, storage_url: str) -> None:
     assert api.post(f"{API}/campaigns", json=SMALL_PRESET).status_code == 201
-    _finish(storage_url, arm_study_name("robust-digits", "sgdm"), [0.1, 0.2], seconds=1.0)
+    sgdm = arm_study_name("robust-digits", "sgdm")
+    storage = open_storage(storage_url)
+    plan = optuna.load_study(study_name=sgdm, storage=storage).get_trials()[0].params
+    _finish(storage_url, sgdm, [0.1, 0.2], seconds=1.0)
 
     everything = api.get(f"{API}/campaigns/robust-digits/trials", params={"limit": 500}).json()
     total = api.get(f"{API}/campaigns/robust-digits").json()["total"]
@@ -136,8 +147,11 @@ def test_trials_are_paged_and_filtered(api: httpx.Client, storage_url: str) -> N
     ).json()
     assert done["count"] == 2
     assert [t["value"] for t in done["data"]] == [0.1, 0.2]
-    assert done["data"][0]["params"] == {"lr": pytest.approx(0.01)}
-    assert done["data"][0]["user_attrs"] == {"seed": 0, "status": "completed"}  # no curve
+    assert done["data"][0]["params"] == plan
+    assert done["data"][0]["user_attrs"] == {
+        "seed": plan["seed"],
+        "status": "completed",
+    }  # no curve
 
 
 def test_cancel_keeps_every_trial(api: httpx.Client) -> None:

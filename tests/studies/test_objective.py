@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import optuna
 import pytest
+import sqlalchemy as sa
 from optuna.trial import TrialState
 
 from studies.campaign import CampaignSpec
-from studies.objective import StorageClock, make_objective, pruner_for, sampler_for
+from studies.objective import StorageClock, make_objective, pruner_for, sampler_for, suggest
 from studies.storage import claim_waiting_trial, create_campaign, open_storage
 from studies.tasks import TASKS
 
@@ -115,3 +116,37 @@ def test_pruners_follow_the_spec() -> None:
     assert isinstance(built["none"], optuna.pruners.NopPruner)
     assert isinstance(built["median"], optuna.pruners.MedianPruner)
     assert isinstance(built["hyperband"], optuna.pruners.HyperbandPruner)
+
+
+def test_a_queued_trial_is_suggested_its_own_values_without_a_write(sqlite_url: str) -> None:
+    spec = CampaignSpec.model_validate(
+        {
+            "name": "q",
+            "task": "digits_mlp",
+            "seeds": [4, 9],
+            "arms": [{"optimizer": "adabound", "space": {"gamma": {"grid": [1e-4, 1e-2]}}}],
+        }
+    )
+    storage = open_storage(sqlite_url)
+    create_campaign(storage, spec)
+    study = optuna.load_study(study_name="q/adabound", storage=storage)
+    study._storage = storage  # as the worker does for a grid arm: no trial cache in between
+    written: list[str] = []
+    sa.event.listen(
+        storage.engine,
+        "before_cursor_execute",
+        lambda _c, _cur, statement, *_: (
+            written.append(statement)
+            if not statement.lstrip().upper().startswith("SELECT")
+            else None
+        ),
+    )
+    for _ in range(4):
+        trial_id = claim_waiting_trial(storage, study._study_id)
+        assert trial_id is not None
+        trial = optuna.Trial(study, trial_id)
+        written.clear()
+        varied, seed = suggest(trial, spec.arm("adabound"), spec.seeds)
+        assert written == []
+        fixed = storage.get_trial(trial_id).system_attrs["fixed_params"]
+        assert (varied, seed) == ({"gamma": fixed["gamma"]}, fixed["seed"])

@@ -22,6 +22,7 @@ from studies.storage import (
     create_campaign,
     fail_if_running,
     fail_stale_trials,
+    finish_trial,
     is_cancelled,
     list_campaigns,
     load_spec,
@@ -71,6 +72,12 @@ def test_create_campaign_queues_every_trial(storage_url: str) -> None:
     assert [t.system_attrs["fixed_params"] for t in sampled] == [
         {"seed": s} for s in (0, 1, 0, 1, 0)
     ]
+    # The params are in the queued trials already, with the distributions suggest uses.
+    for arm, trials in (("adabound", grid.get_trials()), ("adam", sampled)):
+        distributions = spec.arm(arm).distributions(spec.seeds)
+        for trial in trials:
+            assert trial.params == trial.system_attrs["fixed_params"]
+            assert trial.distributions == {k: distributions[k] for k in trial.params}
 
     rows = campaign_progress(storage, "c1")
     assert [(r.arm, r.total, r.waiting, r.complete, r.fail, r.best) for r in rows] == [
@@ -109,6 +116,7 @@ def test_unknown_campaign_and_cancel(storage_url: str) -> None:
     assert is_cancelled(storage, "c1")
     rows = campaign_progress(storage, "c1")
     assert all(r.cancelled and r.waiting == r.total for r in rows)  # nothing lost
+    assert all(claim_waiting_trial(storage, r.study_id) is None for r in rows)
 
 
 def test_racing_claims_take_each_queued_trial_exactly_once(storage_url: str) -> None:
@@ -168,3 +176,27 @@ def test_stale_trials_are_failed_once_and_retried_up_to_the_limit(storage_url: s
         t.system_attrs.get("fixed_params") == params and t.state == TrialState.WAITING
         for t in study.get_trials()
     )
+
+
+def test_a_result_and_its_record_are_stored_together_by_the_trials_owner_only(
+    storage_url: str,
+) -> None:
+    storage = open_storage(storage_url)
+    create_campaign(storage, _spec())
+    study_id = optuna.load_study(study_name="c1/adabound", storage=storage)._study_id
+    mine, lost = claim_waiting_trial(storage, study_id), claim_waiting_trial(storage, study_id)
+    assert mine is not None and lost is not None
+    record = {"status": "completed", "curve": [{"epoch": 1}, {"epoch": 2}]}
+    epochs = {1: 0.5, 2: float("inf")}
+    assert finish_trial(storage, mine, 0.75, user_attrs=record, intermediate_values=epochs)
+    done = storage.get_trial(mine)
+    assert (done.state, done.value, done.user_attrs) == (TrialState.COMPLETE, 0.75, record)
+    assert done.intermediate_values == epochs
+    # Finished already, or failed as stale by another worker: nothing of this result is kept.
+    assert not finish_trial(storage, mine, 0.1, user_attrs={"status": "late"})
+    assert fail_if_running(storage, lost)
+    assert not finish_trial(storage, lost, 0.9, user_attrs=record, intermediate_values=epochs)
+    failed = storage.get_trial(lost)
+    assert failed.state == TrialState.FAIL and failed.values is None
+    assert failed.user_attrs == {} and failed.intermediate_values == {}
+    assert storage.get_trial(mine).user_attrs == record
