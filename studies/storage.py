@@ -29,11 +29,13 @@ from studies._storage._campaigns import (
 from studies._storage._open import (
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_MAX_RETRIES,
+    CampaignStorage,
     engine_of,
     open_storage,
 )
 from studies._storage._progress import ArmProgress, arm_progress, campaign_progress
 from studies._storage._queue import (
+    claim_trial,
     claim_waiting_trial,
     fail_if_running,
     fail_stale_trials,
@@ -60,6 +62,7 @@ __all__ = [
     "DEFAULT_HEARTBEAT_INTERVAL",
     "DEFAULT_MAX_RETRIES",
     "ArmProgress",
+    "CampaignStorage",
     "CampaignExists",
     "CampaignNotFound",
     "arm_progress",
@@ -67,6 +70,7 @@ __all__ = [
     "campaign_progress",
     "campaign_study_ids",
     "cancel_campaign",
+    "claim_trial",
     "claim_waiting_trial",
     "create_campaign",
     "engine_of",

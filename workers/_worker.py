@@ -21,7 +21,7 @@ from typing import Any
 
 import optuna
 import sqlalchemy as sa
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from studies.campaign import CampaignSpec
 from studies.objective import (
@@ -36,7 +36,7 @@ from studies.storage import (
     DEFAULT_MAX_RETRIES,
     ArmProgress,
     arm_progress,
-    claim_waiting_trial,
+    claim_trial,
     fail_if_running,
     fail_stale_trials,
     finish_trial,
@@ -184,14 +184,14 @@ class Worker:
         ready = [r for r in rows if r.waiting > 0]
         return sorted(ready, key=lambda r: ((r.finished + r.running) / r.total, r.study_id))
 
-    def _claim(self) -> tuple[ArmProgress, int] | None | bool:
-        """A claimed (arm, trial id); ``None`` if there is no work now; ``False`` if none is left."""
+    def _claim(self) -> tuple[ArmProgress, FrozenTrial] | None | bool:
+        """A claimed (arm, trial); ``None`` if there is no work now; ``False`` if none is left."""
         rows = self._open_arms()
         for row in self._by_fairness(rows):
-            trial_id = claim_waiting_trial(self.storage, row.study_id)
-            if trial_id is not None:
+            claimed = claim_trial(self.storage, row.study_id)
+            if claimed is not None:
                 self._count(row, waiting=-1, running=1)
-                return row, trial_id
+                return row, claimed
             self._count(row, waiting=-row.waiting)  # others took the rest, or it was cancelled
         if any(r.waiting or r.running for r in rows):
             self._arms_read_at = -math.inf  # look again next time (crashed trials come back)
@@ -229,16 +229,21 @@ class Worker:
 
     # --- running one trial -----------------------------------------------------------------
 
-    def _run_trial(self, row: ArmProgress, trial_id: int) -> None:
+    def _run_trial(self, row: ArmProgress, claimed: FrozenTrial) -> None:
         clock = self.stats.clock
+        trial_id = claimed._trial_id
         arm = clock.timed("storage", self._arm, row)
-        if arm.study._storage is not self.storage:
+        if arm.direct:
+            # The claim read the trial in its transaction: Optuna's Trial need not read it again.
+            with self.storage.primed(claimed):
+                trial = clock.timed("storage", optuna.Trial, arm.study, trial_id)
+        else:
             # Optuna's trial cache must learn of the claimed trial (it refuses its params
             # otherwise); syncing it re-reads the unfinished trials.
             clock.timed(
                 "storage", arm.study.get_trials, deepcopy=False, states=(TrialState.RUNNING,)
             )
-        trial = clock.timed("storage", optuna.Trial, arm.study, trial_id)
+            trial = clock.timed("storage", optuna.Trial, arm.study, trial_id)
         epochs = arm.spec.budget.epochs or TASKS[arm.spec.task].default_epochs
         started = time.monotonic()
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import sqlite3
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import optuna
 import sqlalchemy as sa
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
+from optuna.trial import FrozenTrial
 
 DEFAULT_HEARTBEAT_INTERVAL = 10
 """Seconds between two heartbeats of a running trial."""
@@ -32,6 +35,34 @@ def _prepare_sqlite(url: sa.URL) -> dict[str, Any]:
         with sqlite3.connect(database, timeout=SQLITE_BUSY_TIMEOUT) as conn:
             conn.execute("PRAGMA journal_mode=WAL")
     return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
+
+
+class CampaignStorage(RDBStorage):
+    """Optuna's ``RDBStorage``, which can also serve a trial its process has just claimed.
+
+    ``optuna.Trial(study, trial_id)`` starts by reading the whole trial, one query per table
+    in a session of its own. The claim (``studies.storage.claim_trial``) has just read the
+    same rows in its own transaction; inside ``with storage.primed(trial):`` a ``get_trial``
+    of that id returns them (once) instead of asking the database again.
+    """
+
+    _primed: FrozenTrial | None = None
+
+    @contextmanager
+    def primed(self, trial: FrozenTrial) -> Iterator[None]:
+        """Serve ``trial`` to the first ``get_trial`` of its id inside the block."""
+        self._primed = trial
+        try:
+            yield
+        finally:
+            self._primed = None
+
+    def get_trial(self, trial_id: int) -> FrozenTrial:
+        primed = self._primed
+        if primed is not None and primed._trial_id == trial_id:
+            self._primed = None
+            return primed
+        return super().get_trial(trial_id)
 
 
 def _engine_kwargs(url: str, pool_size: int) -> dict[str, Any]:
@@ -54,7 +85,7 @@ def open_storage(
     grace_period: int | None = None,
     max_retries: int = DEFAULT_MAX_RETRIES,
     pool_size: int = 4,
-) -> RDBStorage:
+) -> CampaignStorage:
     """Open (and create the tables of) the storage at ``url``.
 
     Args:
@@ -79,7 +110,7 @@ def open_storage(
             with warnings.catch_warnings():
                 # Heartbeats are "experimental" in Optuna 5 but the only crash detection it has.
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RDBStorage(
+                return CampaignStorage(
                     url,
                     engine_kwargs=kwargs,
                     heartbeat_interval=heartbeat_interval,

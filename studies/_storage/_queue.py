@@ -10,18 +10,23 @@ created except as a copy of a failed trial.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 import sqlalchemy as sa
+from optuna.distributions import json_to_distribution
 from optuna.storages import RDBStorage
 from optuna.storages._rdb import models
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.dialects import postgresql as sqlalchemy_postgresql
+from sqlalchemy.dialects import sqlite as sqlalchemy_sqlite
 
 from studies._storage import _tables as t
 from studies._storage._open import engine_of
 
+_T = TypeVar("_T")
 _ATTEMPTS = 16
 """Claims tried before giving up while others keep winning the rows picked."""
 ATTR_RETRY_HISTORY = "retry_history"  # the key RetryHeartbeatStaleTrialCallback keeps
@@ -32,12 +37,32 @@ def claim_waiting_trial(storage: Any, study_id: int) -> int | None:
     """Move the first WAITING trial of the study to RUNNING, with a first heartbeat; its id.
 
     Returns ``None`` when the study has no WAITING trial left (or others took them all), or
-    its campaign was cancelled. The claim is one ``UPDATE`` whose subquery picks the trial
-    (on PostgreSQL ``FOR UPDATE SKIP LOCKED``, so racing workers take different rows instead
-    of queueing on one) and whose own ``state = WAITING`` condition lets exactly one process
-    win a row, on PostgreSQL and SQLite alike. The heartbeat is written in the same
-    transaction, so a worker killed right after the claim still leaves a trial that goes
-    stale and is retried.
+    its campaign was cancelled. See ``claim_trial``, which also returns the trial itself.
+    """
+    return _claim(storage, study_id, lambda _conn, trial_id, _number, _started: trial_id)
+
+
+def claim_trial(storage: Any, study_id: int) -> FrozenTrial | None:
+    """Claim as ``claim_waiting_trial`` does; the trial as it stands once claimed.
+
+    The trial is read in the claim's own transaction (its params, attrs and values), so it is
+    exactly what ``storage.get_trial`` would return right after; ``CampaignStorage.primed``
+    lets the ``optuna.Trial`` built next use it instead of reading it again.
+    """
+    return _claim(storage, study_id, _read_trial)
+
+
+def _claim(
+    storage: Any, study_id: int, then: Callable[[sa.Connection, int, int, datetime], _T]
+) -> _T | None:
+    """The claim: one ``UPDATE`` whose subquery picks the trial; ``then(conn, trial_id,
+    number, datetime_start)`` runs in its transaction and gives the result.
+
+    On PostgreSQL the subquery takes ``FOR UPDATE SKIP LOCKED``, so racing workers take
+    different rows instead of queueing on one; the ``UPDATE``'s own ``state = WAITING``
+    condition lets exactly one process win a row, on PostgreSQL and SQLite alike. The
+    heartbeat is written in the same transaction, so a worker killed right after the claim
+    still leaves a trial that goes stale and is retried.
     """
     trials, sua = t.trials, t.study_user_attributes
     cancelled = sa.exists().where(
@@ -57,17 +82,18 @@ def claim_waiting_trial(storage: Any, study_id: int) -> int | None:
         sa.update(trials)
         .where(trials.c.trial_id == first_waiting, trials.c.state == TrialState.WAITING)
         .values(state=TrialState.RUNNING, datetime_start=datetime.now())
-        .returning(trials.c.trial_id)
+        .returning(trials.c.trial_id, trials.c.number, trials.c.datetime_start)
     )
     engine = engine_of(storage)
     for _ in range(_ATTEMPTS):
         with engine.begin() as conn:
-            trial_id = conn.execute(claim).scalar_one_or_none()
-            if trial_id is not None:
+            won = conn.execute(claim).one_or_none()
+            if won is not None:
+                trial_id, number, started = won
                 conn.execute(
                     sa.insert(t.trial_heartbeats).values(trial_id=trial_id, heartbeat=sa.func.now())
                 )
-                return trial_id
+                return then(conn, trial_id, number, started)
             # Nothing won: the queue is empty, or (PostgreSQL, READ COMMITTED) the row picked
             # was taken by a claim that committed meanwhile; only the first case stays empty.
             left = conn.execute(
@@ -79,6 +105,53 @@ def claim_waiting_trial(storage: Any, study_id: int) -> int | None:
         if left == 0:
             return None
     return None
+
+
+def _read_trial(conn: sa.Connection, trial_id: int, number: int, started: datetime) -> FrozenTrial:
+    """A RUNNING trial's params, attrs and values, as ``RDBStorage.get_trial`` builds them."""
+    p, ua, sa_, v, iv = (
+        t.trial_params,
+        t.trial_user_attributes,
+        t.trial_system_attributes,
+        t.trial_values,
+        t.trial_intermediate_values,
+    )
+    params = conn.execute(
+        sa.select(p.c.param_name, p.c.param_value, p.c.distribution_json)
+        .where(p.c.trial_id == trial_id)
+        .order_by(p.c.param_id)
+    ).all()
+    dists = {name: json_to_distribution(encoded) for name, _, encoded in params}
+    user = conn.execute(sa.select(ua.c.key, ua.c.value_json).where(ua.c.trial_id == trial_id))
+    system = conn.execute(sa.select(sa_.c.key, sa_.c.value_json).where(sa_.c.trial_id == trial_id))
+    stored = conn.execute(
+        sa.select(v.c.objective, v.c.value, v.c.value_type).where(v.c.trial_id == trial_id)
+    ).all()
+    values: list[float] | None = None
+    if stored:
+        values = [0.0] * len(stored)
+        for objective, value, kind in stored:
+            values[objective] = models.TrialValueModel.stored_repr_to_value(value, kind)
+    steps = conn.execute(
+        sa.select(iv.c.step, iv.c.intermediate_value, iv.c.intermediate_value_type).where(
+            iv.c.trial_id == trial_id
+        )
+    )
+    to_value = models.TrialIntermediateValueModel.stored_repr_to_intermediate_value
+    return FrozenTrial(
+        number=number,
+        state=TrialState.RUNNING,
+        value=None,
+        values=values,
+        datetime_start=started,
+        datetime_complete=None,
+        params={name: dists[name].to_external_repr(value) for name, value, _ in params},
+        distributions=dists,
+        user_attrs={key: json.loads(value) for key, value in user},
+        system_attrs={key: json.loads(value) for key, value in system},
+        intermediate_values={step: to_value(value, kind) for step, value, kind in steps},
+        trial_id=trial_id,
+    )
 
 
 def fail_if_running(storage: Any, trial_id: int) -> bool:
@@ -263,26 +336,35 @@ def _is_running(conn: sa.Connection, trial_id: int) -> bool:
     return state == TrialState.RUNNING
 
 
+def _upsert(
+    conn: sa.Connection, table: sa.Table, key: list[str], rows: list[dict[str, Any]]
+) -> None:
+    """Insert ``rows``, replacing the rows that share ``key`` (one statement where the
+    database has ``ON CONFLICT``, as PostgreSQL and SQLite do; delete + insert elsewhere)."""
+    dialect = conn.dialect.name
+    if dialect in ("postgresql", "sqlite"):
+        module = sqlalchemy_postgresql if dialect == "postgresql" else sqlalchemy_sqlite
+        stmt = module.insert(table)
+        updated = {c: stmt.excluded[c] for c in rows[0] if c not in key}
+        conn.execute(stmt.on_conflict_do_update(index_elements=key, set_=updated), rows)
+        return
+    conditions = [table.c[c].in_([r[c] for r in rows]) for c in key]
+    conn.execute(sa.delete(table).where(*conditions))
+    conn.execute(sa.insert(table), rows)
+
+
 def _write_user_attrs(conn: sa.Connection, trial_id: int, attrs: dict[str, Any]) -> None:
-    table = t.trial_user_attributes
-    conn.execute(sa.delete(table).where(table.c.trial_id == trial_id, table.c.key.in_(list(attrs))))
-    conn.execute(
-        sa.insert(table),
-        [
-            {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
-            for key, value in attrs.items()
-        ],
-    )
+    rows = [
+        {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+        for key, value in attrs.items()
+    ]
+    _upsert(conn, t.trial_user_attributes, ["trial_id", "key"], rows)
 
 
 def _write_intermediate_values(
     conn: sa.Connection, trial_id: int, values: dict[int, float]
 ) -> None:
     model = models.TrialIntermediateValueModel
-    table = t.trial_intermediate_values
-    conn.execute(
-        sa.delete(table).where(table.c.trial_id == trial_id, table.c.step.in_(list(values)))
-    )
     rows = []
     for step, value in values.items():
         stored, kind = model.intermediate_value_to_stored_repr(value)
@@ -294,4 +376,4 @@ def _write_intermediate_values(
                 "intermediate_value_type": kind,
             }
         )
-    conn.execute(sa.insert(table), rows)
+    _upsert(conn, t.trial_intermediate_values, ["trial_id", "step"], rows)

@@ -24,12 +24,12 @@ CIFAR_FILES = (*CIFAR_TRAIN_FILES, "test_batch", "batches.meta")
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
+
 def _torchvision_cifar10() -> type:
     # torchvision takes seconds to import; only a task that reads these files should pay it.
     from torchvision.datasets import CIFAR10
 
     return CIFAR10
-
 
 
 def cifar_folder(data_dir: Path) -> Path:

@@ -23,12 +23,12 @@ MNIST_FILES = (
 MNIST_MEAN = 0.1307
 MNIST_STD = 0.3081
 
+
 def _torchvision_mnist() -> type:
     # torchvision takes seconds to import; only a task that reads these files should pay it.
     from torchvision.datasets import MNIST
 
     return MNIST
-
 
 
 def mnist_raw_folder(data_dir: Path) -> Path:

@@ -18,6 +18,7 @@ from studies.storage import (
     arm_study_name,
     campaign_progress,
     cancel_campaign,
+    claim_trial,
     claim_waiting_trial,
     create_campaign,
     fail_if_running,
@@ -200,3 +201,38 @@ def test_a_result_and_its_record_are_stored_together_by_the_trials_owner_only(
     assert failed.state == TrialState.FAIL and failed.values is None
     assert failed.user_attrs == {} and failed.intermediate_values == {}
     assert storage.get_trial(mine).user_attrs == record
+
+
+def test_a_claim_reads_the_trial_as_the_storage_would(storage_url: str) -> None:
+    storage = open_storage(storage_url, heartbeat_interval=1, grace_period=1)
+    create_campaign(storage, _spec())
+    study = optuna.load_study(study_name="c1/adabound", storage=storage)
+    first = claim_trial(storage, study._study_id)
+    assert first is not None and first.state == TrialState.RUNNING
+    assert first == storage.get_trial(first._trial_id)
+    assert first.params == first.system_attrs["fixed_params"]
+    # A crashed trial's copy carries its retry history; a trial queued through Optuna's own
+    # API may carry user attrs: the claim reads both as get_trial does.
+    time.sleep(2.2)
+    assert fail_stale_trials(storage, grace_period=1, max_retries=1) == [first._trial_id]
+    other = optuna.load_study(study_name="c1/adam", storage=storage)
+    for _ in range(5):
+        assert claim_waiting_trial(storage, other._study_id) is not None
+    other.enqueue_trial({"lr": 1e-3, "seed": 1}, user_attrs={"note": "by hand"})
+    by_hand = claim_trial(storage, other._study_id)
+    assert by_hand is not None and by_hand.user_attrs == {"note": "by hand"}
+    assert by_hand == storage.get_trial(by_hand._trial_id)
+    while (claimed := claim_trial(storage, study._study_id)) is not None:
+        assert claimed == storage.get_trial(claimed._trial_id)
+        copy = claimed
+    assert copy.system_attrs["retry_history"] == [first.number]
+
+    # Primed, the storage hands the claimed trial to the first get_trial of its id, once.
+    with storage.primed(copy):
+        assert storage.get_trial(first._trial_id).state == TrialState.FAIL
+        assert storage.get_trial(copy._trial_id) is copy
+        assert storage.get_trial(copy._trial_id) is not copy
+    with storage.primed(copy):
+        pass
+    assert storage.get_trial(copy._trial_id) is not copy
+    assert storage.get_trial(copy._trial_id) == copy
