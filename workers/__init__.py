@@ -9,9 +9,17 @@ run_worker("sqlite:///boundsweep.db", device="cpu", until_idle=True)
 from __future__ import annotations
 
 from workers._cli import add_worker_arguments, main, worker_main
-from workers._worker import Worker, WorkerConfig, WorkerStats, WorkerStopping, run_worker
+from workers._worker import (
+    ARMS_REFRESH,
+    Worker,
+    WorkerConfig,
+    WorkerStats,
+    WorkerStopping,
+    run_worker,
+)
 
 __all__ = [
+    "ARMS_REFRESH",
     "Worker",
     "WorkerConfig",
     "WorkerStats",
