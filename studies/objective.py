@@ -82,12 +82,24 @@ class TrialRecord:
 
 
 class Objective:
-    """An arm's objective, ``objective(trial) -> float``, for any Optuna loop.
+    """The objective of the arm ``arm`` of ``spec``: ``objective(trial) -> float``, for any
+    Optuna loop.
 
     It suggests the arm's params and the seed, trains, reports every epoch and stores the
-    run's record in the trial's user attrs. With ``defer_record`` the record is left in
-    ``record`` instead, for a caller that writes it together with the trial's result in one
-    transaction (the worker does, see ``studies.storage.finish_trial``).
+    run's record in the trial's user attrs. It returns the final validation metric (the
+    task's ``diverged_value`` for a diverged run, which is COMPLETE with ``status=diverged``)
+    and raises ``optuna.TrialPruned`` when the pruner stops the trial.
+
+    Args:
+        spec: The campaign.
+        arm: Name of one of its arms.
+        device: Torch device to train on.
+        data_dir: Dataset folder (default ``$BOUNDSWEEP_DATA_DIR`` or ``./data``).
+        on_epoch: Also called after every epoch (the worker logs progress with it).
+        clock: Accumulates time in storage calls vs. training, when given.
+        defer_record: Leave the finished run's record in ``record`` for the caller to write
+            together with the trial's result, in one transaction (the worker does, see
+            ``studies.storage.finish_trial``), instead of writing it.
     """
 
     def __init__(
@@ -181,37 +193,8 @@ class Objective:
         return result.val_metric
 
 
-def make_objective(
-    spec: CampaignSpec,
-    arm: str,
-    *,
-    device: str = "cpu",
-    data_dir: str | None = None,
-    on_epoch: Callable[[optuna.Trial, EpochRecord], None] | None = None,
-    clock: StorageClock | None = None,
-    defer_record: bool = False,
-) -> Objective:
-    """The objective of the arm ``arm`` of ``spec``.
-
-    Args:
-        spec: The campaign.
-        arm: Name of one of its arms.
-        device: Torch device to train on.
-        data_dir: Dataset folder (default ``$BOUNDSWEEP_DATA_DIR`` or ``./data``).
-        on_epoch: Also called after every epoch (the worker logs progress with it).
-        clock: Accumulates time in storage calls vs. training, when given.
-        defer_record: Leave the finished run's record in ``objective.record`` for the
-            caller to write (with the result, in one transaction) instead of writing it.
-
-    Returns:
-        ``objective(trial)``: trains and returns the final validation metric (the task's
-        ``diverged_value`` for a diverged run, which is COMPLETE with ``status=diverged``).
-        Raises ``optuna.TrialPruned`` when the pruner stops the trial.
-    """
-    return Objective(
-        spec, arm, device=device, data_dir=data_dir, on_epoch=on_epoch, clock=clock,
-        defer_record=defer_record,
-    )  # fmt: skip
+make_objective = Objective
+"""``make_objective(spec, arm, **options)``: the name the worker and tests build objectives by."""
 
 
 class _BackgroundReports:

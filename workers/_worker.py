@@ -37,6 +37,7 @@ from studies.storage import (
     ArmProgress,
     arm_progress,
     claim_trial,
+    claim_waiting_trial,
     fail_if_running,
     fail_stale_trials,
     finish_trial,
@@ -184,14 +185,23 @@ class Worker:
         ready = [r for r in rows if r.waiting > 0]
         return sorted(ready, key=lambda r: ((r.finished + r.running) / r.total, r.study_id))
 
-    def _claim(self) -> tuple[ArmProgress, FrozenTrial] | None | bool:
-        """A claimed (arm, trial); ``None`` if there is no work now; ``False`` if none is left."""
+    def _claim(self) -> tuple[ArmProgress, int, FrozenTrial | None] | None | bool:
+        """A claimed (arm, trial id, trial as the claim read it); ``None`` if there is no work
+        now; ``False`` if none is left.
+
+        Only a direct arm's claim reads the trial back (its ``optuna.Trial`` is built from that
+        read); the others' trials are read through Optuna's trial cache anyway.
+        """
         rows = self._open_arms()
         for row in self._by_fairness(rows):
-            claimed = claim_trial(self.storage, row.study_id)
-            if claimed is not None:
+            if self._arm(row).direct:
+                claimed = claim_trial(self.storage, row.study_id)
+                trial_id = None if claimed is None else claimed._trial_id
+            else:
+                claimed, trial_id = None, claim_waiting_trial(self.storage, row.study_id)
+            if trial_id is not None:
                 self._count(row, waiting=-1, running=1)
-                return row, claimed
+                return row, trial_id, claimed
             self._count(row, waiting=-row.waiting)  # others took the rest, or it was cancelled
         if any(r.waiting or r.running for r in rows):
             self._arms_read_at = -math.inf  # look again next time (crashed trials come back)
@@ -217,23 +227,25 @@ class Worker:
                 sampler=sampler_for(spec.arm(row.arm), row.study_name),
                 pruner=pruner_for(spec),
             )
-            direct = spec.arm(row.arm).sampler in ("grid", "random") and spec.pruner == "none"
+            direct = (
+                spec.arm(row.arm).sampler in ("grid", "random")
+                and spec.pruner == "none"
+                and len(study.directions) == 1
+            )
             if direct:
                 # Nothing reads other trials then, so Optuna's trial cache only costs:
                 # it must re-read every unfinished (queued) trial before it accepts a claimed
                 # one. The study talks to the database directly instead.
                 study._storage = self.storage
-            direct = direct and len(study.directions) == 1
             self._arms[row.study_id] = _Arm(spec, study, direct)
         return self._arms[row.study_id]
 
     # --- running one trial -----------------------------------------------------------------
 
-    def _run_trial(self, row: ArmProgress, claimed: FrozenTrial) -> None:
+    def _run_trial(self, row: ArmProgress, trial_id: int, claimed: FrozenTrial | None) -> None:
         clock = self.stats.clock
-        trial_id = claimed._trial_id
-        arm = clock.timed("storage", self._arm, row)
-        if arm.direct:
+        arm = self._arms[row.study_id]  # loaded by the claim
+        if claimed is not None:
             # The claim read the trial in its transaction: Optuna's Trial need not read it again.
             with self.storage.primed(claimed):
                 trial = clock.timed("storage", optuna.Trial, arm.study, trial_id)

@@ -1,8 +1,10 @@
-"""Optuna's own tables, for the few queries its storage API makes too slow (counts, claims).
+"""Optuna's own tables, for what its storage API makes too slow (counts, claims, bulk writes).
 
-The schema is Optuna's (``optuna.storages._rdb.models``); we only read it and make the two
-state changes that must be atomic across processes (claim a WAITING trial, fail a stale one).
-The service's status and trial pages query the same tables (``studies.storage.optuna_tables``).
+The schema is Optuna's (``optuna.storages._rdb.models``) and every row is written in Optuna's
+own encoding, so Optuna reads it back as usual: queued trials with their params, the atomic
+state changes (claim a WAITING trial, fail a stale one, complete a running one) and a trial's
+attrs and epoch values in one transaction each. The service's status and trial pages query the
+same tables (``studies.storage.optuna_tables``).
 """
 
 from __future__ import annotations
