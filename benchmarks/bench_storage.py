@@ -20,9 +20,7 @@ import os
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -30,6 +28,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks._postgres import postgres_database  # noqa: E402
 from studies.campaign import CampaignSpec  # noqa: E402
 from studies.objective import suggest  # noqa: E402
 from studies.storage import (  # noqa: E402
@@ -39,28 +38,8 @@ from studies.storage import (  # noqa: E402
 )
 from workers import Worker, WorkerConfig  # noqa: E402
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "BOUNDSWEEP_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 SLEEP = 0.05
 """Seconds the trivial objective takes."""
-
-
-@contextmanager
-def postgres_database() -> Iterator[str]:
-    """A fresh PostgreSQL database, dropped afterwards."""
-    name = f"bs_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(
-        POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool
-    )
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def _digits_spec(name: str, trials: int, epochs: int) -> CampaignSpec:
