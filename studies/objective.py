@@ -301,6 +301,6 @@ def pruner_for(spec: CampaignSpec) -> optuna.pruners.BasePruner:
     if spec.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=len(spec.seeds), n_warmup_steps=1)
     if spec.pruner == "hyperband":
-        max_epochs = spec.budget.epochs or TASKS[spec.task].default_epochs
+        max_epochs = TASKS[spec.task].epochs(spec.budget)
         return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs)
     return optuna.pruners.NopPruner()

@@ -256,7 +256,7 @@ class Worker:
                 "storage", arm.study.get_trials, deepcopy=False, states=(TrialState.RUNNING,)
             )
             trial = clock.timed("storage", optuna.Trial, arm.study, trial_id)
-        epochs = arm.spec.budget.epochs or TASKS[arm.spec.task].default_epochs
+        epochs = TASKS[arm.spec.task].epochs(arm.spec.budget)
         started = time.monotonic()
 
         def progress(trial: optuna.Trial, record: EpochRecord) -> None:
