@@ -21,8 +21,7 @@ def resolve_hparams(task: Task, optimizer: str, hparams: Mapping[str, float]) ->
 
     if optimizer not in REGISTRY:
         raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(sorted(REGISTRY))}")
-    entry = REGISTRY[optimizer]
-    resolved = {name: float(hp.default) for name, hp in entry.hyperparams.items()}
+    resolved = REGISTRY[optimizer].defaults()
     if task.weight_decay and "weight_decay" in resolved:
         resolved["weight_decay"] = task.weight_decay
     resolved.update({name: float(value) for name, value in hparams.items()})

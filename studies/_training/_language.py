@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -24,6 +25,13 @@ def batchify(tokens: torch.Tensor, streams: int) -> torch.Tensor:
     return tokens[: length * streams].view(streams, length).t().contiguous()
 
 
+def _windows(columns: torch.Tensor, bptt: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """(inputs, targets) of each window of ``bptt`` tokens; targets are the next tokens."""
+    for start in range(0, len(columns) - 1, bptt):
+        end = min(start + bptt, len(columns) - 1)
+        yield columns[start:end], columns[start + 1 : end + 1]
+
+
 def _detach(state: list[tuple[torch.Tensor, torch.Tensor]] | None):
     # Truncated backprop: the state carries over windows, its history does not.
     if state is None:
@@ -43,12 +51,9 @@ def train_language_epoch(
     model.train()
     watch = LossWatch(columns.device)
     state = None
-    for start in range(0, len(columns) - 1, task.bptt):
+    for inputs, targets in _windows(columns, task.bptt):
         if step_limit is not None and watch.steps >= step_limit:
             break
-        length = min(task.bptt, len(columns) - 1 - start)
-        inputs = columns[start : start + length]
-        targets = columns[start + 1 : start + 1 + length]
         with autocast(columns.device):
             logits, state = model(inputs, _detach(state))
             loss = F.cross_entropy(
@@ -69,11 +74,9 @@ def perplexity(task: Task, model: nn.Module, tokens: torch.Tensor) -> float:
     total = torch.zeros((), dtype=torch.float64, device=tokens.device)
     count = 0
     state = None
-    for start in range(0, len(columns) - 1, task.bptt):
-        length = min(task.bptt, len(columns) - 1 - start)
-        targets = columns[start + 1 : start + 1 + length]
+    for inputs, targets in _windows(columns, task.bptt):
         with autocast(tokens.device):
-            logits, state = model(columns[start : start + length], state)
+            logits, state = model(inputs, state)
         total += F.cross_entropy(
             logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="sum"
         ).to(torch.float64)

@@ -7,6 +7,8 @@ waits for the GPU between batches.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 from torch.nn import functional as F
 
@@ -15,10 +17,18 @@ from studies.tasks._cifar import CIFAR_MEAN, CIFAR_STD
 CROP_PADDING = 4
 
 
+@lru_cache(maxsize=8)
+def _channel_stats(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    # Made once per device: a (1, 3, 1, 1) tensor built from Python floats is a copy from
+    # pageable host memory, which on CUDA waits for the GPU; per batch that would be two syncs.
+    mean = torch.tensor(CIFAR_MEAN, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR_STD, device=device).view(1, 3, 1, 1)
+    return mean, std
+
+
 def normalise_cifar(images: torch.Tensor) -> torch.Tensor:
     """uint8 images to float32 normalised per channel with the CIFAR-10 statistics."""
-    mean = torch.tensor(CIFAR_MEAN, device=images.device).view(1, 3, 1, 1)
-    std = torch.tensor(CIFAR_STD, device=images.device).view(1, 3, 1, 1)
+    mean, std = _channel_stats(images.device)
     return (images.to(torch.float32) / 255.0 - mean) / std
 
 
@@ -36,11 +46,11 @@ def random_crop_flip(
     dy = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=device)
     dx = torch.randint(0, 2 * padding + 1, (b,), generator=generator, device=device)
     flip = torch.rand(b, generator=generator, device=device) < 0.5
-    rows = dy[:, None] + torch.arange(h, device=images.device)
-    cols = torch.arange(w, device=images.device).expand(b, w)
+    rows = dy[:, None] + torch.arange(h, device=device)
+    cols = torch.arange(w, device=device).expand(b, w)
     cols = torch.where(flip[:, None], cols.flip(1), cols) + dx[:, None]
-    batch = torch.arange(b, device=images.device)[:, None, None, None]
-    channel = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
+    batch = torch.arange(b, device=device)[:, None, None, None]
+    channel = torch.arange(images.shape[1], device=device)[None, :, None, None]
     return padded[batch, channel, rows[:, None, :, None], cols[:, None, None, :]]
 
 

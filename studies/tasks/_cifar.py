@@ -7,15 +7,13 @@ write) are read by :func:`read_cifar_batches`, which parses the same format itse
 
 from __future__ import annotations
 
-import contextlib
 import pickle
 from pathlib import Path
-from urllib.error import URLError
 
 import numpy as np
 import torch
 
-from studies.tasks._datadir import MissingDataError, download_allowed
+from studies.tasks._datadir import require_files
 from studies.tasks._splits import ClassificationData, hold_out_validation
 
 CIFAR_FOLDER = "cifar-10-batches-py"
@@ -35,10 +33,6 @@ def _torchvision_cifar10() -> type:
 def cifar_folder(data_dir: Path) -> Path:
     """Where the unpacked ``cifar-10-python.tar.gz`` batches belong."""
     return Path(data_dir) / CIFAR_FOLDER
-
-
-def _missing(folder: Path) -> list[str]:
-    return [name for name in CIFAR_FILES if not (folder / name).exists()]
 
 
 def read_cifar_batches(folder: Path, names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -79,15 +73,13 @@ def load_cifar10(data_dir: Path) -> ClassificationData:
         MissingDataError: When files are missing and cannot be downloaded.
     """
     folder = cifar_folder(data_dir)
-    if _missing(folder) and download_allowed():
-        # No network: the error below names what to put where.
-        with contextlib.suppress(RuntimeError, URLError, OSError):
-            _torchvision_cifar10()(str(data_dir), train=True, download=True)
-    missing = _missing(folder)
-    if missing:
-        raise MissingDataError(
-            "CIFAR-10", folder, missing, "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
-        )
+    require_files(
+        "CIFAR-10",
+        folder,
+        CIFAR_FILES,
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        lambda: _torchvision_cifar10()(str(data_dir), train=True, download=True),
+    )
     try:
         train_x, train_y, test_x, test_y = _read_with_torchvision(Path(data_dir))
     except RuntimeError:  # md5 mismatch: same format, not the published files

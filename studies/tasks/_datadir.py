@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 DATA_DIR_ENV = "BOUNDSWEEP_DATA_DIR"
@@ -39,3 +40,33 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
 def download_allowed() -> bool:
     """Whether loaders may try to download missing files (``BOUNDSWEEP_DOWNLOAD=0`` forbids it)."""
     return os.environ.get(DOWNLOAD_ENV, "1").strip().lower() not in {"0", "false", "no", "off"}
+
+
+def missing_files(folder: Path, names: Iterable[str]) -> list[str]:
+    """The ``names`` that are not in ``folder``, in order."""
+    return [name for name in names if not (folder / name).exists()]
+
+
+def require_files(
+    dataset: str,
+    folder: Path,
+    names: tuple[str, ...],
+    source: str,
+    download: Callable[[], object],
+) -> None:
+    """Make sure ``folder`` holds every file in ``names``, calling ``download`` if some are missing.
+
+    ``download`` runs only when downloading is allowed (see :func:`download_allowed`); a
+    download that fails (no network, a checksum mismatch) is not an error in itself.
+
+    Raises:
+        MissingDataError: Files are still missing afterwards; it names them, ``folder`` and
+            ``source``.
+    """
+    if missing_files(folder, names) and download_allowed():
+        # No network: the error below names what to put where.
+        with contextlib.suppress(RuntimeError, OSError):
+            download()
+    missing = missing_files(folder, names)
+    if missing:
+        raise MissingDataError(dataset, folder, missing, source)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import shutil
 from pathlib import Path
-from urllib.error import URLError
 
 import torch
 
-from studies.tasks._datadir import MissingDataError, download_allowed
+from studies.tasks._datadir import require_files
 from studies.tasks._splits import ClassificationData, hold_out_validation
 
 MNIST_FILES = (
@@ -45,10 +43,6 @@ def _unpack_gzipped(raw: Path) -> None:
                 shutil.copyfileobj(src, dst)
 
 
-def _missing(raw: Path) -> list[str]:
-    return [name for name in MNIST_FILES if not (raw / name).exists()]
-
-
 def load_mnist(data_dir: Path) -> ClassificationData:
     """Read MNIST under ``<data_dir>/MNIST/raw/`` (raw or .gz idx files), downloading if allowed.
 
@@ -61,13 +55,13 @@ def load_mnist(data_dir: Path) -> ClassificationData:
     """
     raw = mnist_raw_folder(data_dir)
     _unpack_gzipped(raw)
-    if _missing(raw) and download_allowed():
-        # No network: the error below names what to put where.
-        with contextlib.suppress(RuntimeError, URLError, OSError):
-            _torchvision_mnist()(str(data_dir), train=True, download=True)
-    missing = _missing(raw)
-    if missing:
-        raise MissingDataError("MNIST", raw, missing, "http://yann.lecun.com/exdb/mnist/")
+    require_files(
+        "MNIST",
+        raw,
+        MNIST_FILES,
+        "http://yann.lecun.com/exdb/mnist/",
+        lambda: _torchvision_mnist()(str(data_dir), train=True, download=True),
+    )
     train = _torchvision_mnist()(str(data_dir), train=True, download=False)
     test = _torchvision_mnist()(str(data_dir), train=False, download=False)
     train_x, train_y, val_x, val_y = hold_out_validation(_normalise(train.data), train.targets)

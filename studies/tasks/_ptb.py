@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import urllib.request
 from pathlib import Path
-from urllib.error import URLError
 
 import torch
 
-from studies.tasks._datadir import MissingDataError, download_allowed
+from studies.tasks._datadir import missing_files, require_files
 from studies.tasks._splits import LanguageData
 
 PTB_FOLDER = "ptb"
@@ -24,13 +22,9 @@ def ptb_folder(data_dir: Path) -> Path:
     return Path(data_dir) / PTB_FOLDER
 
 
-def _missing(folder: Path) -> list[str]:
-    return [name for name in PTB_FILES if not (folder / name).exists()]
-
-
 def _download(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    for name in _missing(folder):
+    for name in missing_files(folder, PTB_FILES):
         with urllib.request.urlopen(PTB_URL + name, timeout=30) as response:
             data = response.read()
         (folder / name).write_bytes(data)
@@ -57,13 +51,7 @@ def load_ptb(data_dir: Path) -> LanguageData:
         MissingDataError: When files are missing and cannot be downloaded.
     """
     folder = ptb_folder(data_dir)
-    if _missing(folder) and download_allowed():
-        # No network: the error below names what to put where.
-        with contextlib.suppress(URLError, OSError):
-            _download(folder)
-    missing = _missing(folder)
-    if missing:
-        raise MissingDataError("Penn Treebank", folder, missing, PTB_URL)
+    require_files("Penn Treebank", folder, PTB_FILES, PTB_URL, lambda: _download(folder))
     train_words = tokenize(folder / "ptb.train.txt")
     index: dict[str, int] = {}
     for word in train_words:

@@ -33,19 +33,21 @@ def _lstm(layers: int, data: LanguageData) -> nn.Module:
     return LSTMLanguageModel(len(data.vocabulary), layers)
 
 
+# Every classification task has 10 classes: scored by accuracy, chance (0.1) when diverged.
+_ten_class_task = partial(
+    Task, kind="classification", metric="accuracy", direction="maximize", diverged_value=0.1
+)
+
+
 def make_mnist_mlp(hidden: int = MNIST_HIDDEN, name: str = "mnist_mlp") -> Task:
     """The paper's MNIST task with a one-hidden-layer MLP of width ``hidden``.
 
     Register another width with ``TASKS["mnist_mlp_1000"] = make_mnist_mlp(1000, "mnist_mlp_1000")``.
     """
-    return Task(
+    return _ten_class_task(
         name=name,
         description=f"MNIST, 784-{hidden}-10 fully connected net, 100 epochs, no lr decay",
-        kind="classification",
-        metric="accuracy",
-        direction="maximize",
         default_epochs=100,
-        diverged_value=0.1,
         batch_size=128,
         train_size=54_000,
         load_data=load_mnist,
@@ -54,14 +56,10 @@ def make_mnist_mlp(hidden: int = MNIST_HIDDEN, name: str = "mnist_mlp") -> Task:
 
 
 def _cifar(name: str, description: str, build) -> Task:
-    return Task(
+    return _ten_class_task(
         name=name,
         description=description,
-        kind="classification",
-        metric="accuracy",
-        direction="maximize",
         default_epochs=200,
-        diverged_value=0.1,
         batch_size=128,
         train_size=45_000,
         load_data=load_cifar10,
@@ -113,27 +111,19 @@ TASKS: dict[str, Task] = {
     "ptb_lstm1": _ptb(1),
     "ptb_lstm2": _ptb(2),
     "ptb_lstm3": _ptb(3),
-    "digits_mlp": Task(
+    "digits_mlp": _ten_class_task(
         name="digits_mlp",
         description="scikit-learn 8x8 digits, 64-128-10 MLP, 30 epochs (CI default, no download)",
-        kind="classification",
-        metric="accuracy",
-        direction="maximize",
         default_epochs=30,
-        diverged_value=0.1,
         batch_size=32,
         train_size=1_294,
         load_data=load_digits_data,
         build_model=partial(_mlp, (128,)),
     ),
-    "mnist1d_mlp": Task(
+    "mnist1d_mlp": _ten_class_task(
         name="mnist1d_mlp",
         description="MNIST-1D (generated offline), 40-100-100-10 MLP, 30 epochs (the demo's task)",
-        kind="classification",
-        metric="accuracy",
-        direction="maximize",
         default_epochs=30,
-        diverged_value=0.1,
         batch_size=100,
         train_size=3_600,
         load_data=load_mnist1d,
