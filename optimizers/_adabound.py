@@ -136,7 +136,10 @@ class AdaBound(Optimizer):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         super().__setstate__(state)
-        self.__dict__.setdefault("_impl", resolve_impl(None))
+        # load_state_dict() comes through here too: resolve (read the environment) only for a
+        # pickle that carries no implementation.
+        if "_impl" not in self.__dict__:
+            self._impl = resolve_impl(None)
         for group in self.param_groups:
             group.setdefault("amsbound", False)
             group.setdefault("decoupled_weight_decay", False)
@@ -149,7 +152,7 @@ class AdaBound(Optimizer):
         return self._impl
 
     def _init_group(self, group: dict[str, Any]) -> tuple[list[Tensor], ...]:
-        params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs = [], [], [], [], []
+        params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = [], [], [], [], [], []
         for param in group["params"]:
             if param.grad is None:
                 continue
@@ -171,13 +174,14 @@ class AdaBound(Optimizer):
                     param, memory_format=torch.preserve_format
                 )
             state["step"] += 1
+            steps.append(state["step"])
             params.append(param)
             grads.append(param.grad)
             exp_avgs.append(state["exp_avg"])
             exp_avg_sqs.append(state["exp_avg_sq"])
             if group["amsbound"]:
                 max_exp_avg_sqs.append(state["max_exp_avg_sq"])
-        return params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs
+        return params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
@@ -191,7 +195,7 @@ class AdaBound(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs = self._init_group(group)
+            params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = self._init_group(group)
             if not params:
                 continue
             beta1, beta2 = group["betas"]
@@ -201,7 +205,7 @@ class AdaBound(Optimizer):
                 exp_avgs,
                 exp_avg_sqs,
                 max_exp_avg_sqs if group["amsbound"] else None,
-                [self.state[p]["step"] for p in params],
+                steps,
                 lr=group["lr"],
                 base_lr=group["base_lr"],
                 final_lr=group["final_lr"],

@@ -157,18 +157,16 @@ _IMPL_FUNCTIONS = {
 
 def _pick(impl: str, tensors: list[list[Tensor]]) -> str:
     """The implementation for one bucket (same device, dtype and step count)."""
-    fusable = _fused.supports(tensors)
-    if impl == "auto":
-        if fusable and _fused.available():
-            return "fused"
-        # On CPU the per-tensor loop beats foreach (better cache reuse, fewer temporaries:
-        # benchmarks/bench_optimizers.py, as torch's own default); elsewhere foreach saves
-        # kernel launches.
-        return "single_tensor" if tensors[0][0].device.type == "cpu" else "foreach"
-    if impl == "fused" and not fusable:
-        # e.g. CUDA, float16 or channels_last tensors: the CPU kernel cannot take them.
-        return _pick("auto", tensors)
-    return impl
+    if impl in ("single_tensor", "foreach"):
+        return impl
+    # "fused" is taken even if the kernel is unavailable (its call says why); "auto" only if
+    # it is. Tensors the CPU kernel cannot take (e.g. CUDA, float16, channels_last) fall back.
+    if _fused.supports(tensors) and (impl == "fused" or _fused.available()):
+        return "fused"
+    # On CPU the per-tensor loop beats foreach (better cache reuse, fewer temporaries:
+    # benchmarks/bench_optimizers.py, as torch's own default); elsewhere foreach saves
+    # kernel launches.
+    return "single_tensor" if tensors[0][0].device.type == "cpu" else "foreach"
 
 
 def adabound(

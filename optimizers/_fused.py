@@ -9,7 +9,7 @@ cached on disk keyed by the source, the flags and the CPU, so later processes on
 torch's threads instead of starting a second pool.
 
 Only CPU tensors of float32/float64 with contiguous memory are taken; ``supports()`` says so
-and the caller falls back to the foreach implementation for anything else.
+and the caller falls back to the per-tensor loop (CPU) or foreach (elsewhere) for anything else.
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def _load() -> ctypes.CDLL | None:
                 )
             _library = library
     if _unavailable is not None:
-        _log.warning("fused AdaBound unavailable, using foreach: %s", _unavailable)
+        _log.warning("fused AdaBound unavailable, using the per-tensor loop: %s", _unavailable)
     return _library
 
 
@@ -201,7 +201,8 @@ def unavailable_reason() -> str | None:
 def warm_up() -> float:
     """Build (first time on this machine) or load the fused kernel now, not on the first step.
 
-    A worker calls this once per process. Returns the seconds it took.
+    Call it once per process (e.g. at a worker's start) so that no step pays it. Returns the
+    seconds it took.
     """
     start = time.perf_counter()
     _load()

@@ -94,7 +94,7 @@ class OptimizerEntry:
     description: str
     hyperparams: dict[str, HyperParam]
     bounded: bool
-    factory: Callable[..., Optimizer] = field(repr=False, compare=False, default=AdaBound)
+    factory: Callable[..., Optimizer] = field(repr=False, compare=False)
 
     def defaults(self) -> dict[str, float]:
         """Every hyperparameter's default."""
@@ -168,6 +168,7 @@ def _params(*hyperparams: HyperParam) -> dict[str, HyperParam]:
 
 
 _ADAM_PARAMS = (_lr(1e-3), _BETA1, _BETA2, _EPS, _WEIGHT_DECAY)
+_ADAMW_PARAMS = (_lr(1e-3), _BETA1, _BETA2, _EPS, _DECOUPLED_WEIGHT_DECAY)
 _BOUNDED_PARAMS = (*_ADAM_PARAMS, _FINAL_LR, _GAMMA)
 
 REGISTRY: dict[str, OptimizerEntry] = {
@@ -210,7 +211,7 @@ REGISTRY: dict[str, OptimizerEntry] = {
         OptimizerEntry(
             "adamw",
             "AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay",
-            _params(_lr(1e-3), _BETA1, _BETA2, _EPS, _DECOUPLED_WEIGHT_DECAY),
+            _params(*_ADAMW_PARAMS),
             bounded=False,
             factory=_fused_if_possible(torch.optim.AdamW),
         ),
@@ -231,7 +232,7 @@ REGISTRY: dict[str, OptimizerEntry] = {
         OptimizerEntry(
             "adaboundw",
             "AdaBoundW: AdaBound with AdamW's decoupled weight decay",
-            _params(_lr(1e-3), _BETA1, _BETA2, _EPS, _DECOUPLED_WEIGHT_DECAY, _FINAL_LR, _GAMMA),
+            _params(*_ADAMW_PARAMS, _FINAL_LR, _GAMMA),
             bounded=True,
             factory=AdaBoundW,
         ),

@@ -290,10 +290,14 @@ def test_invalid_hyperparameter_raises_naming_it(cls, kwargs, name: str) -> None
 
 def test_environment_picks_the_implementation(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BOUNDSWEEP_OPTIMIZER_IMPL", "single_tensor")
-    assert AdaBound([torch.nn.Parameter(torch.ones(1))]).impl == "single_tensor"
+    optimizer = AdaBound([torch.nn.Parameter(torch.ones(1))])
+    assert optimizer.impl == "single_tensor"
     monkeypatch.setenv("BOUNDSWEEP_OPTIMIZER_IMPL", "bogus")
     with pytest.raises(ValueError, match="BOUNDSWEEP_OPTIMIZER_IMPL.*single_tensor, foreach"):
         AdaBound([torch.nn.Parameter(torch.ones(1))])
+    # An existing optimizer keeps its implementation through load_state_dict.
+    optimizer.load_state_dict(optimizer.state_dict())
+    assert optimizer.impl == "single_tensor"
 
 
 def test_bounds_of_amsbound_and_adaboundw_follow_the_same_schedule() -> None:
@@ -324,23 +328,28 @@ except RuntimeError as error:
 """
 
 
-def test_without_a_compiler_auto_falls_back_and_fused_says_why(tmp_path) -> None:
-    """A real process with a failing C compiler and an empty kernel cache."""
-    env = {
-        **os.environ,
-        "CC": "/bin/false",
-        "BOUNDSWEEP_KERNEL_CACHE": str(tmp_path),
-        "BOUNDSWEEP_OPTIMIZER_IMPL": "",
-    }
+def _python(code: str, **env: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter from the repository root with ``env`` added."""
     result = subprocess.run(
-        [sys.executable, "-c", _NO_COMPILER_SCRIPT],
+        [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        env=env,
+        env={**os.environ, **env},
         cwd=Path(__file__).parents[2],
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_without_a_compiler_auto_falls_back_and_fused_says_why(tmp_path) -> None:
+    """A real process with a failing C compiler and an empty kernel cache."""
+    result = _python(
+        _NO_COMPILER_SCRIPT,
+        CC="/bin/false",
+        BOUNDSWEEP_KERNEL_CACHE=str(tmp_path),
+        BOUNDSWEEP_OPTIMIZER_IMPL="",
+    )
     assert "available False | building the kernel failed" in result.stdout
     assert "auto stepped 0.99" in result.stdout
     assert "fused refused: The fused AdaBound kernel is unavailable" in result.stdout
@@ -348,18 +357,9 @@ def test_without_a_compiler_auto_falls_back_and_fused_says_why(tmp_path) -> None
 
 
 def test_warm_up_builds_into_the_cache_then_only_loads(tmp_path) -> None:
-    env = {**os.environ, "BOUNDSWEEP_KERNEL_CACHE": str(tmp_path)}
     built = []
     for _ in range(2):
-        result = subprocess.run(
-            [sys.executable, "-c", "import optimizers; print(optimizers.warm_up())"],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=Path(__file__).parents[2],
-            timeout=120,
-        )
-        assert result.returncode == 0, result.stderr
+        _python("import optimizers; optimizers.warm_up()", BOUNDSWEEP_KERNEL_CACHE=str(tmp_path))
         built.append({p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()})
     if not built[0]:
         pytest.skip("no C compiler here")

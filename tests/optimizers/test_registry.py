@@ -109,8 +109,9 @@ def test_every_value_in_range_builds(optimizer: str, hp: HyperParam) -> None:
 def test_log_scale_ranges_are_positive_and_defaults_inside() -> None:
     for _, hp in ALL_HYPERPARAMS:
         assert hp.contains(hp.default), hp
-        if hp.log:
-            assert hp.low > 0
+    # Every registry HyperParam passed this check on construction; make sure it is enforced.
+    with pytest.raises(AssertionError, match="log scale needs low > 0"):
+        HyperParam("lr", 1e-3, 0.0, 1.0, log=True)
     assert REGISTRY["adabound"].hyperparams["gamma"].log
     assert REGISTRY["adabound"].hyperparams["final_lr"].log
     assert not REGISTRY["adabound"].hyperparams["beta2"].log
