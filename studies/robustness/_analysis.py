@@ -81,6 +81,16 @@ def _learning_curve(records: list) -> dict | None:
     }
 
 
+def _sweep_plots(configs: list[Configuration], varied: list[str], best: Configuration) -> dict:
+    """Each varied hyperparameter's sweep through the best configuration (2+ values)."""
+    plots = {}
+    for h in varied:
+        points = sweep(configs, h, best)
+        if len(points) >= 2:
+            plots[h] = _sweep_plot(points, h)
+    return plots
+
+
 def _sweep_plot(points: list[Configuration], hyperparameter: str) -> dict:
     means = np.array([p.mean for p in points])
     sds = np.array([p.sd if p.sd is not None else 0.0 for p in points])
@@ -134,14 +144,14 @@ def _total_steps(spec: dict, records: list) -> int | None:
     if curves:
         r = curves[0]
         return int(round(r.steps_per_epoch * len(r.curve)))
-    try:
-        from studies.tasks import TASKS, Budget
+    from studies.tasks import TASKS, Budget
 
+    try:
         task = TASKS[spec["task"]]
         budget = Budget.model_validate(spec.get("budget") or {})
         epochs = budget.epochs or task.default_epochs
         return int(task.steps_per_epoch(budget) * epochs)
-    except (ImportError, KeyError, TypeError, ValueError):
+    except (KeyError, TypeError, ValueError):
         return None
 
 
@@ -250,11 +260,7 @@ def _arm_report(
             "unbiased": (sign * expected_max_unbiased(good)).tolist(),
             "with_replacement": (sign * expected_max_with_replacement(good)).tolist(),
         },
-        sweeps={
-            h: _sweep_plot(sweep(configs, h, best), h)
-            for h in arm.varied()
-            if len(sweep(configs, h, best)) >= 2
-        },
+        sweeps=_sweep_plots(configs, base["varied"], best),
         learning_curve=_learning_curve(best_records),
         importance=importance(arm),
     )
@@ -367,11 +373,10 @@ def analyze_campaign(
         "arms": arms,
         "verdicts": verdicts,
         "dynamics": dynamics,
-        "published": None,
+        "published": _published(campaign, arms),
         "context": context_notes(),
         "caveats": _caveats(arms),
     }
-    report["published"] = _published(campaign, arms)
     return jsonable(report)
 
 

@@ -1,7 +1,8 @@
 """The bound schedule of AdaBound (Luo et al. 2019), for the report's plot.
 
 At step t the step size is clipped into [lower(t), upper(t)] with
-lower = final_lr * (1 - 1 / (gamma * t + 1)) and upper = final_lr * (1 + 1 / (gamma * t)).
+lower = final_lr * (1 - 1 / (gamma * t + 1)) and upper = final_lr * (1 + 1 / (gamma * t)):
+`optimizers._bounds.bound_at`, the curves the optimizers clip with, evaluated at log-spaced steps.
 """
 
 from __future__ import annotations
@@ -13,7 +14,10 @@ POINTS = 60
 
 def bound_schedule(final_lr: float, gamma: float, steps: int, points: int = POINTS) -> dict:
     """Lower and upper bound at log-spaced steps 1..steps."""
-    t = np.unique(np.round(np.geomspace(1, max(steps, 2), points)))
-    lower = final_lr * (1 - 1 / (gamma * t + 1))
-    upper = final_lr * (1 + 1 / (gamma * t))
-    return {"steps": t.tolist(), "lower": lower.tolist(), "upper": upper.tolist()}
+    # The optimizers package imports torch; a report imports it anyway (studies.tasks), but
+    # only once it reads a campaign, not when studies.robustness is imported.
+    from optimizers._bounds import bound_at
+
+    t = np.unique(np.round(np.geomspace(1, max(steps, 2), points))).tolist()
+    lower, upper = zip(*(bound_at(final_lr, gamma, int(step)) for step in t), strict=True)
+    return {"steps": t, "lower": list(lower), "upper": list(upper)}

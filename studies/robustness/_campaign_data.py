@@ -5,12 +5,16 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import optuna
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
+
+from studies._storage._tables import ATTR_ARM, ATTR_CAMPAIGN, ATTR_SPEC
+
+if TYPE_CHECKING:
+    from optuna.study._frozen import FrozenStudy  # what BaseStorage.get_all_studies returns
 
 METRICS = ("val", "test")
 BOUNDED_OPTIMIZERS = frozenset({"adabound", "amsbound", "adaboundw"})
@@ -87,20 +91,19 @@ class CampaignData:
 
 
 def open_storage(storage: str | BaseStorage) -> BaseStorage:
-    """Accept a database URL or an Optuna storage object."""
+    """Accept a database URL (opened as every part of boundsweep opens it) or a storage."""
     if isinstance(storage, str):
-        return optuna.storages.RDBStorage(storage)
+        from studies.storage import open_storage as open_url  # imports torch (studies.tasks)
+
+        return open_url(storage)
     return storage
 
 
 def _metric_name(task: str | None, maximize: bool) -> str:
-    try:
-        from studies.tasks import TASKS
+    from studies.tasks import TASKS  # imports torch: only once a campaign is read
 
-        if task in TASKS:
-            return TASKS[task].metric
-    except ImportError:  # the tasks package is optional for reading a report
-        pass
+    if task in TASKS:
+        return TASKS[task].metric
     return "accuracy" if maximize else "perplexity"
 
 
@@ -143,8 +146,18 @@ def _record(trial: FrozenTrial, metric: str, scale: float) -> TrialRecord | None
     )
 
 
-def load_campaign(storage: str | BaseStorage, name: str, metric: str = "val") -> CampaignData:
+def load_campaign(
+    storage: str | BaseStorage,
+    name: str,
+    metric: str = "val",
+    *,
+    all_studies: list[FrozenStudy] | None = None,
+) -> CampaignData:
     """Read every arm study `<name>/<arm>` and its COMPLETE trials.
+
+    Args:
+        all_studies: ``storage.get_all_studies()`` when the caller already has it (reading
+            several campaigns); read here otherwise.
 
     Raises:
         ValueError: ``metric`` is not one of ``"val"``, ``"test"``.
@@ -154,24 +167,23 @@ def load_campaign(storage: str | BaseStorage, name: str, metric: str = "val") ->
         raise ValueError(f"Invalid metric {metric!r}: choose one of {', '.join(METRICS)}")
     backend = open_storage(storage)
     prefix = f"{name}/"
-    # get_all_studies reads names, directions and attributes only, never trials.
+    if all_studies is None:
+        # get_all_studies reads names, directions and attributes only, never trials.
+        all_studies = backend.get_all_studies()
     studies = [
         s
-        for s in backend.get_all_studies()
-        if s.study_name.startswith(prefix) and s.user_attrs.get("boundsweep:campaign", name) == name
+        for s in all_studies
+        if s.study_name.startswith(prefix) and s.user_attrs.get(ATTR_CAMPAIGN, name) == name
     ]
     if not studies:
         raise CampaignNotFoundError(f"Campaign not found: {name!r}")
-    spec = next(
-        (s.user_attrs["boundsweep:spec"] for s in studies if "boundsweep:spec" in s.user_attrs), {}
-    )
+    spec = next((s.user_attrs[ATTR_SPEC] for s in studies if ATTR_SPEC in s.user_attrs), {})
     arm_specs = {a.get("name", a.get("optimizer")): a for a in spec.get("arms", [])}
     maximize = studies[0].directions[0] == StudyDirection.MAXIMIZE
     metric_name = _metric_name(spec.get("task"), maximize)
-    arms: list[ArmData] = []
     raw: list[tuple[ArmData, list[FrozenTrial]]] = []
     for study in studies:
-        arm_name = study.user_attrs.get("boundsweep:arm", study.study_name[len(prefix) :])
+        arm_name = study.user_attrs.get(ATTR_ARM, study.study_name[len(prefix) :])
         arm_spec = arm_specs.get(arm_name, {})
         trials = backend.get_all_trials(study._study_id, deepcopy=False)
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -183,12 +195,11 @@ def load_campaign(storage: str | BaseStorage, name: str, metric: str = "val") ->
             n_trials=len(trials),
         )
         raw.append((arm, complete))
-        arms.append(arm)
     scale = _accuracy_scale(metric_name, [t for _, ts in raw for t in ts], metric)
     for arm, complete in raw:
         arm.records = [r for r in (_record(t, metric, scale) for t in complete) if r is not None]
     order = {a: i for i, a in enumerate(arm_specs)}
-    arms.sort(key=lambda a: (order.get(a.name, len(order)), a.name))
+    arms = sorted((arm for arm, _ in raw), key=lambda a: (order.get(a.name, len(order)), a.name))
     return CampaignData(name, spec, arms, metric, metric_name, scale)
 
 

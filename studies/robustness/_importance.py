@@ -19,7 +19,7 @@ from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvalu
 
 from studies.robustness._campaign_data import ArmData
 
-# Small forests keep a report of a few hundred trials well under a second.
+# Small forests keep the report quick (benchmarks/bench_report.py times it).
 FANOVA_TREES = 16
 FANOVA_DEPTH = 6
 MIN_TRIALS = 8

@@ -100,7 +100,7 @@ def summary(
         "iqr_ci": interval(boot_q3 - boot_q1),
         "range": float(np.max(means) - np.min(means)),
         "range_ci": interval(boot.max(axis=1) - boot.min(axis=1)),
-        "best_ci": interval(np.max(boot_good, axis=1) if maximize else -np.max(boot_good, axis=1)),
+        "best_ci": interval(goodness(np.max(boot_good, axis=1), maximize)),
         "robust_region": {
             "delta": delta_abs,
             "count": int(np.sum(within)),

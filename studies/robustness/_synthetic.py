@@ -18,6 +18,8 @@ from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.storages import BaseStorage
 from optuna.trial import create_trial
 
+from studies._storage._tables import ATTR_ARM, ATTR_CAMPAIGN, ATTR_CANCELLED, ATTR_SPEC
+
 TASK = "mnist1d_mlp"
 LR_GRID = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]
 FINAL_LR_GRID = [1e-3, 1e-2, 1e-1, 1.0, 10.0]
@@ -110,10 +112,10 @@ def build_synthetic_campaign(
         study = optuna.create_study(
             storage=storage, study_name=f"{name}/{arm}", direction="maximize"
         )
-        study.set_user_attr("boundsweep:campaign", name)
-        study.set_user_attr("boundsweep:arm", arm)
-        study.set_user_attr("boundsweep:spec", spec)
-        study.set_user_attr("boundsweep:cancelled", False)
+        study.set_user_attr(ATTR_CAMPAIGN, name)
+        study.set_user_attr(ATTR_ARM, arm)
+        study.set_user_attr(ATTR_SPEC, spec)
+        study.set_user_attr(ATTR_CANCELLED, False)
         grid = next(a["space"] for a in spec["arms"] if a["name"] == arm)
         axes = {k: v["grid"] for k, v in grid.items()}
         distributions = {k: FloatDistribution(min(v), max(v), log=True) for k, v in axes.items()}

@@ -44,11 +44,12 @@ def nightly_trend(storage: str | BaseStorage, campaign_names: list[str]) -> dict
         return (m.group(1) if m else "", name)
 
     runs = sorted(campaign_names, key=order)
+    all_studies = backend.get_all_studies()  # once, not once per campaign
     arms: dict[str, dict] = {}
     for name in runs:
         m = DATE.search(name)
         date = f"{m.group(1)[:4]}-{m.group(1)[4:6]}-{m.group(1)[6:]}" if m else None
-        campaign = load_campaign(backend, name)
+        campaign = load_campaign(backend, name, all_studies=all_studies)
         for arm in campaign.arms:
             configs = configurations(arm)
             if not configs:

@@ -253,6 +253,7 @@ def dynamics_verdict(
     sign = 1.0 if maximize else -1.0
     diff = sign * (a.mean() - b.mean())
     diff_ci = interval(sign * (boot_a - boot_b))
+    a_ci, b_ci = interval(boot_a), interval(boot_b)
     if diff_ci[0] >= -margin:
         outcome = "supported"
     elif diff_ci[1] < -margin:
@@ -261,13 +262,13 @@ def dynamics_verdict(
         outcome = "inconclusive"
     out.update(
         outcome=outcome,
-        arm_value={"mean": float(a.mean()), "ci": interval(boot_a), "seeds": int(a.size)},
-        reference_value={"mean": float(b.mean()), "ci": interval(boot_b), "seeds": int(b.size)},
+        arm_value={"mean": float(a.mean()), "ci": a_ci, "seeds": int(a.size)},
+        reference_value={"mean": float(b.mean()), "ci": b_ci, "seeds": int(b.size)},
         difference={"value": float(diff), "ci": diff_ci, "oriented": "higher is better"},
         margin=margin,
         sentence=(
-            f"{claim}: {_fmt(a.mean())} {_fmt_ci(interval(boot_a))} vs {_fmt(b.mean())} "
-            f"{_fmt_ci(interval(boot_b))}, advantage {diff:+.2f} {unit} {_fmt_ci(diff_ci)} "
+            f"{claim}: {_fmt(a.mean())} {_fmt_ci(a_ci)} vs {_fmt(b.mean())} "
+            f"{_fmt_ci(b_ci)}, advantage {diff:+.2f} {unit} {_fmt_ci(diff_ci)} "
             f"(margin {_fmt(margin)}) — {outcome}."
         ),
     )
