@@ -149,8 +149,7 @@ def _total_steps(spec: dict, records: list) -> int | None:
     try:
         task = TASKS[spec["task"]]
         budget = Budget.model_validate(spec.get("budget") or {})
-        epochs = budget.epochs or task.default_epochs
-        return int(task.steps_per_epoch(budget) * epochs)
+        return int(task.steps_per_epoch(budget) * task.epochs(budget))
     except (KeyError, TypeError, ValueError):
         return None
 
