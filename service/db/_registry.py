@@ -39,7 +39,9 @@ def insert_campaign_rows(connection: sa.Connection, rows: Iterable[dict[str, Any
     else:
         from sqlalchemy.dialects.sqlite import insert
     statement = insert(table).values(rows).on_conflict_do_nothing(index_elements=["name"])
-    return connection.execute(statement).rowcount or 0
+    # SQLAlchemy keeps an INSERT's rowcount only when asked (psycopg's reads -1 otherwise).
+    result = connection.execute(statement, execution_options={"preserve_rowcount": True})
+    return result.rowcount or 0
 
 
 def _row(spec: Any, source: str, schedule_name: str | None, state: str) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
+from service.db import register_campaign
 from studies.campaign import preset
 from studies.storage import arm_study_name, create_campaign, open_storage
 from tests.service._live_api import api_client
@@ -185,6 +186,13 @@ def test_campaigns_created_straight_in_the_storage_are_listed(
     listed = api.get(f"{API}/campaigns").json()
     assert [(c["name"], c["created_by"]) for c in listed["data"]] == [("from-cli", "cli")]
     assert api.get(f"{API}/campaigns/from-cli").json()["total"] == spec.total_trials()
+
+
+def test_the_registry_takes_a_name_once(storage_url: str) -> None:
+    # The first writer learns it won, the second that it lost: what `launch_campaign` relies on.
+    spec = preset("paper-robustness", name="taken", task="digits_mlp", grid_width=1, seeds=[0])
+    assert register_campaign(storage_url, spec, source="api", state="creating") is True
+    assert register_campaign(storage_url, spec, source="cli") is False
 
 
 def test_campaign_listing_pages(api: httpx.Client) -> None:
