@@ -7,14 +7,14 @@ p50/p95/p99 of the status endpoint next to `/healthz` measured in the same run (
 what our SQL costs over an empty request), and what Optuna's own path (`get_n_trials`,
 `get_all_study_summaries`) would cost for the same numbers.
 
-    .venv/bin/python benchmarks/bench_api.py [--requests 600] [--concurrency 8]
+    .venv/bin/python benchmarks/bench_api.py [--requests 800] [--concurrency 8]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import os
 import socket
 import statistics
 import subprocess
@@ -22,7 +22,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -38,6 +37,7 @@ from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks._postgres import postgres_database  # noqa: E402
 from service.db import campaign_progress, make_engine, migrate  # noqa: E402
 from studies.campaign import CampaignSpec  # noqa: E402
 from studies.storage import arm_study_name, create_campaign, open_storage  # noqa: E402
@@ -47,9 +47,6 @@ ARMS = ("adabound", "amsbound", "adam", "amsgrad", "sgdm")
 QUEUED_PER_ARM = 40  # WAITING slots create_campaign enqueues
 RUNNING_PER_ARM = 2
 CAMPAIGN = "bench-5k"
-POSTGRES_ADMIN = os.environ.get(
-    "BOUNDSWEEP_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
 
 
 def _spec() -> CampaignSpec:
@@ -311,25 +308,13 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         bench("SQLite", f"sqlite:///{tmp}/bench.db", args.requests, args.concurrency)
-    admin = sa.create_engine(POSTGRES_ADMIN, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
-    name = f"bs_bench_{uuid.uuid4().hex[:8]}"
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    except sa.exc.OperationalError as exc:
-        print(f"== PostgreSQL: skipped, not reachable ({exc.__class__.__name__})")
-        return
-    try:
-        bench(
-            "PostgreSQL",
-            POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{name}",
-            args.requests,
-            args.concurrency,
-        )
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with contextlib.ExitStack() as stack:
+        try:
+            url = stack.enter_context(postgres_database())
+        except sa.exc.OperationalError as exc:
+            print(f"== PostgreSQL: skipped, not reachable ({exc.__class__.__name__})")
+            return
+        bench("PostgreSQL", url, args.requests, args.concurrency)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -95,7 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(probe_router)
     app.include_router(api_router)
     app.openapi = _openapi_with_create_body(app)  # type: ignore[method-assign]
-    if settings.dashboard and importlib.util.find_spec("service.dashboard") is not None:
+    if settings.dashboard:
         from service.dashboard import mount_dashboard
 
         mount_dashboard(app, settings)

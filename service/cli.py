@@ -72,7 +72,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from service.app import create_app
     from service.db import migrate
 
-    settings = _settings(args)
+    # Migrated here, so the app's start-up need not do it a second time.
+    settings = _settings(args, migrate_on_start=False)
     migrate(str(settings.database_url))
     uvicorn.run(
         create_app(settings),
@@ -215,29 +216,22 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _register_campaign(url: str, spec: Any) -> None:
-    """Enter the campaign in the service's registry, when the API's tables exist there."""
-    try:
-        from service.db import register_campaign
-    except ImportError:
-        return
-    register_campaign(url, spec, source="cli")
-
-
 def cmd_submit(args: argparse.Namespace) -> int:
     """Create a campaign (one Optuna study per arm, its trials queued) straight in the storage."""
+    from service.db import register_campaign
     from studies.storage import create_campaign
 
     spec = _load_spec(args)
     if args.dry_run:
-        print(spec.to_yaml() if hasattr(spec, "to_yaml") else spec.model_dump_json(indent=2))
+        print(spec.to_yaml())
         return 0
     url = _storage(args)
     try:
         create_campaign(_open_storage(url), spec)
     except ValueError as exc:
         raise CLIError(str(exc)) from None
-    _register_campaign(url, spec)
+    # Migrates the service tables first, so the API lists the campaign like one it created.
+    register_campaign(url, spec, source="cli")
     arms = ", ".join(arm.name for arm in spec.arms)
     print(f"submitted campaign {spec.name!r} on {spec.task} with arms: {arms}")
     print(f"watch it: boundsweep status {spec.name}   report: boundsweep report {spec.name}")

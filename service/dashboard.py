@@ -167,18 +167,6 @@ def _dashboard_wsgi(storage: Any, access: DashboardAccess) -> WSGIApp:
     return guard_dashboard(optuna_dashboard.wsgi(storage), access)
 
 
-def _open_storage(url: str) -> Any:
-    # The campaigns' own storage opener when it exists (same engine options as the workers);
-    # a plain RDBStorage otherwise, which is what it wraps.
-    try:
-        from studies.storage import open_storage
-    except ImportError:
-        import optuna
-
-        return optuna.storages.RDBStorage(url)
-    return open_storage(url)
-
-
 def dashboard_asgi(storage_url: str, access: DashboardAccess) -> Any:
     """optuna-dashboard as a guarded ASGI app, for ``boundsweep dashboard`` under uvicorn.
 
@@ -191,7 +179,9 @@ def dashboard_asgi(storage_url: str, access: DashboardAccess) -> Any:
     """
     from a2wsgi import WSGIMiddleware
 
-    return WSGIMiddleware(_dashboard_wsgi(_open_storage(storage_url), access))
+    from studies.storage import open_storage
+
+    return WSGIMiddleware(_dashboard_wsgi(open_storage(storage_url), access))
 
 
 def mount_dashboard(app: Any, settings: Any) -> None:

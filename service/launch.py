@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from service.db import CampaignRecord, insert_campaign_rows, utcnow
+from service.db import CampaignRecord, register_campaign
 
 __all__ = ["cancel", "launch_campaign"]
 
@@ -41,18 +41,8 @@ def launch_campaign(
     """
     from studies.storage import CampaignExists, create_campaign
 
-    row = {
-        "name": spec.name,
-        "task": spec.task,
-        "created_at": utcnow(),
-        "created_by": source,
-        "schedule_name": schedule_name,
-        "spec": spec.model_dump(mode="json"),
-        "state": "creating",
-    }
-    with engine.begin() as connection:
-        if not insert_campaign_rows(connection, [row]):
-            raise CampaignExists(f"campaign {spec.name!r} already exists")
+    if not register_campaign(engine, spec, source, schedule_name, state="creating"):
+        raise CampaignExists(f"campaign {spec.name!r} already exists")
     try:
         studies = create_campaign(storage, spec)
     except BaseException:

@@ -2,8 +2,9 @@
 
 Dashboards and scripts poll `GET /campaigns/{name}`; trials take seconds to hours, so a status
 one second old is as good as a fresh one. Caching it that long turns N concurrent polls into
-one grouped query (and one JSON rendering), and the per-key lock keeps a burst of misses from running the same query N
-times at once (single flight). `BOUNDSWEEP_STATUS_CACHE_SECONDS=0` turns it off.
+one reading of the database (and one JSON rendering), and the per-key lock keeps a burst of
+misses from running the same queries N times at once (single flight).
+`BOUNDSWEEP_STATUS_CACHE_SECONDS=0` turns it off.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from service.db._progress import (
     arm_study_ids,
     campaign_progress,
 )
-from service.db._registry import discover_campaigns, insert_campaign_rows, register_campaign
+from service.db._registry import discover_campaigns, register_campaign
 from service.db._tables import Base, CampaignRecord, Schedule, ScheduleRun, utcnow
 from service.db._trials import TrialRow, trial_page
 
@@ -27,7 +27,6 @@ __all__ = [
     "arm_study_ids",
     "campaign_progress",
     "discover_campaigns",
-    "insert_campaign_rows",
     "make_engine",
     "migrate",
     "normalize_url",

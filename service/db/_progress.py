@@ -111,7 +111,7 @@ def arm_study_ids(connection: sa.Connection, study_names: list[str]) -> dict[str
 
 
 def campaign_progress(connection: sa.Connection, arms: dict[str, str]) -> CampaignProgress:
-    """Progress of every arm, in two queries (studies, then grouped trials).
+    """Progress of every arm, in three queries (studies, grouped trials, retried copies).
 
     Args:
         connection: A connection to the storage database.
@@ -121,7 +121,7 @@ def campaign_progress(connection: sa.Connection, arms: dict[str, str]) -> Campai
     studies = connection.execute(
         sa.select(s.c.study_id, s.c.study_name, d.c.direction, a.c.value_json)
         .outerjoin(d, sa.and_(d.c.study_id == s.c.study_id, d.c.objective == 0))
-        .outerjoin(a, sa.and_(a.c.study_id == s.c.study_id, a.c.key == "boundsweep:cancelled"))
+        .outerjoin(a, sa.and_(a.c.study_id == s.c.study_id, a.c.key == ot.ATTR_CANCELLED))
         .where(s.c.study_name.in_(list(arms.values())))
     ).all()
     arm_of = {study: arm for arm, study in arms.items()}

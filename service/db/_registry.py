@@ -65,7 +65,7 @@ def register_campaign(
     schedule_name: str | None = None,
     state: str = "active",
 ) -> bool:
-    """Enter a campaign whose studies exist in the registry (no-op if already there).
+    """Enter a campaign in the registry (no-op if its name is there already).
 
     Args:
         url_or_engine: The storage URL (the service tables are migrated first) or an engine
@@ -112,7 +112,7 @@ def discover_campaigns(connection: sa.Connection) -> int:
     """
     attrs = ot.study_user_attributes
     found = connection.execute(
-        sa.select(attrs.c.study_id, attrs.c.value_json).where(attrs.c.key == "boundsweep:campaign")
+        sa.select(attrs.c.study_id, attrs.c.value_json).where(attrs.c.key == ot.ATTR_CAMPAIGN)
     ).all()
     by_name: dict[str, list[int]] = {}
     for study_id, value_json in found:
@@ -124,7 +124,7 @@ def discover_campaigns(connection: sa.Connection) -> int:
     if not missing:
         return 0
     study_ids = {i for ids in missing.values() for i in ids}
-    keys = ("boundsweep:spec", "boundsweep:created_at", "boundsweep:cancelled")
+    keys = (ot.ATTR_SPEC, ot.ATTR_CREATED_AT, ot.ATTR_CANCELLED)
     values: dict[tuple[int, str], Any] = {
         (study_id, key): json.loads(value_json)
         for study_id, key, value_json in connection.execute(
@@ -135,15 +135,15 @@ def discover_campaigns(connection: sa.Connection) -> int:
     }
     rows = []
     for name, ids in missing.items():
-        spec = values.get((ids[0], "boundsweep:spec"))
+        spec = values.get((ids[0], ot.ATTR_SPEC))
         if not isinstance(spec, dict):
             continue  # not a boundsweep campaign after all (attribute set by hand)
-        cancelled = any(values.get((i, "boundsweep:cancelled")) for i in ids)
+        cancelled = any(values.get((i, ot.ATTR_CANCELLED)) for i in ids)
         rows.append(
             {
                 "name": name,
                 "task": str(spec.get("task", "")),
-                "created_at": _parse_created_at(values.get((ids[0], "boundsweep:created_at"))),
+                "created_at": _parse_created_at(values.get((ids[0], ot.ATTR_CREATED_AT))),
                 "created_by": "cli",
                 "schedule_name": None,
                 "spec": spec,

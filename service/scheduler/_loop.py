@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable
@@ -40,15 +41,13 @@ def run_scheduler(
     settings = settings or Settings()
     stop_event = stop_event or threading.Event()
     engine = make_engine(settings.database_url)
-    opened: list[Any] = []
 
+    @functools.cache
     def storage() -> Any:
         # Opened on the first firing only: a scheduler with nothing due never touches Optuna.
-        if not opened:
-            from studies.storage import open_storage
+        from studies.storage import open_storage
 
-            opened.append(open_storage(settings.database_url))
-        return opened[0]
+        return open_storage(settings.database_url)
 
     stale_after = timedelta(seconds=settings.scheduler_stale_seconds)
     fired: list[Firing] = []
