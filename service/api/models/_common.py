@@ -7,10 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-__all__ = ["Page", "json_safe"]
+from studies.campaign import NAME_PATTERN
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
-"""A campaign's (and an arm's) name, as `studies.campaign` defines it."""
+__all__ = ["NAME_PATTERN", "Page", "json_safe"]
 
 
 def json_safe(value: Any) -> Any:
