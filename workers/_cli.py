@@ -9,7 +9,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import FrameType
 
 from studies.storage import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_MAX_RETRIES
@@ -25,14 +25,21 @@ def _device(value: str) -> str:
     return value
 
 
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {number}")
-    return number
+def _at_least(low: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+        if number < low:
+            raise argparse.ArgumentTypeError(f"expected a number >= {low}, got {number}")
+        return number
+
+    return parse
+
+
+_count = _at_least(0)
+_seconds = _at_least(1)  # a heartbeat every 0 s (or a grace of 0 s) makes no sense
 
 
 def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
@@ -53,19 +60,19 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-retries",
-        type=_positive_int,
+        type=_count,
         default=DEFAULT_MAX_RETRIES,
         help=f"times a crashed trial is retried before it is reported failed (default: {DEFAULT_MAX_RETRIES})",
     )
     parser.add_argument(
         "--heartbeat-interval",
-        type=_positive_int,
+        type=_seconds,
         default=DEFAULT_HEARTBEAT_INTERVAL,
         help=f"seconds between heartbeats of the running trial (default: {DEFAULT_HEARTBEAT_INTERVAL})",
     )
     parser.add_argument(
         "--grace-period",
-        type=_positive_int,
+        type=_seconds,
         default=None,
         help="seconds without a heartbeat before a trial counts as crashed (default: 3 heartbeats)",
     )
@@ -82,9 +89,7 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         default=2.0,
         help="seconds between looks for new work when there is none (default: 2)",
     )
-    parser.add_argument(
-        "--max-trials", type=_positive_int, default=None, help="stop after N trials"
-    )
+    parser.add_argument("--max-trials", type=_count, default=None, help="stop after N trials")
     parser.add_argument(
         "--data-dir", default=None, help="dataset folder (default: $BOUNDSWEEP_DATA_DIR or ./data)"
     )

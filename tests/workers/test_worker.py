@@ -270,6 +270,9 @@ def test_cli_refuses_bad_options_clearly(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit):
         parser.parse_args(["--max-retries", "-1"])
     assert "--max-retries: expected a number >= 0, got -1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--heartbeat-interval", "0"])
+    assert "--heartbeat-interval: expected a number >= 1, got 0" in capsys.readouterr().err
     if torch.cuda.is_available():
         return
     args = parser.parse_args(["--storage", "sqlite://", "--gpus", "all"])
