@@ -31,6 +31,7 @@ from studies._storage._open import (
     DEFAULT_MAX_RETRIES,
     CampaignStorage,
     engine_of,
+    ensure_wal,
     open_storage,
 )
 from studies._storage._progress import ArmProgress, arm_progress, campaign_progress
@@ -74,6 +75,7 @@ __all__ = [
     "claim_waiting_trial",
     "create_campaign",
     "engine_of",
+    "ensure_wal",
     "fail_if_running",
     "fail_stale_trials",
     "finish_trial",

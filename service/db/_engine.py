@@ -6,7 +6,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from studies.storage import ensure_wal
+
 __all__ = ["make_engine", "normalize_url"]
+
+SQLITE_TIMEOUT = 30.0
+"""Seconds a query on a SQLite file waits for another connection's lock."""
 
 
 def normalize_url(url: str) -> str:
@@ -24,12 +29,20 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
         **kwargs: Passed to `sqlalchemy.create_engine`.
     """
     url = normalize_url(url)
-    if url.startswith("sqlite"):
-        # Workers write to the same file; a reader should queue behind them, not error out.
-        kwargs.setdefault("connect_args", {"timeout": 30})
-    else:
+    if not url.startswith("sqlite"):
         kwargs.setdefault("pool_pre_ping", True)
         if url.startswith("postgresql"):
             # /readyz must answer "unreachable", not hang on a host that drops packets.
             kwargs.setdefault("connect_args", {"connect_timeout": 10})
-    return sa.create_engine(url, **kwargs)
+        return sa.create_engine(url, **kwargs)
+    # Workers write to the same file; a reader should queue behind them, not error out.
+    kwargs.setdefault("connect_args", {"timeout": SQLITE_TIMEOUT})
+    engine = sa.create_engine(url, **kwargs)
+
+    @sa.event.listens_for(engine, "connect")
+    def _wal(dbapi_connection: Any, _record: Any) -> None:
+        # The service's tables are usually made first, so the file is in WAL mode from the
+        # start, before workers and schedulers share it (the Optuna storage does the same).
+        ensure_wal(dbapi_connection, SQLITE_TIMEOUT)
+
+    return engine

@@ -183,9 +183,12 @@ def fire_due(
         if fire_time <= anchor:
             continue
         campaign = campaign_name_for(schedule.name, schedule.timezone, fire_time)
+        # Open the storage before claiming: if it cannot be opened, no claim is left behind
+        # for another scheduler to take over only after `stale_after`.
+        optuna_storage = storage()
         run_id = _claim(engine, schedule, fire_time, campaign, now)
         if run_id is not None:
-            fired.append(_create(engine, storage(), schedule, run_id, fire_time, campaign))
+            fired.append(_create(engine, optuna_storage, schedule, run_id, fire_time, campaign))
     for run_id, schedule_id, fire_time, campaign in _take_over_stale(engine, now, stale_after):
         schedule = schedules.get(schedule_id)
         if schedule is not None:

@@ -7,11 +7,12 @@ others and its trial retried (``RetryHeartbeatStaleTrialCallback``).
 
 from __future__ import annotations
 
+import random
 import sqlite3
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from typing import Any
 
 import optuna
@@ -32,9 +33,41 @@ def _prepare_sqlite(url: sa.URL) -> dict[str, Any]:
     database = url.database
     if database and database != ":memory:" and not database.startswith("file:"):
         # journal_mode=WAL is stored in the file itself: set it once, before Optuna connects.
-        with sqlite3.connect(database, timeout=SQLITE_BUSY_TIMEOUT) as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
+        with closing(sqlite3.connect(database, timeout=SQLITE_BUSY_TIMEOUT)) as conn:
+            ensure_wal(conn, SQLITE_BUSY_TIMEOUT)
     return {"connect_args": {"timeout": SQLITE_BUSY_TIMEOUT}}
+
+
+def ensure_wal(conn: sqlite3.Connection, timeout: float) -> None:
+    """Put the SQLite file behind ``conn`` in WAL mode, waiting up to ``timeout`` s for others.
+
+    Leaving the rollback journal needs the file to itself, and SQLite answers "database is
+    locked" at once, without its busy handler, while another connection reads or writes it
+    (the service, a scheduler or a worker on the same file). So this retries until the
+    switch is made or ``timeout`` has passed. A file already in WAL mode costs one read.
+
+    Raises:
+        sqlite3.OperationalError: The file stayed locked for ``timeout`` s.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+            if mode.lower() in ("wal", "memory"):
+                return
+            (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            if mode.lower() == "wal":
+                return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+        if time.monotonic() >= deadline:
+            raise sqlite3.OperationalError(
+                f"could not switch the SQLite database to WAL mode within {timeout:.0f} s: "
+                "other connections kept it busy"
+            )
+        # Others' transactions are short; try again soon, at a random moment.
+        time.sleep(random.uniform(0.001, 0.02))
 
 
 class CampaignStorage(RDBStorage):

@@ -200,16 +200,21 @@ def test_schedulers_racing_in_threads_create_the_campaign_once(storage_url: str)
     now = datetime(2026, 1, 3, 3, 0, 1, tzinfo=BERLIN)
     start = threading.Barrier(4)
     results: list[list[tuple[str, str]]] = []
+    errors: list[BaseException] = []
 
     def racer() -> None:
         start.wait()
-        results.append(_poll(storage_url, now))
+        try:
+            results.append(_poll(storage_url, now))
+        except BaseException as exc:  # a racer's error must fail the test, not just warn
+            errors.append(exc)
 
     threads = [threading.Thread(target=racer) for _ in range(4)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
+    assert errors == []
     assert sorted(results) == [[], [], [], [("nightly-20260103", "created")]]
     assert _runs(storage_url) == [("nightly-20260103", "created", None)]
 

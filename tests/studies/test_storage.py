@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 import time
+from contextlib import closing
+from pathlib import Path
 
 import optuna
 import pytest
@@ -236,3 +239,62 @@ def test_a_claim_reads_the_trial_as_the_storage_would(storage_url: str) -> None:
         pass
     assert storage.get_trial(copy._trial_id) is not copy
     assert storage.get_trial(copy._trial_id) == copy
+
+
+def _keep_busy(path: Path, stop: threading.Event, writes: list[int], slot: int) -> None:
+    """Read and write the SQLite file at ``path`` until ``stop`` is set."""
+    conn = sqlite3.connect(path, timeout=60)
+    while not stop.is_set():
+        conn.execute("SELECT count(*) FROM busy").fetchone()
+        conn.execute("INSERT INTO busy VALUES (1)")
+        conn.commit()
+        writes[slot] += 1
+        time.sleep(0.001)  # a busy service, not a tight loop that starves every other writer
+    conn.close()
+
+
+def test_a_sqlite_file_in_use_is_switched_to_wal_without_a_lock_error(tmp_path: Path) -> None:
+    # The service's tables may come first, in SQLite's default rollback-journal mode. Opening
+    # the Optuna storage on the same file switches it to WAL, which SQLite refuses at once,
+    # without waiting, while any other connection reads or writes. A scheduler lost a firing
+    # to that "database is locked".
+    for attempt in range(5):
+        path = tmp_path / f"service-{attempt}.db"
+        with closing(sqlite3.connect(path)) as conn:
+            conn.execute("CREATE TABLE busy (x INTEGER)")
+        stop = threading.Event()
+        writes = [0, 0, 0]
+        threads = [
+            threading.Thread(target=_keep_busy, args=(path, stop, writes, slot))
+            for slot in range(3)
+        ]
+        for thread in threads:
+            thread.start()
+        while not all(writes):
+            time.sleep(0.001)
+        try:
+            storage = open_storage(f"sqlite:///{path}")
+        finally:
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=60)
+        with closing(sqlite3.connect(path)) as conn:
+            assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+            assert conn.execute("SELECT count(*) FROM busy").fetchone()[0] >= 3
+        optuna.create_study(storage=storage, study_name=f"s{attempt}")
+        storage.engine.dispose()
+
+
+def test_the_service_engine_puts_a_sqlite_file_in_wal_mode(tmp_path: Path) -> None:
+    from service.db import make_engine
+
+    path = tmp_path / "service.db"
+    engine = make_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    engine.dispose()
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    memory = make_engine("sqlite://")
+    with memory.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "memory"
