@@ -35,8 +35,10 @@ def _lifespan(settings: Settings):
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if settings.migrate_on_start:
             await run_in_threadpool(migrate, settings.database_url)
-        # Optuna's tables must exist before the first status query reads them. A database
-        # that is down now is not fatal: /readyz says so, and the storage opens on first use.
+        # Optuna's tables must exist before the first status query reads them. Past the
+        # migrations (which `boundsweep serve` runs before the app, and which fail the start),
+        # a database that is down now is not fatal: /readyz and the API answer 503, and the
+        # storage (the dashboard's too) opens on first use.
         try:
             await run_in_threadpool(app.state.storage.get)
         except SQLAlchemyError as exc:

@@ -557,6 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(worker_options="worker" in argv)
     args = parser.parse_args(argv)
+    storage, option = _storage(args), "--storage" if args.storage else None
     try:
         return int(args.func(args) or 0)
     except CLIError as exc:
@@ -564,6 +565,41 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        found = _storage_error(exc, storage, option)
+        if found is None:
+            raise
+        status, message = found
+        print(f"boundsweep {args.command}: error: {message}", file=sys.stderr)
+        return status
+
+
+def _storage_error(exc: Exception, url: str, option: str | None) -> tuple[int, str] | None:
+    """Exit status and one line for a storage URL that is wrong or a database out of reach.
+
+    ``option`` names where the URL came from (``--storage``); ``None``: the environment or the
+    default. Returns ``None`` for any other error, which keeps its traceback.
+    """
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    try:
+        shown = sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        shown = url
+    if isinstance(exc, sa.exc.ArgumentError):  # includes an unknown dialect or driver
+        source = option or (
+            "BOUNDSWEEP_DATABASE_URL" if os.environ.get("BOUNDSWEEP_DATABASE_URL") else "storage"
+        )
+        return 2, (
+            f"{source} {shown!r} is not a database URL boundsweep can use ({exc}); give "
+            "sqlite:///FILE.db or postgresql+psycopg://USER@HOST:PORT/DATABASE"
+        )
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sqlite3.OperationalError):
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        return 1, f"cannot use the database {shown}: {reason}"
+    return None
 
 
 if __name__ == "__main__":

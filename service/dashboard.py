@@ -26,9 +26,14 @@ import base64
 import binascii
 import hmac
 import json
+import logging
+import sqlite3
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 __all__ = [
     "DashboardAccess",
@@ -37,6 +42,8 @@ __all__ = [
     "guard_dashboard",
     "mount_dashboard",
 ]
+
+logger = logging.getLogger(__name__)
 
 # Methods that only read; everything else can change the storage.
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -161,17 +168,47 @@ def guard_dashboard(app: WSGIApp, access: DashboardAccess) -> WSGIApp:
     return guarded
 
 
-def _dashboard_wsgi(storage: Any, access: DashboardAccess) -> WSGIApp:
-    import optuna_dashboard
+class _OpenOnFirstRequest:
+    """optuna-dashboard's WSGI app, built on the first request that finds the storage up.
 
-    return guard_dashboard(optuna_dashboard.wsgi(storage), access)
+    The storage is not opened when the process starts, so the API (and ``boundsweep
+    dashboard``) start while the database is down; until it is up, the dashboard answers a
+    JSON 503, as the API does.
+    """
+
+    def __init__(self, storage: Callable[[], Any]) -> None:
+        self._storage = storage
+        self._lock = threading.Lock()
+        self._app: WSGIApp | None = None
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        app = self._app
+        if app is None:
+            with self._lock:
+                if self._app is None:
+                    try:
+                        storage = self._storage()
+                    except (SQLAlchemyError, sqlite3.Error) as exc:
+                        logger.warning("dashboard: storage unavailable (%s)", exc)
+                        return _refuse(
+                            start_response,
+                            "503 Service Unavailable",
+                            "Database unavailable; retry later",
+                        )
+                    import optuna_dashboard
+
+                    self._app = optuna_dashboard.wsgi(storage)
+                app = self._app
+        return app(environ, start_response)
 
 
-def dashboard_asgi(storage_url: str, access: DashboardAccess) -> Any:
+def dashboard_asgi(storage: str | Callable[[], Any], access: DashboardAccess) -> Any:
     """optuna-dashboard as a guarded ASGI app, for ``boundsweep dashboard`` under uvicorn.
 
     Args:
-        storage_url: the SQLAlchemy URL of the campaigns' storage.
+        storage: the SQLAlchemy URL of the campaigns' storage, or a function returning the
+            opened storage (the API passes its own, so both share one engine). Either is
+            opened on the first request, not now.
         access: who may read and write.
 
     Returns:
@@ -179,20 +216,27 @@ def dashboard_asgi(storage_url: str, access: DashboardAccess) -> Any:
     """
     from a2wsgi import WSGIMiddleware
 
-    from studies.storage import open_storage
+    if isinstance(storage, str):
+        url = storage
 
-    return WSGIMiddleware(_dashboard_wsgi(open_storage(storage_url), access))
+        def storage() -> Any:
+            from studies.storage import open_storage
+
+            return open_storage(url)
+
+    return WSGIMiddleware(guard_dashboard(_OpenOnFirstRequest(storage), access))
 
 
 def mount_dashboard(app: Any, settings: Any) -> None:
     """Serve the guarded dashboard at ``/`` of the FastAPI app, behind every existing route.
 
-    Call it last in ``create_app``: a mount at ``/`` matches every path, so routes added after
-    it would never be reached. The page is then at ``/dashboard``.
+    Call it last in ``create_app``, after ``app.state.storage`` is set: a mount at ``/``
+    matches every path, so routes added after it would never be reached. The page is then at
+    ``/dashboard``, over the same storage (and engine) as the API.
 
     Args:
         app: the FastAPI application.
-        settings: the service settings (``database_url``, ``api_token``, ``read_token``, ``demo``).
+        settings: the service settings (``api_token``, ``read_token``, ``demo``).
     """
-    asgi = dashboard_asgi(str(settings.database_url), access_from_settings(settings))
+    asgi = dashboard_asgi(app.state.storage.get, access_from_settings(settings))
     app.mount("/", asgi, name="dashboard")

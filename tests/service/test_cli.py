@@ -104,6 +104,56 @@ def test_bad_files_are_clear_errors(
     assert code == 2 and "Traceback" not in err
 
 
+@pytest.mark.parametrize("command", ["status", "submit", "worker", "scheduler", "serve"])
+def test_a_wrong_or_unreachable_storage_is_one_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    postgres_url: str,
+    command: str,
+) -> None:
+    extra = {
+        "submit": ["--preset", "paper-robustness"],
+        "worker": ["--until-idle"],
+        "scheduler": ["--once"],
+    }.get(command, [])
+    prefix = f"boundsweep {command}: error: "
+    missing_db = postgres_url + "_gone"  # the real server answers: no such database
+    cases = [
+        (
+            ["--storage", "mysql+nodriver://x/y"],
+            2,
+            "--storage 'mysql+nodriver://x/y' is not a database URL boundsweep can use",
+        ),
+        (
+            ["--storage", "postgresql+psycopg://bs:hunter2@127.0.0.1:1/bs"],
+            1,
+            "cannot use the database postgresql+psycopg://bs:***@127.0.0.1:1/bs: ",
+        ),
+        (
+            ["--storage", missing_db],
+            1,
+            f"cannot use the database {missing_db}: connection failed: connection to server at "
+            f'"127.0.0.1", port 5432 failed: FATAL:  database "{missing_db.rsplit("/", 1)[1]}"',
+        ),
+        (
+            ["--storage", f"sqlite:///{tmp_path / 'no-such-folder' / 'bs.db'}"],
+            1,
+            "cannot use the database sqlite:///",
+        ),
+    ]
+    for storage, status, message in cases:
+        code, out, err = run(capsys, command, *extra, *storage)
+        assert code == status, err
+        assert err.startswith(prefix + message), err
+        assert len(err.strip().splitlines()) == 1 and "hunter2" not in out + err
+    monkeypatch.setenv("BOUNDSWEEP_DATABASE_URL", "not a url")
+    code, _, err = run(capsys, command, *extra)
+    assert code == 2
+    assert err.startswith(prefix + "BOUNDSWEEP_DATABASE_URL 'not a url' is not a database URL")
+    assert "sqlite:///FILE.db or postgresql+psycopg://USER@HOST:PORT/DATABASE" in err
+
+
 def test_set_overrides_reach_the_spec(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(
         capsys,

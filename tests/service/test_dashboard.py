@@ -161,3 +161,40 @@ def test_a_read_token_guards_reads_too(storage: str) -> None:
             port, "DELETE", "/api/studies/1", {}, {"Authorization": "Bearer reader"}
         )
         assert status == 401
+
+
+def test_the_api_starts_while_the_database_is_down_and_its_dashboard_follows_it_up(
+    postgres_url: str,
+) -> None:
+    # The API used to open the dashboard's storage while building the app, so a database that
+    # was down at start failed the whole process. Now the dashboard answers 503 until the
+    # database is there, then serves it over the API's own storage.
+    from service.app import create_app
+    from service.settings import Settings
+    from tests.conftest import _admin_engine
+    from tests.service._live_api import live_server
+
+    name = postgres_url.rsplit("/", 1)[1]
+    admin = _admin_engine()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    settings = Settings(
+        database_url=postgres_url, dashboard=True, migrate_on_start=False, api_token=TOKEN
+    )
+    with live_server(create_app(settings)) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        assert request(port, "GET", "/healthz")[0] == 200
+        assert request(port, "GET", "/readyz")[0] == 503
+        for path in ("/dashboard", "/api/studies"):
+            status, headers, body = request(port, "GET", path)
+            assert status == 503, (path, body)
+            assert headers["Content-Type"] == "application/json"
+            assert json.loads(body) == {"detail": "Database unavailable; retry later"}
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        optuna.create_study(storage=postgres_url, study_name="late/adam")
+        assert _study_names(port) == ["late/adam"]
+        status, _, page = request(port, "GET", "/dashboard")
+        assert status == 200 and b"<html" in page.lower()
+        assert request(port, "GET", "/readyz")[0] == 200
+    admin.dispose()
