@@ -234,8 +234,14 @@ class _BackgroundReports:
             return
         try:
             set_intermediate_values(self._storage, self._trial_id, batch)
-        except Exception:  # a lost curve point must not fail the trial; the curve attr has it
-            log.warning("could not store epochs %s of trial id %s", sorted(batch), self._trial_id)
+        except Exception as exc:  # a database hiccup must not fail the trial
+            # Kept for the next write, or for the record that goes with the result.
+            with self._lock:
+                self._pending = {**batch, **self._pending}
+            log.warning(
+                "could not store epochs %d-%d of trial id %s yet (%s)",
+                min(batch), max(batch), self._trial_id, str(exc).strip().splitlines()[0],
+            )  # fmt: skip
 
     def _run(self) -> None:
         if self._first_attrs:

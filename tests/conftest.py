@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -32,6 +33,28 @@ def postgres_url() -> Iterator[str]:
         with engine.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         engine.dispose()
+
+
+@contextlib.contextmanager
+def database_outage(url: str) -> Iterator[None]:
+    """The PostgreSQL database at ``url`` refuses every connection inside the block.
+
+    Its open connections are closed and new ones are refused ("not currently accepting
+    connections"), as when the server restarts; at the end of the block it accepts them again.
+    """
+    name = url.rsplit("/", 1)[1]
+    admin = _admin_engine()
+    try:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+            conn.exec_driver_sql(
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+            )
+        yield
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+        admin.dispose()
 
 
 @pytest.fixture

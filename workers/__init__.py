@@ -11,6 +11,7 @@ from __future__ import annotations
 from workers._cli import add_worker_arguments, main, worker_main
 from workers._worker import (
     ARMS_REFRESH,
+    RESULT_RETRY,
     Worker,
     WorkerConfig,
     WorkerStats,
@@ -20,6 +21,7 @@ from workers._worker import (
 
 __all__ = [
     "ARMS_REFRESH",
+    "RESULT_RETRY",
     "Worker",
     "WorkerConfig",
     "WorkerStats",

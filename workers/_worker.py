@@ -49,16 +49,13 @@ from studies.storage import (
 )
 from studies.tasks import TASKS
 from studies.training import EpochRecord
-from workers._heartbeat import Heartbeat
+from workers._heartbeat import STORAGE_ERRORS, Heartbeat, brief
 
 log = logging.getLogger("boundsweep.worker")
-STORAGE_ERRORS = (
-    sa.exc.OperationalError,
-    sa.exc.InterfaceError,
-    optuna.exceptions.StorageInternalError,
-)
 ARMS_REFRESH = 5.0
 """Seconds a worker trusts its counts of every arm before reading them again."""
+RESULT_RETRY = 300.0
+"""Seconds a worker keeps trying to store a finished trial through a database outage."""
 
 
 class WorkerStopping(BaseException):
@@ -278,7 +275,7 @@ class Worker:
 
         objective = self._objective_factory(
             arm.spec, row.arm, device=self.config.device, data_dir=self.config.data_dir,
-            on_epoch=progress, clock=clock, defer_record=arm.direct,
+            on_epoch=progress, clock=clock, defer_record=True,
         )  # fmt: skip
         log.info("%s #%d claimed (%s)", row.study_name, trial.number, self.config.device)
         state, value = TrialState.FAIL, None
@@ -308,7 +305,8 @@ class Worker:
                 return
             finally:
                 self._training = False
-        self._tell(arm, trial, state, value, row, getattr(objective, "record", None))
+            # Still beating: a result that waits out a database outage keeps its trial alive.
+            self._tell(arm, trial, state, value, row, getattr(objective, "record", None))
 
     def _tell(
         self,
@@ -319,35 +317,34 @@ class Worker:
         row: ArmProgress,
         record: TrialRecord | None,
     ) -> None:
-        clock = self.stats.clock
-        try:
-            if arm.direct and state == TrialState.COMPLETE and not math.isnan(value):
-                # What ``tell`` stores, and the run's record, in one transaction and without
-                # re-reading the trial (its sampler has nothing to learn from it).
-                won = clock.timed(
-                    "storage", finish_trial, self.storage, trial._trial_id, value,
-                    user_attrs=record.user_attrs if record else None,
-                    intermediate_values=record.intermediate_values if record else None,
+        deadline = time.monotonic() + RESULT_RETRY
+        pause = 1.0
+        while True:
+            try:
+                self._record(arm, trial, state, value, record)
+                break
+            except STORAGE_ERRORS as exc:
+                # A database restart must not throw away hours of training: try again while
+                # the heartbeat keeps the trial ours. Storing is atomic with the check that
+                # the trial is still RUNNING, so a retry never records a result twice.
+                if time.monotonic() + pause > deadline or self.stop.is_set():
+                    log.warning(
+                        "%s #%d: result not recorded, database unavailable (%s); the trial "
+                        "will be retried", row.study_name, trial.number, brief(exc),
+                    )  # fmt: skip
+                    return
+                log.warning(
+                    "%s #%d: database unavailable (%s); recording the result again in %.0f s",
+                    row.study_name, trial.number, brief(exc), pause,
                 )  # fmt: skip
-                if not won:
-                    raise ValueError("the trial is no longer RUNNING")
-            else:
-                # A NaN takes ``tell``'s path; a deferred record is written first.
-                if record is not None and not clock.timed(
-                    "storage", set_trial_user_attrs, self.storage, trial._trial_id,
-                    record.user_attrs, intermediate_values=record.intermediate_values,
-                ):  # fmt: skip
-                    raise ValueError("the trial is no longer RUNNING")
-                clock.timed(
-                    "storage", arm.study.tell, trial,
-                    value if state == TrialState.COMPLETE else None, state=state,
-                )  # fmt: skip
-        except Exception as exc:
-            # Usually: our heartbeat was late and another worker failed the trial and queued a
-            # copy; the copy stands and this result is dropped, so the count stays exact. On a
-            # database error the trial stays RUNNING, goes stale and is retried the same way.
-            log.warning("%s #%d: result not recorded (%s)", row.study_name, trial.number, exc)
-            return
+                self.stop.wait(pause)
+                pause = min(2 * pause, 15.0)
+            except Exception as exc:
+                # Usually: our heartbeat was late and another worker failed the trial and
+                # queued a copy; the copy stands and this result is dropped, so the count stays
+                # exact.
+                log.warning("%s #%d: result not recorded (%s)", row.study_name, trial.number, exc)
+                return
         if state == TrialState.COMPLETE:
             self.stats.complete += 1
             self._count(row, running=-1, complete=1)
@@ -356,6 +353,38 @@ class Worker:
             self.stats.pruned += 1
             self._count(row, running=-1, pruned=1)
             log.info("%s #%d pruned", row.study_name, trial.number)
+
+    def _record(
+        self,
+        arm: _Arm,
+        trial: optuna.Trial,
+        state: TrialState,
+        value: float | None,
+        record: TrialRecord | None,
+    ) -> None:
+        """Store the trial's end state and its record; ``ValueError`` if it is not ours now."""
+        clock = self.stats.clock
+        if arm.direct and state == TrialState.COMPLETE and not math.isnan(value):
+            # What ``tell`` stores, and the run's record, in one transaction and without
+            # re-reading the trial (its sampler has nothing to learn from it).
+            won = clock.timed(
+                "storage", finish_trial, self.storage, trial._trial_id, value,
+                user_attrs=record.user_attrs if record else None,
+                intermediate_values=record.intermediate_values if record else None,
+            )  # fmt: skip
+            if not won:
+                raise ValueError("the trial is no longer RUNNING")
+            return
+        # A NaN takes ``tell``'s path; a deferred record is written first.
+        if record is not None and not clock.timed(
+            "storage", set_trial_user_attrs, self.storage, trial._trial_id,
+            record.user_attrs, intermediate_values=record.intermediate_values,
+        ):  # fmt: skip
+            raise ValueError("the trial is no longer RUNNING")
+        clock.timed(
+            "storage", arm.study.tell, trial,
+            value if state == TrialState.COMPLETE else None, state=state,
+        )  # fmt: skip
 
     def _give_back(self, arm: _Arm, trial_id: int, *, count_as_retry: bool) -> None:
         """Fail the trial and queue a copy (a crash only while retries are left)."""
@@ -404,7 +433,7 @@ class Worker:
                     claim = clock.timed("storage", self._claim)
                 except STORAGE_ERRORS as exc:
                     # A database restart or a lock timeout must not end a long-lived worker.
-                    log.warning("storage unavailable (%s); retrying", exc)
+                    log.warning("storage unavailable (%s); retrying", brief(exc))
                     self.stop.wait(self.config.poll_interval)
                     continue
                 if claim is False and self.config.until_idle:

@@ -150,3 +150,43 @@ def test_a_queued_trial_is_suggested_its_own_values_without_a_write(sqlite_url: 
         assert written == []
         fixed = storage.get_trial(trial_id).system_attrs["fixed_params"]
         assert (varied, seed) == ({"gamma": fixed["gamma"]}, fixed["seed"])
+
+
+@pytest.mark.postgres
+def test_epochs_not_stored_during_an_outage_are_kept_for_later(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import time
+
+    from studies import objective
+    from tests.conftest import database_outage
+
+    spec = CampaignSpec.model_validate(
+        {
+            "name": "curves",
+            "task": "digits_mlp",
+            "seeds": [0],
+            "arms": [{"optimizer": "adam", "space": {"lr": {"grid": [0.001]}}}],
+        }
+    )
+    storage = open_storage(postgres_url)
+    create_campaign(storage, spec)
+    study = optuna.load_study(study_name="curves/adam", storage=storage)
+    trial_id = claim_waiting_trial(storage, study._study_id)
+    assert trial_id is not None
+    monkeypatch.setattr(objective, "REPORT_INTERVAL", 0.05)
+    reports = objective._BackgroundReports(storage, trial_id)
+    with database_outage(postgres_url):
+        reports.report(1, 0.5)
+        reports.report(2, 0.6)
+        deadline = time.monotonic() + 30
+        while "could not store epochs 1-2" not in caplog.text:
+            assert time.monotonic() < deadline, "the write during the outage never failed"
+            time.sleep(0.05)
+        reports.report(3, 0.7)
+    unwritten = reports.close()
+    stored = storage.get_trial(trial_id).intermediate_values
+    # Each epoch is either in the database by now (a later write) or handed back for the
+    # record: none is lost, none is both.
+    assert {**stored, **unwritten} == {1: 0.5, 2: 0.6, 3: 0.7}
+    assert not set(stored) & set(unwritten)

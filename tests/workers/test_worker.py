@@ -198,6 +198,31 @@ def test_a_killed_worker_trial_is_failed_and_retried_by_another(postgres_url: st
     assert (row.complete, row.fail, row.retried) == (1, 0, 1)
 
 
+@pytest.mark.postgres
+def test_a_result_waits_out_a_database_outage_instead_of_being_trained_again(
+    postgres_url: str,
+) -> None:
+    from tests.conftest import database_outage
+
+    storage = open_storage(postgres_url)
+    spec = _spec("outage", epochs=200, fraction=0.3, grid=1, seeds=1, sampled=0, sgdm=False)
+    create_campaign(storage, spec)
+    worker = WorkerProcess(postgres_url, "--until-idle")
+    try:
+        _until(lambda: " epoch 1/200 " in worker.log, 90, "training to start")
+        with database_outage(postgres_url):
+            _until(lambda: "recording the result again" in worker.log, 150, "the result to wait")
+        assert worker.wait(120) == 0, worker.log[-3000:]
+    finally:
+        worker.stop()
+    assert "outage/adabound #0 complete" in worker.log, worker.log[-3000:]
+    assert "Traceback" not in worker.log  # an outage is one line per failed beat
+    _assert_exact(storage, spec)
+    (trial,) = _trials(storage, "outage/adabound")  # no failed copy: trained once
+    assert trial.state == TrialState.COMPLETE
+    assert len(trial.intermediate_values) == 200  # the record came with the result
+
+
 def test_sigterm_gives_the_running_trial_back_and_exits_cleanly(sqlite_url: str) -> None:
     storage = open_storage(sqlite_url)
     spec = _spec("term", epochs=100, fraction=0.3, grid=1, seeds=1, sampled=0, sgdm=False)
