@@ -253,3 +253,49 @@ def test_a_lost_database_is_503_not_500(postgres_url: str) -> None:
         assert listed.status_code == 503
         assert listed.json() == {"detail": "Database unavailable; retry later"}
         assert client.get("/healthz").status_code == 200
+
+
+def test_schedule_listing_shows_each_schedules_latest_runs_in_one_query(
+    storage_url: str,
+) -> None:
+    import sqlalchemy as sa
+    from sqlalchemy.orm import Session
+
+    from service.api.routes.schedules import RECENT_RUNS, list_schedules
+    from service.db import Schedule, ScheduleRun, make_engine, migrate
+
+    migrate(storage_url)
+    engine = make_engine(storage_url)
+    base = datetime(2026, 1, 1, 2, tzinfo=UTC)
+    runs_per_schedule = [7, 2, 0] * 4  # twelve schedules
+    with Session(engine) as session:
+        for i, n_runs in enumerate(runs_per_schedule):
+            schedule = Schedule(
+                name=f"s{i:02d}", cron="0 3 * * *", timezone="UTC", template={}, created_at=base
+            )
+            session.add(schedule)
+            session.flush()
+            for day in range(n_runs):
+                session.add(
+                    ScheduleRun(
+                        schedule_id=schedule.id,
+                        fire_time=base + timedelta(days=day),
+                        campaign_name=f"s{i:02d}-day{day}",
+                        state="created",
+                        claimed_by="test",
+                    )
+                )
+        session.commit()
+
+    statements: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *args: statements.append(args[2]))
+    small = list_schedules(engine, limit=3, offset=0)
+    small_count, statements[:] = len(statements), []
+    page = list_schedules(engine, limit=50, offset=0)
+    assert len(statements) == small_count  # not one more query per schedule
+    engine.dispose()
+
+    assert page.count == 12 and [s.name for s in small.data] == ["s00", "s01", "s02"]
+    for i, schedule in enumerate(page.data):
+        expected = [f"s{i:02d}-day{day}" for day in range(runs_per_schedule[i])][::-1]
+        assert [run.campaign for run in schedule.recent_runs] == expected[:RECENT_RUNS]

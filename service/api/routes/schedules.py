@@ -30,13 +30,31 @@ ScheduleName = Annotated[str, Path(pattern=SCHEDULE_NAME_PATTERN, description="S
 RECENT_RUNS = 5
 
 
-def _public(session: Session, schedule: Schedule) -> SchedulePublic:
+def _recent_runs(session: Session, schedule_ids: list[int]) -> dict[int, list[ScheduleRun]]:
+    """The `RECENT_RUNS` latest runs of each schedule, newest first: one query for a page."""
+    if not schedule_ids:
+        return {}
+    rank = (
+        sa.func.row_number()
+        .over(partition_by=ScheduleRun.schedule_id, order_by=ScheduleRun.fire_time.desc())
+        .label("rank")
+    )
+    ranked = (
+        sa.select(ScheduleRun.id, rank).where(ScheduleRun.schedule_id.in_(schedule_ids)).subquery()
+    )
     runs = session.scalars(
         sa.select(ScheduleRun)
-        .where(ScheduleRun.schedule_id == schedule.id)
-        .order_by(ScheduleRun.fire_time.desc())
-        .limit(RECENT_RUNS)
+        .join(ranked, ranked.c.id == ScheduleRun.id)
+        .where(ranked.c.rank <= RECENT_RUNS)
+        .order_by(ScheduleRun.schedule_id, ScheduleRun.fire_time.desc())
     )
+    by_schedule: dict[int, list[ScheduleRun]] = {id_: [] for id_ in schedule_ids}
+    for run in runs:
+        by_schedule[run.schedule_id].append(run)
+    return by_schedule
+
+
+def _public(schedule: Schedule, runs: list[ScheduleRun]) -> SchedulePublic:
     return SchedulePublic(
         name=schedule.name,
         cron=schedule.cron,
@@ -58,6 +76,10 @@ def _public(session: Session, schedule: Schedule) -> SchedulePublic:
             for run in runs
         ],
     )
+
+
+def _one(session: Session, schedule: Schedule) -> SchedulePublic:
+    return _public(schedule, _recent_runs(session, [schedule.id])[schedule.id])
 
 
 def _get(session: Session, name: str) -> Schedule:
@@ -100,7 +122,7 @@ def create_schedule(
                 status_code=409, detail=f"Schedule {body.name!r} already exists"
             ) from None
         response.headers["Location"] = str(request.url_for("get_schedule", name=schedule.name).path)
-        return _public(session, schedule)
+        return _one(session, schedule)
 
 
 @router.get("", summary="List schedules with their next firing times", response_model=SchedulesPage)
@@ -110,8 +132,9 @@ def list_schedules(engine: EngineDep, limit: Limit = 50, offset: Offset = 0) -> 
         count = session.scalar(sa.select(sa.func.count()).select_from(Schedule)) or 0
         rows = session.scalars(
             sa.select(Schedule).order_by(Schedule.name).limit(limit).offset(offset)
-        )
-        data = [_public(session, row) for row in rows]
+        ).all()
+        runs = _recent_runs(session, [row.id for row in rows])
+        data = [_public(row, runs[row.id]) for row in rows]
     return SchedulesPage(data=data, count=count, limit=limit, offset=offset)
 
 
@@ -124,7 +147,7 @@ def list_schedules(engine: EngineDep, limit: Limit = 50, offset: Offset = 0) -> 
 def get_schedule(name: ScheduleName, engine: EngineDep) -> SchedulePublic:
     """The schedule with its next three firing times and its five latest runs."""
     with Session(engine) as session:
-        return _public(session, _get(session, name))
+        return _one(session, _get(session, name))
 
 
 @router.delete(
