@@ -11,6 +11,7 @@ from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from studies._storage._campaigns import CampaignNotFound
 from studies._storage._tables import ATTR_ARM, ATTR_CAMPAIGN, ATTR_SPEC
 
 if TYPE_CHECKING:
@@ -21,8 +22,9 @@ BOUNDED_OPTIMIZERS = frozenset({"adabound", "amsbound", "adaboundw"})
 BASELINE_OPTIMIZERS = ("sgdm", "adam", "amsgrad")
 
 
-class CampaignNotFoundError(LookupError):
-    """No arm study of the named campaign exists in the storage."""
+CampaignNotFoundError = CampaignNotFound
+"""No arm study of the named campaign exists: the storage's own `CampaignNotFound` (a
+``LookupError``), so one ``except`` catches it from either package."""
 
 
 @dataclass(frozen=True)
@@ -176,7 +178,7 @@ def load_campaign(
         if s.study_name.startswith(prefix) and s.user_attrs.get(ATTR_CAMPAIGN, name) == name
     ]
     if not studies:
-        raise CampaignNotFoundError(f"Campaign not found: {name!r}")
+        raise CampaignNotFound(f"no campaign named {name!r}")
     spec = next((s.user_attrs[ATTR_SPEC] for s in studies if ATTR_SPEC in s.user_attrs), {})
     arm_specs = {a.get("name", a.get("optimizer")): a for a in spec.get("arms", [])}
     maximize = studies[0].directions[0] == StudyDirection.MAXIMIZE
