@@ -21,6 +21,8 @@ from typing import Any
 __all__ = ["CLIError", "build_parser", "main"]
 
 DEFAULT_STORAGE = "sqlite:///boundsweep.db"
+"""Kept equal to ``studies.storage.DEFAULT_STORAGE`` (a test checks): importing that here
+would load Optuna and SQLAlchemy before ``--help`` can answer."""
 
 
 class CLIError(Exception):

@@ -29,6 +29,7 @@ from studies._storage._campaigns import (
 from studies._storage._open import (
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_MAX_RETRIES,
+    DEFAULT_STORAGE,
     CampaignStorage,
     engine_of,
     ensure_wal,
@@ -62,6 +63,7 @@ __all__ = [
     "ATTR_SPEC",
     "DEFAULT_HEARTBEAT_INTERVAL",
     "DEFAULT_MAX_RETRIES",
+    "DEFAULT_STORAGE",
     "ArmProgress",
     "CampaignStorage",
     "CampaignExists",

@@ -12,10 +12,9 @@ import sys
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-from studies.storage import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_MAX_RETRIES
+from studies.storage import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_MAX_RETRIES, DEFAULT_STORAGE
 from workers._worker import run_worker
 
-DEFAULT_STORAGE = "sqlite:///boundsweep.db"
 _DEVICE = re.compile(r"^(cpu|cuda|cuda:\d+|mps)$")
 
 
@@ -189,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--storage",
-        default=os.environ.get("BOUNDSWEEP_DATABASE_URL", DEFAULT_STORAGE),
+        default=os.environ.get("BOUNDSWEEP_DATABASE_URL") or DEFAULT_STORAGE,
         help="SQLAlchemy URL (default: $BOUNDSWEEP_DATABASE_URL or sqlite:///boundsweep.db)",
     )
     add_worker_arguments(parser)

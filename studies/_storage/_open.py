@@ -20,10 +20,14 @@ import sqlalchemy as sa
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 
+DEFAULT_STORAGE = "sqlite:///boundsweep.db"
+"""The storage every command uses without ``--storage`` or ``BOUNDSWEEP_DATABASE_URL``."""
 DEFAULT_HEARTBEAT_INTERVAL = 10
 """Seconds between two heartbeats of a running trial."""
 DEFAULT_MAX_RETRIES = 2
 """How many times a crashed trial is retried before it is reported failed."""
+POSTGRES_CONNECT_TIMEOUT = 10
+"""Seconds to wait for a PostgreSQL server to accept a connection."""
 SQLITE_BUSY_TIMEOUT = 60.0
 """Seconds a SQLite writer waits for another's lock before giving up."""
 
@@ -102,13 +106,18 @@ def _engine_kwargs(url: str, pool_size: int) -> dict[str, Any]:
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         return _prepare_sqlite(parsed)
-    return {
+    kwargs: dict[str, Any] = {
         "pool_pre_ping": True,  # a database restart must not kill long-lived workers
         "pool_size": pool_size,
         "max_overflow": pool_size,
         "pool_recycle": 1800,
         "pool_timeout": 60,
     }
+    if parsed.get_backend_name() == "postgresql":
+        # A host that drops packets must fail a connection (and be retried), not hang it for
+        # the kernel's minutes of TCP retries.
+        kwargs["connect_args"] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT}
+    return kwargs
 
 
 def open_storage(

@@ -256,6 +256,22 @@ def test_storage_comes_from_the_environment(
     assert out.strip() == f"no campaigns yet in {sqlite_url}"
 
 
+def test_without_a_storage_every_command_uses_the_same_file(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import service.cli
+    from studies.storage import DEFAULT_STORAGE
+
+    assert service.cli.DEFAULT_STORAGE == DEFAULT_STORAGE == "sqlite:///boundsweep.db"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BOUNDSWEEP_DATABASE_URL", "")  # empty counts as unset
+    code, out, _ = run(capsys, "status")
+    assert (code, out.strip()) == (0, "no campaigns yet in sqlite:///boundsweep.db")
+    code, _, err = run(capsys, "worker", "--until-idle")
+    assert code == 0, err
+    assert (tmp_path / "boundsweep.db").is_file()
+
+
 def test_submit_registers_the_campaign_for_the_api(
     capsys: pytest.CaptureFixture[str], sqlite_url: str
 ) -> None:
