@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hmac
 import json
 import logging
 import sqlite3
@@ -34,6 +33,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
+
+from service.api.auth import token_matches
 
 __all__ = [
     "DashboardAccess",
@@ -110,15 +111,6 @@ def _presented_token(environ: dict[str, Any]) -> str | None:
     return None
 
 
-def _matches(presented: str | None, *tokens: str | None) -> bool:
-    if presented is None:
-        return False
-    return any(
-        token is not None and hmac.compare_digest(presented.encode(), token.encode())
-        for token in tokens
-    )
-
-
 def _refuse(start_response: Callable[..., Any], status: str, reason: str) -> list[bytes]:
     body = json.dumps({"detail": reason}).encode()
     headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
@@ -145,7 +137,9 @@ def guard_dashboard(app: WSGIApp, access: DashboardAccess) -> WSGIApp:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         presented = _presented_token(environ)
         if method in _READ_METHODS:
-            if access.read_token and not _matches(presented, access.read_token, access.api_token):
+            if access.read_token and not token_matches(
+                presented, access.read_token, access.api_token
+            ):
                 return _refuse(start_response, "401 Unauthorized", "Reading needs a token.")
             return app(environ, start_response)
         if access.demo:
@@ -156,7 +150,7 @@ def guard_dashboard(app: WSGIApp, access: DashboardAccess) -> WSGIApp:
                 "403 Forbidden",
                 "Dashboard writes are disabled: BOUNDSWEEP_API_TOKEN is not set.",
             )
-        if not _matches(presented, access.api_token):
+        if not token_matches(presented, access.api_token):
             return _refuse(
                 start_response,
                 "401 Unauthorized",

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.settings import Settings
 
-__all__ = ["API_PREFIX", "RequireToken", "bearer_scheme"]
+__all__ = ["API_PREFIX", "RequireToken", "bearer_scheme", "token_matches"]
 
 API_PREFIX = "/api/v1"
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -26,9 +26,15 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 bearer_scheme = HTTPBearer(auto_error=False, description="BOUNDSWEEP_API_TOKEN (writes)")
 
 
-def _matches(presented: str, *expected: str | None) -> bool:
+def token_matches(presented: str | None, *expected: str | None) -> bool:
+    """Whether ``presented`` equals one of the set (non-empty) ``expected`` tokens.
+
+    Every candidate is compared, in constant time and without an early exit, so timing says
+    neither where a guess differs nor which token matched. The dashboard's guard uses it too.
+    """
+    if presented is None:
+        return False
     presented_bytes = presented.encode()
-    # Every candidate is compared (no early exit), so timing does not say which one matched.
     results = [hmac.compare_digest(presented_bytes, token.encode()) for token in expected if token]
     return any(results)
 
@@ -71,7 +77,7 @@ class RequireToken:
                 "Writes are disabled: the server has no BOUNDSWEEP_API_TOKEN set "
                 "(and is not in demo mode)"
             )
-        if not _matches(presented, *expected):
+        if not token_matches(presented, *expected):
             return 403, "Invalid bearer token"
         return None
 
