@@ -599,7 +599,8 @@ def _storage_error(exc: Exception, url: str, option: str | None) -> tuple[int, s
             "sqlite:///FILE.db or postgresql+psycopg://USER@HOST:PORT/DATABASE"
         )
     if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sqlite3.OperationalError):
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        cause = getattr(exc, "orig", None) or exc
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
         return 1, f"cannot use the database {shown}: {reason}"
     return None
 

@@ -240,7 +240,8 @@ class _BackgroundReports:
                 self._pending = {**batch, **self._pending}
             log.warning(
                 "could not store epochs %d-%d of trial id %s yet (%s)",
-                min(batch), max(batch), self._trial_id, str(exc).strip().splitlines()[0],
+                min(batch), max(batch), self._trial_id,
+                (str(exc).strip().splitlines() or [type(exc).__name__])[0],
             )  # fmt: skip
 
     def _run(self) -> None:
