@@ -1,5 +1,6 @@
-"""A throwaway PostgreSQL database for a benchmark run, as the tests' ``postgres_url`` fixture
-makes one per test (``BOUNDSWEEP_TEST_POSTGRES``: the admin URL)."""
+"""Throwaway PostgreSQL databases, for the tests' ``postgres_url`` fixture (one per test) and
+for benchmark runs. ``BOUNDSWEEP_TEST_POSTGRES`` is the admin URL (default: the local server's
+``postgres`` database)."""
 
 from __future__ import annotations
 
@@ -15,13 +16,17 @@ POSTGRES_ADMIN_URL = os.environ.get(
 )
 
 
+def admin_engine() -> sa.Engine:
+    """An engine on the admin database, outside transactions (CREATE/DROP/ALTER DATABASE)."""
+    return sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+
+
 @contextmanager
-def postgres_database() -> Iterator[str]:
-    """The URL of a fresh PostgreSQL database, dropped afterwards."""
-    name = f"bs_bench_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(
-        POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool
-    )
+def postgres_database(prefix: str = "bs_bench") -> Iterator[str]:
+    """The URL of a fresh, empty PostgreSQL database named ``<prefix>_<random>``, dropped
+    afterwards (with its connections)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = admin_engine()
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))

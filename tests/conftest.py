@@ -3,36 +3,19 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-POSTGRES_ADMIN_URL = os.environ.get(
-    "BOUNDSWEEP_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
-
-
-def _admin_engine() -> sa.Engine:
-    return sa.create_engine(POSTGRES_ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.NullPool)
+from benchmarks._postgres import admin_engine, postgres_database
 
 
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database on 127.0.0.1, dropped after the test."""
-    name = f"bs_test_{uuid.uuid4().hex[:12]}"
-    engine = _admin_engine()
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
+    with postgres_database(prefix="bs_test") as url:
+        yield url
 
 
 @contextlib.contextmanager
@@ -43,7 +26,7 @@ def database_outage(url: str) -> Iterator[None]:
     connections"), as when the server restarts; at the end of the block it accepts them again.
     """
     name = url.rsplit("/", 1)[1]
-    admin = _admin_engine()
+    admin = admin_engine()
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')

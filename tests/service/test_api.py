@@ -239,11 +239,11 @@ def test_schedules_create_list_get_delete(api: httpx.Client) -> None:
 
 @pytest.mark.postgres
 def test_a_lost_database_is_503_not_500(postgres_url: str) -> None:
-    from tests.conftest import _admin_engine
+    from benchmarks._postgres import admin_engine
 
     with api_client(postgres_url) as client:
         assert client.get("/readyz").status_code == 200
-        admin = _admin_engine()
+        admin = admin_engine()
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE "{postgres_url.rsplit("/", 1)[1]}" WITH (FORCE)')
         admin.dispose()

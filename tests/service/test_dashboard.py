@@ -169,13 +169,13 @@ def test_the_api_starts_while_the_database_is_down_and_its_dashboard_follows_it_
     # The API used to open the dashboard's storage while building the app, so a database that
     # was down at start failed the whole process. Now the dashboard answers 503 until the
     # database is there, then serves it over the API's own storage.
+    from benchmarks._postgres import admin_engine
     from service.app import create_app
     from service.settings import Settings
-    from tests.conftest import _admin_engine
     from tests.service._live_api import live_server
 
     name = postgres_url.rsplit("/", 1)[1]
-    admin = _admin_engine()
+    admin = admin_engine()
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
     settings = Settings(
