@@ -390,15 +390,24 @@ class Worker:
         """Fail the trial and queue a copy (a crash only while retries are left)."""
         self._arms_read_at = -math.inf  # the counts changed in ways best read back
         backend = self.storage
-        if not fail_if_running(backend, trial_id):
-            return  # someone already failed it as stale and queued the copy
-        frozen = backend.get_trial(trial_id)
-        if count_as_retry and not retries_left(frozen, self.config.max_retries):
-            log.error(
-                "trial #%d failed %d times; giving up", frozen.number, self.config.max_retries + 1
-            )
-            return
-        requeue(backend, arm.study._study_id, frozen, count_as_retry=count_as_retry)
+        try:
+            if not fail_if_running(backend, trial_id):
+                return  # someone already failed it as stale and queued the copy
+            frozen = backend.get_trial(trial_id)
+            if count_as_retry and not retries_left(frozen, self.config.max_retries):
+                log.error(
+                    "trial #%d failed %d times; giving up",
+                    frozen.number, self.config.max_retries + 1,
+                )  # fmt: skip
+                return
+            requeue(backend, arm.study._study_id, frozen, count_as_retry=count_as_retry)
+        except STORAGE_ERRORS as exc:
+            # The worker goes on (or stops cleanly); the trial stops beating, so another
+            # worker fails it as stale and queues the copy once the database is back.
+            log.warning(
+                "trial id %s not given back, database unavailable (%s); it will be retried "
+                "once it goes stale", trial_id, brief(exc),
+            )  # fmt: skip
 
     # --- the loop --------------------------------------------------------------------------
 

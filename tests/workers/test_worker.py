@@ -223,6 +223,34 @@ def test_a_result_waits_out_a_database_outage_instead_of_being_trained_again(
     assert len(trial.intermediate_values) == 200  # the record came with the result
 
 
+@pytest.mark.postgres
+def test_sigterm_during_an_outage_exits_cleanly_and_the_trial_is_retried(
+    postgres_url: str,
+) -> None:
+    from tests.conftest import database_outage
+
+    storage = open_storage(postgres_url)
+    spec = _spec("term-outage", epochs=200, fraction=0.3, grid=1, seeds=1, sampled=0, sgdm=False)
+    create_campaign(storage, spec)
+    stopped = WorkerProcess(postgres_url, "--until-idle")
+    try:
+        _until(lambda: " epoch 1/200 " in stopped.log, 90, "training to start")
+        with database_outage(postgres_url):
+            stopped.process.send_signal(signal.SIGTERM)
+            # It cannot give the trial back, but it still stops as asked, without a traceback.
+            assert stopped.wait(60) == 0, stopped.log[-3000:]
+        rescuer = WorkerProcess(postgres_url, "--until-idle")
+        assert rescuer.wait(150) == 0, rescuer.log[-3000:]
+    finally:
+        stopped.stop()
+    assert "not given back, database unavailable" in stopped.log
+    assert "Traceback" not in stopped.log
+    assert "stale trial" in rescuer.log
+    _assert_exact(storage, spec)
+    states = Counter(t.state for t in _trials(storage, "term-outage/adabound"))
+    assert states == {TrialState.FAIL: 1, TrialState.COMPLETE: 1}
+
+
 def test_sigterm_gives_the_running_trial_back_and_exits_cleanly(sqlite_url: str) -> None:
     storage = open_storage(sqlite_url)
     spec = _spec("term", epochs=100, fraction=0.3, grid=1, seeds=1, sampled=0, sgdm=False)
