@@ -577,32 +577,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _storage_error(exc: Exception, url: str, option: str | None) -> tuple[int, str] | None:
-    """Exit status and one line for a storage URL that is wrong or a database out of reach.
+    """``studies.storage.storage_error_message``, naming where the URL came from."""
+    from studies.storage import storage_error_message
 
-    ``option`` names where the URL came from (``--storage``); ``None``: the environment or the
-    default. Returns ``None`` for any other error, which keeps its traceback.
-    """
-    import sqlite3
-
-    import sqlalchemy as sa
-
-    try:
-        shown = sa.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        shown = url
-    if isinstance(exc, sa.exc.ArgumentError):  # includes an unknown dialect or driver
-        source = option or (
-            "BOUNDSWEEP_DATABASE_URL" if os.environ.get("BOUNDSWEEP_DATABASE_URL") else "storage"
-        )
-        return 2, (
-            f"{source} {shown!r} is not a database URL boundsweep can use ({exc}); give "
-            "sqlite:///FILE.db or postgresql+psycopg://USER@HOST:PORT/DATABASE"
-        )
-    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sqlite3.OperationalError):
-        cause = getattr(exc, "orig", None) or exc
-        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        return 1, f"cannot use the database {shown}: {reason}"
-    return None
+    source = option or (
+        "BOUNDSWEEP_DATABASE_URL" if os.environ.get("BOUNDSWEEP_DATABASE_URL") else "storage"
+    )
+    return storage_error_message(exc, url, source)
 
 
 if __name__ == "__main__":

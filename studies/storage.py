@@ -34,6 +34,7 @@ from studies._storage._open import (
     engine_of,
     ensure_wal,
     open_storage,
+    storage_error_message,
 )
 from studies._storage._progress import ArmProgress, arm_progress, campaign_progress
 from studies._storage._queue import (
@@ -90,4 +91,5 @@ __all__ = [
     "retries_left",
     "set_intermediate_values",
     "set_trial_user_attrs",
+    "storage_error_message",
 ]

@@ -12,7 +12,12 @@ import sys
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-from studies.storage import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_MAX_RETRIES, DEFAULT_STORAGE
+from studies.storage import (
+    DEFAULT_HEARTBEAT_INTERVAL,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_STORAGE,
+    storage_error_message,
+)
 from workers._worker import run_worker
 
 _DEVICE = re.compile(r"^(cpu|cuda|cuda:\d+|mps)$")
@@ -188,8 +193,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--storage",
-        default=os.environ.get("BOUNDSWEEP_DATABASE_URL") or DEFAULT_STORAGE,
         help="SQLAlchemy URL (default: $BOUNDSWEEP_DATABASE_URL or sqlite:///boundsweep.db)",
     )
     add_worker_arguments(parser)
-    return worker_main(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    environment = os.environ.get("BOUNDSWEEP_DATABASE_URL")
+    source = (
+        "--storage" if args.storage else "BOUNDSWEEP_DATABASE_URL" if environment else "storage"
+    )
+    args.storage = args.storage or environment or DEFAULT_STORAGE
+    try:
+        return worker_main(args)
+    except Exception as exc:
+        # A wrong URL or a database out of reach is one line, as with `boundsweep worker`.
+        found = storage_error_message(exc, args.storage, source)
+        if found is None:
+            raise
+        status, message = found
+        print(f"python -m workers: error: {message}", file=sys.stderr)
+        return status

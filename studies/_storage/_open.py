@@ -102,6 +102,37 @@ class CampaignStorage(RDBStorage):
         return super().get_trial(trial_id)
 
 
+def storage_error_message(
+    exc: BaseException, url: str, source: str = "storage"
+) -> tuple[int, str] | None:
+    """Exit status and one line for a storage URL that is wrong or a database out of reach.
+
+    For the command lines: a bad URL is a usage error (status 2) that names ``source`` (where
+    the URL came from: ``--storage``, ``BOUNDSWEEP_DATABASE_URL``) and the accepted forms; a
+    database that cannot be reached is status 1 with the database's own reason. Passwords are
+    shown as ``***``.
+
+    Returns:
+        ``(status, message)``, or ``None`` for any other error (which keeps its traceback).
+    """
+    while isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__:
+        exc = exc.__cause__
+    try:
+        shown = sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        shown = url
+    if isinstance(exc, sa.exc.ArgumentError):  # includes an unknown dialect or driver
+        return 2, (
+            f"{source} {shown!r} is not a database URL boundsweep can use ({exc}); give "
+            "sqlite:///FILE.db or postgresql+psycopg://USER@HOST:PORT/DATABASE"
+        )
+    if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sqlite3.OperationalError):
+        cause = getattr(exc, "orig", None) or exc
+        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+        return 1, f"cannot use the database {shown}: {reason}"
+    return None
+
+
 def _engine_kwargs(url: str, pool_size: int) -> dict[str, Any]:
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":

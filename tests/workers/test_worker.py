@@ -333,6 +333,35 @@ def test_cli_refuses_bad_options_clearly(capsys: pytest.CaptureFixture[str]) -> 
     assert "--gpus: no CUDA device is visible" in capsys.readouterr().err
 
 
+def test_python_m_workers_says_in_one_line_what_is_wrong_with_the_storage(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    missing = postgres_url + "_gone"
+    cases = [
+        (["--storage", "foo://x"], {}, 2, "--storage 'foo://x' is not a database URL"),
+        ([], {"BOUNDSWEEP_DATABASE_URL": "nope"}, 2, "BOUNDSWEEP_DATABASE_URL 'nope' is not a"),
+        (
+            ["--storage", "postgresql+psycopg://bs:hunter2@127.0.0.1:1/bs"],
+            {},
+            1,
+            "cannot use the database postgresql+psycopg://bs:***@127.0.0.1:1/bs: ",
+        ),
+        (["--storage", missing], {}, 1, f"cannot use the database {missing}: "),
+    ]
+    for args, env, status, message in cases:
+        done = subprocess.run(
+            [sys.executable, "-m", "workers", "--until-idle", *args],
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(ROOT), **env},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == status, done.stderr
+        assert done.stderr.startswith(f"python -m workers: error: {message}"), done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1 and "hunter2" not in done.stderr
+
+
 def test_a_hopeless_trial_is_pruned_and_counts_as_finished(sqlite_url: str) -> None:
     storage = open_storage(sqlite_url)
     spec = CampaignSpec.model_validate(
