@@ -24,6 +24,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.storages import RDBStorage
 
 from studies._campaign._spec import SEED_PARAM, ArmSpec, CampaignSpec
+from studies._storage._open import storage_error_reason
 from studies._storage._queue import set_intermediate_values, set_trial_user_attrs
 from studies.tasks import TASKS
 from studies.training import EpochRecord, TrainResult, resolve_hparams, train
@@ -240,8 +241,7 @@ class _BackgroundReports:
                 self._pending = {**batch, **self._pending}
             log.warning(
                 "could not store epochs %d-%d of trial id %s yet (%s)",
-                min(batch), max(batch), self._trial_id,
-                (str(exc).strip().splitlines() or [type(exc).__name__])[0],
+                min(batch), max(batch), self._trial_id, storage_error_reason(exc),
             )  # fmt: skip
 
     def _run(self) -> None:

@@ -35,6 +35,7 @@ from studies._storage._open import (
     ensure_wal,
     open_storage,
     storage_error_message,
+    storage_error_reason,
 )
 from studies._storage._progress import ArmProgress, arm_progress, campaign_progress
 from studies._storage._queue import (
@@ -92,4 +93,5 @@ __all__ = [
     "set_intermediate_values",
     "set_trial_user_attrs",
     "storage_error_message",
+    "storage_error_reason",
 ]

@@ -11,7 +11,7 @@ from typing import Any
 import optuna
 import sqlalchemy as sa
 
-from studies.storage import fail_stale_trials
+from studies.storage import fail_stale_trials, storage_error_reason
 
 log = logging.getLogger("boundsweep.worker")
 STORAGE_ERRORS = (
@@ -20,15 +20,6 @@ STORAGE_ERRORS = (
     optuna.exceptions.StorageInternalError,
 )
 """What a database that is down, restarting or locked raises through SQLAlchemy or Optuna."""
-
-
-def brief(exc: BaseException) -> str:
-    """The database's own one-line reason for a storage error, without SQLAlchemy's wrapping."""
-    while isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__:
-        exc = exc.__cause__
-    reason = getattr(exc, "orig", None) or exc
-    lines = str(reason).strip().splitlines()
-    return lines[0] if lines else type(reason).__name__
 
 
 class Heartbeat:
@@ -68,7 +59,9 @@ class Heartbeat:
                             "failed %d stale trial(s) of dead workers: ids %s", len(failed), failed
                         )
             except STORAGE_ERRORS as exc:  # a database outage must not kill the trial
-                log.warning("heartbeat of trial id %s failed: %s", self._trial_id, brief(exc))
+                log.warning(
+                    "heartbeat of trial id %s failed: %s", self._trial_id, storage_error_reason(exc)
+                )
             except Exception:  # nor anything else; the next beat retries
                 log.warning("heartbeat of trial id %s failed", self._trial_id, exc_info=True)
 

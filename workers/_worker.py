@@ -46,10 +46,11 @@ from studies.storage import (
     requeue,
     retries_left,
     set_trial_user_attrs,
+    storage_error_reason,
 )
 from studies.tasks import TASKS
 from studies.training import EpochRecord
-from workers._heartbeat import STORAGE_ERRORS, Heartbeat, brief
+from workers._heartbeat import STORAGE_ERRORS, Heartbeat
 
 log = logging.getLogger("boundsweep.worker")
 ARMS_REFRESH = 5.0
@@ -330,12 +331,12 @@ class Worker:
                 if time.monotonic() + pause > deadline or self.stop.is_set():
                     log.warning(
                         "%s #%d: result not recorded, database unavailable (%s); the trial "
-                        "will be retried", row.study_name, trial.number, brief(exc),
+                        "will be retried", row.study_name, trial.number, storage_error_reason(exc),
                     )  # fmt: skip
                     return
                 log.warning(
                     "%s #%d: database unavailable (%s); recording the result again in %.0f s",
-                    row.study_name, trial.number, brief(exc), pause,
+                    row.study_name, trial.number, storage_error_reason(exc), pause,
                 )  # fmt: skip
                 self.stop.wait(pause)
                 pause = min(2 * pause, 15.0)
@@ -406,7 +407,7 @@ class Worker:
             # worker fails it as stale and queues the copy once the database is back.
             log.warning(
                 "trial id %s not given back, database unavailable (%s); it will be retried "
-                "once it goes stale", trial_id, brief(exc),
+                "once it goes stale", trial_id, storage_error_reason(exc),
             )  # fmt: skip
 
     # --- the loop --------------------------------------------------------------------------
@@ -442,7 +443,7 @@ class Worker:
                     claim = clock.timed("storage", self._claim)
                 except STORAGE_ERRORS as exc:
                     # A database restart or a lock timeout must not end a long-lived worker.
-                    log.warning("storage unavailable (%s); retrying", brief(exc))
+                    log.warning("storage unavailable (%s); retrying", storage_error_reason(exc))
                     self.stop.wait(self.config.poll_interval)
                     continue
                 if claim is False and self.config.until_idle:

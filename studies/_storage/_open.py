@@ -102,6 +102,15 @@ class CampaignStorage(RDBStorage):
         return super().get_trial(trial_id)
 
 
+def storage_error_reason(exc: BaseException) -> str:
+    """The database's own one-line reason for a storage error, unwrapped from Optuna's and
+    SQLAlchemy's exceptions (for logs and messages)."""
+    while isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__:
+        exc = exc.__cause__
+    cause = getattr(exc, "orig", None) or exc
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+
+
 def storage_error_message(
     exc: BaseException, url: str, source: str = "storage"
 ) -> tuple[int, str] | None:
@@ -127,9 +136,7 @@ def storage_error_message(
             "sqlite:///FILE.db or postgresql+psycopg://USER@HOST:PORT/DATABASE"
         )
     if isinstance(exc, sa.exc.OperationalError | sa.exc.InterfaceError | sqlite3.OperationalError):
-        cause = getattr(exc, "orig", None) or exc
-        reason = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
-        return 1, f"cannot use the database {shown}: {reason}"
+        return 1, f"cannot use the database {shown}: {storage_error_reason(exc)}"
     return None
 
 
