@@ -7,6 +7,7 @@ train real ``digits_mlp`` trials with small budgets.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import optuna
@@ -29,6 +30,7 @@ from studies.storage import (
     create_campaign,
     open_storage,
 )
+from tests.conftest import database_outage
 from workers import add_worker_arguments, run_worker, worker_main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -198,23 +200,31 @@ def test_a_killed_worker_trial_is_failed_and_retried_by_another(postgres_url: st
     assert (row.complete, row.fail, row.retried) == (1, 0, 1)
 
 
+@contextlib.contextmanager
+def _worker_mid_trial(
+    url: str, name: str
+) -> Iterator[tuple[optuna.storages.RDBStorage, CampaignSpec, WorkerProcess]]:
+    """A one-trial campaign of 200 epochs, and a worker process that has started training it
+    (killed at the end of the block if still running)."""
+    storage = open_storage(url)
+    spec = _spec(name, epochs=200, fraction=0.3, grid=1, seeds=1, sampled=0, sgdm=False)
+    create_campaign(storage, spec)
+    worker = WorkerProcess(url, "--until-idle")
+    try:
+        _until(lambda: " epoch 1/200 " in worker.log, 90, "training to start")
+        yield storage, spec, worker
+    finally:
+        worker.stop()
+
+
 @pytest.mark.postgres
 def test_a_result_waits_out_a_database_outage_instead_of_being_trained_again(
     postgres_url: str,
 ) -> None:
-    from tests.conftest import database_outage
-
-    storage = open_storage(postgres_url)
-    spec = _spec("outage", epochs=200, fraction=0.3, grid=1, seeds=1, sampled=0, sgdm=False)
-    create_campaign(storage, spec)
-    worker = WorkerProcess(postgres_url, "--until-idle")
-    try:
-        _until(lambda: " epoch 1/200 " in worker.log, 90, "training to start")
+    with _worker_mid_trial(postgres_url, "outage") as (storage, spec, worker):
         with database_outage(postgres_url):
             _until(lambda: "recording the result again" in worker.log, 150, "the result to wait")
         assert worker.wait(120) == 0, worker.log[-3000:]
-    finally:
-        worker.stop()
     assert "outage/adabound #0 complete" in worker.log, worker.log[-3000:]
     assert "Traceback" not in worker.log  # an outage is one line per failed beat
     _assert_exact(storage, spec)
@@ -227,22 +237,13 @@ def test_a_result_waits_out_a_database_outage_instead_of_being_trained_again(
 def test_sigterm_during_an_outage_exits_cleanly_and_the_trial_is_retried(
     postgres_url: str,
 ) -> None:
-    from tests.conftest import database_outage
-
-    storage = open_storage(postgres_url)
-    spec = _spec("term-outage", epochs=200, fraction=0.3, grid=1, seeds=1, sampled=0, sgdm=False)
-    create_campaign(storage, spec)
-    stopped = WorkerProcess(postgres_url, "--until-idle")
-    try:
-        _until(lambda: " epoch 1/200 " in stopped.log, 90, "training to start")
+    with _worker_mid_trial(postgres_url, "term-outage") as (storage, spec, stopped):
         with database_outage(postgres_url):
             stopped.process.send_signal(signal.SIGTERM)
             # It cannot give the trial back, but it still stops as asked, without a traceback.
             assert stopped.wait(60) == 0, stopped.log[-3000:]
         rescuer = WorkerProcess(postgres_url, "--until-idle")
         assert rescuer.wait(150) == 0, rescuer.log[-3000:]
-    finally:
-        stopped.stop()
     assert "not given back, database unavailable" in stopped.log
     assert "Traceback" not in stopped.log
     assert "stale trial" in rescuer.log
