@@ -559,7 +559,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(worker_options="worker" in argv)
     args = parser.parse_args(argv)
-    storage, option = _storage(args), "--storage" if args.storage else None
+    storage, from_option = _storage(args), bool(args.storage)
     try:
         return int(args.func(args) or 0)
     except CLIError as exc:
@@ -568,22 +568,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        found = _storage_error(exc, storage, option)
+        from studies.storage import storage_error_message
+
+        found = storage_error_message(exc, storage, from_option=from_option)
         if found is None:
             raise
         status, message = found
         print(f"boundsweep {args.command}: error: {message}", file=sys.stderr)
         return status
-
-
-def _storage_error(exc: Exception, url: str, option: str | None) -> tuple[int, str] | None:
-    """``studies.storage.storage_error_message``, naming where the URL came from."""
-    from studies.storage import storage_error_message
-
-    source = option or (
-        "BOUNDSWEEP_DATABASE_URL" if os.environ.get("BOUNDSWEEP_DATABASE_URL") else "storage"
-    )
-    return storage_error_message(exc, url, source)
 
 
 if __name__ == "__main__":

@@ -197,16 +197,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     add_worker_arguments(parser)
     args = parser.parse_args(argv)
-    environment = os.environ.get("BOUNDSWEEP_DATABASE_URL")
-    source = (
-        "--storage" if args.storage else "BOUNDSWEEP_DATABASE_URL" if environment else "storage"
-    )
-    args.storage = args.storage or environment or DEFAULT_STORAGE
+    from_option = bool(args.storage)
+    args.storage = args.storage or os.environ.get("BOUNDSWEEP_DATABASE_URL") or DEFAULT_STORAGE
     try:
         return worker_main(args)
     except Exception as exc:
         # A wrong URL or a database out of reach is one line, as with `boundsweep worker`.
-        found = storage_error_message(exc, args.storage, source)
+        found = storage_error_message(exc, args.storage, from_option=from_option)
         if found is None:
             raise
         status, message = found

@@ -7,6 +7,7 @@ others and its trial retried (``RetryHeartbeatStaleTrialCallback``).
 
 from __future__ import annotations
 
+import os
 import random
 import sqlite3
 import time
@@ -112,14 +113,14 @@ def storage_error_reason(exc: BaseException) -> str:
 
 
 def storage_error_message(
-    exc: BaseException, url: str, source: str = "storage"
+    exc: BaseException, url: str, *, from_option: bool
 ) -> tuple[int, str] | None:
     """Exit status and one line for a storage URL that is wrong or a database out of reach.
 
-    For the command lines: a bad URL is a usage error (status 2) that names ``source`` (where
-    the URL came from: ``--storage``, ``BOUNDSWEEP_DATABASE_URL``) and the accepted forms; a
-    database that cannot be reached is status 1 with the database's own reason. Passwords are
-    shown as ``***``.
+    For the command lines: a bad URL is a usage error (status 2) that names where it came from
+    (``--storage`` when ``from_option``, else ``BOUNDSWEEP_DATABASE_URL`` when set) and the
+    accepted forms; a database that cannot be reached is status 1 with the database's own
+    reason. Passwords are shown as ``***``.
 
     Returns:
         ``(status, message)``, or ``None`` for any other error (which keeps its traceback).
@@ -131,6 +132,13 @@ def storage_error_message(
     except sa.exc.ArgumentError:
         shown = url
     if isinstance(exc, sa.exc.ArgumentError):  # includes an unknown dialect or driver
+        source = (
+            "--storage"
+            if from_option
+            else "BOUNDSWEEP_DATABASE_URL"
+            if os.environ.get("BOUNDSWEEP_DATABASE_URL")
+            else "storage"
+        )
         return 2, (
             f"{source} {shown!r} is not a database URL boundsweep can use ({exc}); give "
             "sqlite:///FILE.db or postgresql+psycopg://USER@HOST:PORT/DATABASE"
