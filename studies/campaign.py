@@ -9,12 +9,12 @@ CampaignSpec.from_yaml(spec.to_yaml()) == spec
 
 from __future__ import annotations
 
+from studies._campaign._names import NAME_PATTERN
 from studies._campaign._presets import PRESETS, Preset, half_decade_grid, preset
 from studies._campaign._spec import (
     MAX_GRID_POINTS,
     MAX_TRIALS_PER_ARM,
     MAX_TRIALS_PER_CAMPAIGN,
-    NAME_PATTERN,
     SEED_PARAM,
     ArmSpec,
     CampaignSpec,

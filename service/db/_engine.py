@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from studies.storage import ensure_wal
+from studies._storage._open import ensure_wal  # not studies.storage: it loads torch
 
 __all__ = ["make_engine", "normalize_url"]
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
-from studies.storage import optuna_tables as ot
+from studies._storage import _tables as ot  # not studies.storage: it loads torch
 
 __all__ = ["TRIAL_STATES", "ArmProgress", "CampaignProgress", "arm_study_ids", "campaign_progress"]
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from service.db._engine import make_engine
 from service.db._tables import CampaignRecord, utcnow
-from studies.storage import optuna_tables as ot
+from studies._storage import _tables as ot  # not studies.storage: it loads torch
 
 __all__ = ["CREATED_BY", "discover_campaigns", "insert_campaign_rows", "register_campaign"]
 

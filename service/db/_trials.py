@@ -17,7 +17,7 @@ from optuna.distributions import json_to_distribution
 from optuna.trial import TrialState
 
 from service.db._progress import _API_STATE, TRIAL_STATES
-from studies.storage import optuna_tables as ot
+from studies._storage import _tables as ot  # not studies.storage: it loads torch
 
 __all__ = ["TRIAL_SUMMARY_ATTRS", "TrialRow", "trial_page"]
 

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from optimizers import REGISTRY
+from studies._campaign._names import NAME_PATTERN
 from studies.tasks import TASKS, Budget
 
 # Caps that keep one campaign from flooding the database; raise them in code, not in a spec.
@@ -37,7 +38,6 @@ MAX_TRIALS_PER_CAMPAIGN = 10_000
 MAX_SEEDS = 100
 MAX_ARMS = 32
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,62}$"
 SEED_PARAM = "seed"
 """The trial parameter that carries the seed (next to the varied hyperparameters)."""
 

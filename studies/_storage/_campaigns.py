@@ -13,19 +13,9 @@ from optuna.trial import TrialState
 
 from studies._campaign._spec import CampaignSpec
 from studies._storage import _tables as t
+from studies._storage._errors import CampaignExists, CampaignNotFound
 from studies._storage._open import engine_of
 from studies.tasks import TASKS
-
-
-class CampaignExists(ValueError):
-    """A campaign with this name (or one of its arm studies) is already in the storage."""
-
-
-class CampaignNotFound(KeyError):
-    """No campaign with this name in the storage."""
-
-    def __str__(self) -> str:  # KeyError would print the message in quotes
-        return str(self.args[0]) if self.args else "campaign not found"
 
 
 def arm_study_name(campaign: str, arm: str) -> str:

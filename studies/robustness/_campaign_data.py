@@ -11,7 +11,7 @@ from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
-from studies._storage._campaigns import CampaignNotFound
+from studies._storage._errors import CampaignNotFound
 from studies._storage._tables import ATTR_ARM, ATTR_CAMPAIGN, ATTR_SPEC
 
 if TYPE_CHECKING:

@@ -358,3 +358,19 @@ def test_servers_start_answer_and_stop_on_sigterm(
     assert process.returncode in (0, -signal.SIGTERM), output
     assert "Finished server process" in output
     assert "Traceback" not in output
+
+
+def test_the_service_and_the_report_start_without_loading_torch() -> None:
+    # torch takes seconds to import; the API, the scheduler, the dashboard and the report
+    # need it only once they build a spec or read a campaign's bounds, not to start.
+    code = (
+        "import sys; import service.app, service.db, service.scheduler, service.dashboard, "
+        "studies.robustness; "
+        "print(sorted(m for m in ('torch', 'optimizers', 'studies.tasks') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=Path(__file__).parents[2], capture_output=True,
+        text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from studies.campaign import NAME_PATTERN
+from studies._campaign._names import NAME_PATTERN  # not studies.campaign: it loads torch
 
 __all__ = ["NAME_PATTERN", "Page", "json_safe"]
 
