@@ -103,11 +103,17 @@ class CampaignStorage(RDBStorage):
         return super().get_trial(trial_id)
 
 
+def _unwrap(exc: BaseException) -> BaseException:
+    """The error under Optuna's ``StorageInternalError`` wrappers."""
+    while isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__:
+        exc = exc.__cause__
+    return exc
+
+
 def storage_error_reason(exc: BaseException) -> str:
     """The database's own one-line reason for a storage error, unwrapped from Optuna's and
     SQLAlchemy's exceptions (for logs and messages)."""
-    while isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__:
-        exc = exc.__cause__
+    exc = _unwrap(exc)
     cause = getattr(exc, "orig", None) or exc
     return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
 
@@ -125,8 +131,7 @@ def storage_error_message(
     Returns:
         ``(status, message)``, or ``None`` for any other error (which keeps its traceback).
     """
-    while isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__:
-        exc = exc.__cause__
+    exc = _unwrap(exc)
     try:
         shown = sa.make_url(url).render_as_string(hide_password=True)
     except sa.exc.ArgumentError:

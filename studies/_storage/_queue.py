@@ -267,10 +267,7 @@ def set_trial_user_attrs(
     with engine_of(storage).begin() as conn:
         if not _is_running(conn, trial_id):
             return False
-        if attrs:
-            _write_user_attrs(conn, trial_id, attrs)
-        if intermediate_values:
-            _write_intermediate_values(conn, trial_id, intermediate_values)
+        _write_record(conn, trial_id, attrs, intermediate_values)
     return True
 
 
@@ -321,11 +318,20 @@ def finish_trial(
                 trial_id=trial_id, objective=0, value=stored, value_type=kind
             )
         )
-        if user_attrs:
-            _write_user_attrs(conn, trial_id, user_attrs)
-        if intermediate_values:
-            _write_intermediate_values(conn, trial_id, intermediate_values)
+        _write_record(conn, trial_id, user_attrs, intermediate_values)
     return True
+
+
+def _write_record(
+    conn: sa.Connection,
+    trial_id: int,
+    attrs: dict[str, Any] | None,
+    intermediate_values: dict[int, float] | None,
+) -> None:
+    if attrs:
+        _write_user_attrs(conn, trial_id, attrs)
+    if intermediate_values:
+        _write_intermediate_values(conn, trial_id, intermediate_values)
 
 
 def _is_running(conn: sa.Connection, trial_id: int) -> bool:
