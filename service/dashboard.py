@@ -35,6 +35,8 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 
 from service.api.auth import token_matches
+from service.api.deps import StorageHolder
+from service.api.errors import DATABASE_UNAVAILABLE
 
 __all__ = [
     "DashboardAccess",
@@ -185,9 +187,7 @@ class _OpenOnFirstRequest:
                     except (SQLAlchemyError, sqlite3.Error) as exc:
                         logger.warning("dashboard: storage unavailable (%s)", exc)
                         return _refuse(
-                            start_response,
-                            "503 Service Unavailable",
-                            "Database unavailable; retry later",
+                            start_response, "503 Service Unavailable", DATABASE_UNAVAILABLE
                         )
                     import optuna_dashboard
 
@@ -211,13 +211,7 @@ def dashboard_asgi(storage: str | Callable[[], Any], access: DashboardAccess) ->
     from a2wsgi import WSGIMiddleware
 
     if isinstance(storage, str):
-        url = storage
-
-        def storage() -> Any:
-            from studies.storage import open_storage
-
-            return open_storage(url)
-
+        storage = StorageHolder(storage).get
     return WSGIMiddleware(guard_dashboard(_OpenOnFirstRequest(storage), access))
 
 

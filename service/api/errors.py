@@ -23,7 +23,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from service.api.body_limit import too_large_detail
 from service.specs import SpecError
 
-__all__ = ["install_error_handlers"]
+__all__ = ["DATABASE_UNAVAILABLE", "install_error_handlers"]
+
+DATABASE_UNAVAILABLE = "Database unavailable; retry later"
+"""The 503 detail of every request that finds the database down (the dashboard's too)."""
 
 logger = logging.getLogger("service.api")
 
@@ -69,7 +72,7 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     ):
         return await _internal_error(request, exc)
     logger.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
-    return JSONResponse(status_code=503, content={"detail": "Database unavailable; retry later"})
+    return JSONResponse(status_code=503, content={"detail": DATABASE_UNAVAILABLE})
 
 
 async def _internal_error(request: Request, exc: Exception) -> JSONResponse:

@@ -6,7 +6,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from studies._storage._open import ensure_wal  # not studies.storage: it loads torch
+# Not from studies.storage, which loads torch.
+from studies._storage._open import POSTGRES_CONNECT_TIMEOUT, ensure_wal
 
 __all__ = ["make_engine", "normalize_url"]
 
@@ -33,7 +34,7 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
         kwargs.setdefault("pool_pre_ping", True)
         if url.startswith("postgresql"):
             # /readyz must answer "unreachable", not hang on a host that drops packets.
-            kwargs.setdefault("connect_args", {"connect_timeout": 10})
+            kwargs.setdefault("connect_args", {"connect_timeout": POSTGRES_CONNECT_TIMEOUT})
         return sa.create_engine(url, **kwargs)
     # Workers write to the same file; a reader should queue behind them, not error out.
     kwargs.setdefault("connect_args", {"timeout": SQLITE_TIMEOUT})
