@@ -560,6 +560,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser(worker_options="worker" in argv)
     args = parser.parse_args(argv)
     storage, from_option = _storage(args), bool(args.storage)
+    if args.command == "demo":  # its own file, whatever --storage says: name that one
+        from service.demo import database_url
+
+        storage, from_option = database_url(Path(args.dir)), False
     try:
         return int(args.func(args) or 0)
     except CLIError as exc:

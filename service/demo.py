@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["DEMO_CAMPAIGN", "DemoFailed", "demo_request", "run_demo"]
+__all__ = ["DEMO_CAMPAIGN", "DemoFailed", "database_url", "demo_request", "run_demo"]
 
 DEMO_CAMPAIGN = "demo-paper-robustness"
 DEMO_TASK = "mnist1d_mlp"
@@ -273,6 +273,11 @@ def _child_environment(url: str, token: str) -> dict[str, str]:
     return env
 
 
+def database_url(out_dir: Path) -> str:
+    """The demo's own SQLite file in ``out_dir`` (it never uses ``--storage``)."""
+    return f"sqlite:///{Path(out_dir).resolve() / 'boundsweep.db'}"
+
+
 def run_demo(
     out_dir: Path = Path("demo-output"),
     workers: int = 2,
@@ -295,7 +300,7 @@ def run_demo(
     out = out or sys.stdout
     started = time.monotonic()
     out_dir = _fresh_dir(Path(out_dir)).resolve()
-    url = f"sqlite:///{out_dir / 'boundsweep.db'}"
+    url = database_url(out_dir)
     token = secrets.token_urlsafe(18)
     port = port or _free_port()
     api = _Api(f"http://127.0.0.1:{port}", token)
