@@ -18,11 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CLIError", "build_parser", "main"]
+from studies._storage._defaults import DEFAULT_STORAGE  # imports nothing: --help stays fast
 
-DEFAULT_STORAGE = "sqlite:///boundsweep.db"
-"""Kept equal to ``studies.storage.DEFAULT_STORAGE`` (a test checks): importing that here
-would load Optuna and SQLAlchemy before ``--help`` can answer."""
+__all__ = ["CLIError", "build_parser", "main"]
 
 
 class CLIError(Exception):

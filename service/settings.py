@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from studies._storage._defaults import DEFAULT_STORAGE
+
 __all__ = ["DEMO_TOKEN", "Settings"]
 
 logger = logging.getLogger(__name__)
@@ -44,7 +46,7 @@ class Settings(BaseSettings):
         env_prefix="BOUNDSWEEP_", env_file=".env", extra="ignore", frozen=True
     )
 
-    database_url: str = "sqlite:///boundsweep.db"
+    database_url: str = DEFAULT_STORAGE
     api_token: SecretStr | None = None
     read_token: SecretStr | None = None
     demo: bool = False

@@ -26,10 +26,10 @@ from studies._storage._campaigns import (
     list_campaigns,
     load_spec,
 )
+from studies._storage._defaults import DEFAULT_STORAGE
 from studies._storage._open import (
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_MAX_RETRIES,
-    DEFAULT_STORAGE,
     CampaignStorage,
     engine_of,
     ensure_wal,

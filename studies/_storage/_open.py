@@ -21,8 +21,6 @@ import sqlalchemy as sa
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial
 
-DEFAULT_STORAGE = "sqlite:///boundsweep.db"
-"""The storage every command uses without ``--storage`` or ``BOUNDSWEEP_DATABASE_URL``."""
 DEFAULT_HEARTBEAT_INTERVAL = 10
 """Seconds between two heartbeats of a running trial."""
 DEFAULT_MAX_RETRIES = 2
