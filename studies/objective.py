@@ -41,21 +41,17 @@ def suggest(trial: optuna.Trial, arm: ArmSpec, seeds: list[int]) -> tuple[dict[s
     The distributions are ``arm.distributions(seeds)``: a queued trial already holds its values
     for them (no storage write then); anything else is left to the study's sampler.
     """
-    varied: dict[str, float] = {}
-    seed = 0
+    values: dict[str, Any] = {}
     for name, distribution in arm.distributions(seeds).items():
         if isinstance(distribution, CategoricalDistribution):
-            value = trial.suggest_categorical(name, distribution.choices)
+            values[name] = trial.suggest_categorical(name, distribution.choices)
         else:
             assert isinstance(distribution, FloatDistribution)
-            value = trial.suggest_float(
+            values[name] = trial.suggest_float(
                 name, distribution.low, distribution.high, log=distribution.log
             )
-        if name == SEED_PARAM:
-            seed = int(value)
-        else:
-            varied[name] = float(value)
-    return varied, seed
+    seed = int(values.pop(SEED_PARAM))
+    return {name: float(value) for name, value in values.items()}, seed
 
 
 class StorageClock:
