@@ -37,10 +37,11 @@ from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from boundsweep.service.db import campaign_progress, make_engine, migrate  # noqa: E402
+from boundsweep.studies.campaign import CampaignSpec  # noqa: E402
+from boundsweep.studies.storage import arm_study_name, create_campaign, open_storage  # noqa: E402
+
 from benchmarks._postgres import postgres_database  # noqa: E402
-from service.db import campaign_progress, make_engine, migrate  # noqa: E402
-from studies.campaign import CampaignSpec  # noqa: E402
-from studies.storage import arm_study_name, create_campaign, open_storage  # noqa: E402
 
 TOTAL_TRIALS = 5_000
 ARMS = ("adabound", "amsbound", "adam", "amsgrad", "sgdm")
@@ -174,7 +175,7 @@ def _free_port() -> int:
 
 def _serve(url: str, port: int, cache_seconds: float) -> subprocess.Popen:
     code = (
-        "import uvicorn; from service.app import create_app; from service.settings import Settings;"
+        "import uvicorn; from boundsweep.service.app import create_app; from boundsweep.service.settings import Settings;"
         f"uvicorn.run(create_app(Settings(database_url={url!r}, dashboard=False,"
         f" status_cache_seconds={cache_seconds})),"
         f" host='127.0.0.1', port={port}, log_level='warning')"

@@ -19,9 +19,8 @@ import time
 from collections.abc import Callable
 
 import torch
+from boundsweep.optimizers import AdaBound, AMSBound, _fused
 from torch.optim import Optimizer
-
-from optimizers import AdaBound, AMSBound, _fused
 
 
 def resnet34_shapes(num_classes: int = 10) -> list[tuple[int, ...]]:
@@ -139,7 +138,7 @@ def main(argv: list[str] | None = None) -> None:
         [
             sys.executable,
             "-c",
-            "import os, tempfile, optimizers._fused as f; "
+            "import os, tempfile, boundsweep.optimizers._fused as f; "
             "os.environ['BOUNDSWEEP_KERNEL_CACHE'] = tempfile.mkdtemp(); print(f.warm_up())",
         ],
         capture_output=True,

@@ -21,9 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import optuna  # noqa: E402
-
-from studies.robustness import analyze_campaign, render_html  # noqa: E402
-from studies.robustness._synthetic import build_synthetic_campaign  # noqa: E402
+from boundsweep.studies.robustness import analyze_campaign, render_html  # noqa: E402
+from boundsweep.studies.robustness._synthetic import build_synthetic_campaign  # noqa: E402
 
 REPEATS = 3
 

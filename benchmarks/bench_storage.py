@@ -28,15 +28,16 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks._postgres import postgres_database  # noqa: E402
-from studies.campaign import CampaignSpec  # noqa: E402
-from studies.objective import suggest  # noqa: E402
-from studies.storage import (  # noqa: E402
+from boundsweep.studies.campaign import CampaignSpec  # noqa: E402
+from boundsweep.studies.objective import suggest  # noqa: E402
+from boundsweep.studies.storage import (  # noqa: E402
     arm_progress,
     create_campaign,
     open_storage,
 )
-from workers import Worker, WorkerConfig  # noqa: E402
+from boundsweep.workers import Worker, WorkerConfig  # noqa: E402
+
+from benchmarks._postgres import postgres_database  # noqa: E402
 
 SLEEP = 0.05
 """Seconds the trivial objective takes."""

@@ -28,17 +28,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from boundsweep.optimizers import build_optimizer
+from boundsweep.studies._training._classification import training_batches
+from boundsweep.studies.tasks import TASKS, Budget, write_mnist
+from boundsweep.studies.tasks._mnist import MNIST_MEAN, MNIST_STD, load_mnist
+from boundsweep.studies.tasks._splits import SPLIT_SEED, VALIDATION_FRACTION
+from boundsweep.studies.training import train
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, Subset
 from torchvision import transforms
 from torchvision.datasets import MNIST
-
-from optimizers import build_optimizer
-from studies._training._classification import training_batches
-from studies.tasks import TASKS, Budget, write_mnist
-from studies.tasks._mnist import MNIST_MEAN, MNIST_STD, load_mnist
-from studies.tasks._splits import SPLIT_SEED, VALIDATION_FRACTION
-from studies.training import train
 
 BATCH = 128
 

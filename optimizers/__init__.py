@@ -3,11 +3,11 @@ study can use."""
 
 from __future__ import annotations
 
-from optimizers._adabound import AdaBound, AdaBoundW, AMSBound
-from optimizers._bounds import bound_schedule, current_bounds
-from optimizers._functional import IMPLEMENTATIONS
-from optimizers._fused import warm_up
-from optimizers._registry import REGISTRY, HyperParam, OptimizerEntry, build_optimizer
+from boundsweep.optimizers._adabound import AdaBound, AdaBoundW, AMSBound
+from boundsweep.optimizers._bounds import bound_schedule, current_bounds
+from boundsweep.optimizers._functional import IMPLEMENTATIONS
+from boundsweep.optimizers._fused import warm_up
+from boundsweep.optimizers._registry import REGISTRY, HyperParam, OptimizerEntry, build_optimizer
 
 __all__ = [
     "IMPLEMENTATIONS",

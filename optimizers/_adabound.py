@@ -7,10 +7,9 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch
+from boundsweep.optimizers._functional import adabound, resolve_impl
 from torch import Tensor
 from torch.optim import Optimizer
-
-from optimizers._functional import adabound, resolve_impl
 
 __all__ = ["AMSBound", "AdaBound", "AdaBoundW"]
 

@@ -14,10 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import torch
+from boundsweep.optimizers import _fused
+from boundsweep.optimizers._bounds import bound_at, scaled_final_lr
 from torch import Tensor
-
-from optimizers import _fused
-from optimizers._bounds import bound_at, scaled_final_lr
 
 __all__ = ["IMPLEMENTATIONS", "StepScalars", "adabound", "resolve_impl"]
 

@@ -13,9 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
+from boundsweep.optimizers._adabound import AdaBound, AdaBoundW, AMSBound
 from torch.optim import Optimizer
-
-from optimizers._adabound import AdaBound, AdaBoundW, AMSBound
 
 __all__ = ["REGISTRY", "HyperParam", "OptimizerEntry", "build_optimizer"]
 

@@ -6,18 +6,17 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from boundsweep.service.api import api_router, probe_router
+from boundsweep.service.api.auth import RequireToken
+from boundsweep.service.api.body_limit import LimitBodySize
+from boundsweep.service.api.deps import StorageHolder
+from boundsweep.service.api.errors import install_error_handlers
+from boundsweep.service.api.status_cache import StatusCache
+from boundsweep.service.db import make_engine, migrate
+from boundsweep.service.settings import DEMO_TOKEN, Settings
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import SQLAlchemyError
-
-from service.api import api_router, probe_router
-from service.api.auth import RequireToken
-from service.api.body_limit import LimitBodySize
-from service.api.deps import StorageHolder
-from service.api.errors import install_error_handlers
-from service.api.status_cache import StatusCache
-from service.db import make_engine, migrate
-from service.settings import DEMO_TOKEN, Settings
 
 __all__ = ["create_app"]
 
@@ -57,7 +56,7 @@ def _openapi_with_create_body(app: FastAPI):
     def openapi() -> dict:
         if app.openapi_schema is None:
             schema = FastAPI.openapi(app)
-            from service.api.routes.campaigns import create_body_components
+            from boundsweep.service.api.routes.campaigns import create_body_components
 
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for name, component in create_body_components().items():
@@ -97,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(api_router)
     app.openapi = _openapi_with_create_body(app)  # type: ignore[method-assign]
     if settings.dashboard:
-        from service.dashboard import mount_dashboard
+        from boundsweep.service.dashboard import mount_dashboard
 
         mount_dashboard(app, settings)
     return app

@@ -18,7 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from studies._storage._defaults import DEFAULT_STORAGE  # imports nothing: --help stays fast
+from boundsweep.studies._storage._defaults import (
+    DEFAULT_STORAGE,  # imports nothing: --help stays fast
+)
 
 __all__ = ["CLIError", "build_parser", "main"]
 
@@ -48,8 +50,7 @@ def _storage(args: argparse.Namespace) -> str:
 def _open_storage(url: str) -> Any:
     """The campaigns' storage, Optuna's INFO lines silenced: the commands say what matters."""
     import optuna
-
-    from studies.storage import open_storage
+    from boundsweep.studies.storage import open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return open_storage(url)
@@ -57,7 +58,7 @@ def _open_storage(url: str) -> Any:
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
     """The service settings from the environment, with the command line's storage on top."""
-    from service.settings import Settings
+    from boundsweep.service.settings import Settings
 
     return Settings(database_url=_storage(args), **overrides)
 
@@ -68,9 +69,8 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Migrate the database, then serve the REST API (and the dashboard) with uvicorn."""
     import uvicorn
-
-    from service.app import create_app
-    from service.db import migrate
+    from boundsweep.service.app import create_app
+    from boundsweep.service.db import migrate
 
     # Migrated here, so the app's start-up need not do it a second time.
     settings = _settings(args, migrate_on_start=False)
@@ -89,8 +89,8 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     import signal
     import threading
 
-    from service.db import migrate
-    from service.scheduler import run_scheduler
+    from boundsweep.service.db import migrate
+    from boundsweep.service.scheduler import run_scheduler
 
     settings = _settings(args)
     migrate(str(settings.database_url))
@@ -113,8 +113,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     """Serve optuna-dashboard alone over the storage, with the same write guard as the API."""
     import uvicorn
-
-    from service.dashboard import access_from_settings, dashboard_asgi
+    from boundsweep.service.dashboard import access_from_settings, dashboard_asgi
 
     access = access_from_settings(_settings(args))
     if args.allow_writes:
@@ -126,7 +125,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Train trials from the storage until stopped (or, with --until-idle, until none are left)."""
-    import workers
+    from boundsweep import workers
 
     args.storage = _storage(args)
     return int(workers.worker_main(args) or 0)
@@ -172,9 +171,8 @@ def _validation_message(exc: Exception) -> str:
 
 def _load_spec(args: argparse.Namespace) -> Any:
     import yaml
+    from boundsweep.studies.campaign import PRESETS, CampaignSpec, preset
     from pydantic import ValidationError
-
-    from studies.campaign import PRESETS, CampaignSpec, preset
 
     overrides = _parse_overrides(args.set or [])
     if args.name:
@@ -218,8 +216,8 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     """Create a campaign (one Optuna study per arm, its trials queued) straight in the storage."""
-    from service.db import register_campaign
-    from studies.storage import create_campaign
+    from boundsweep.service.db import register_campaign
+    from boundsweep.studies.storage import create_campaign
 
     spec = _load_spec(args)
     if args.dry_run:
@@ -271,7 +269,7 @@ def format_progress(rows: Sequence[dict[str, Any]]) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Per-arm progress of one campaign, or the list of campaigns."""
-    from studies.storage import CampaignNotFound, campaign_progress, list_campaigns
+    from boundsweep.studies.storage import CampaignNotFound, campaign_progress, list_campaigns
 
     storage = _open_storage(_storage(args))
     if args.name is None:
@@ -298,7 +296,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """The robustness report of one campaign: summary, and optionally HTML / PNGs / JSON."""
-    from studies.robustness import CampaignNotFoundError, analyze_campaign, summary_lines
+    from boundsweep.studies.robustness import CampaignNotFoundError, analyze_campaign, summary_lines
 
     storage = _open_storage(_storage(args))
     try:
@@ -312,14 +310,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         print("\n".join(summary_lines(report)))
     if args.html:
-        from studies.robustness import render_html
+        from boundsweep.studies.robustness import render_html
 
         path = Path(args.html)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(render_html(report))
         print(f"report: {path}", file=notes)
     if args.png_dir:
-        from studies.robustness import write_pngs
+        from boundsweep.studies.robustness import write_pngs
 
         for path in write_pngs(report, args.png_dir):
             print(f"figure: {path}", file=notes)
@@ -328,7 +326,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the whole service on SQLite: API, scheduler, two workers, one small campaign."""
-    from service.demo import run_demo
+    from boundsweep.service.demo import run_demo
 
     return run_demo(
         out_dir=Path(args.dir),
@@ -547,7 +545,7 @@ def build_parser(worker_options: bool = True) -> argparse.ArgumentParser:
 
 def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     """The worker's own options come from the workers package, which knows what they mean."""
-    from workers import add_worker_arguments
+    from boundsweep.workers import add_worker_arguments
 
     add_worker_arguments(parser)
 
@@ -559,7 +557,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     storage, from_option = _storage(args), bool(args.storage)
     if args.command == "demo":  # its own file, whatever --storage says: name that one
-        from service.demo import database_url
+        from boundsweep.service.demo import database_url
 
         storage, from_option = database_url(Path(args.dir)), False
     try:
@@ -570,7 +568,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        from studies.storage import storage_error_message
+        from boundsweep.studies.storage import storage_error_message
 
         found = storage_error_message(exc, storage, from_option=from_option)
         if found is None:

@@ -32,11 +32,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from boundsweep.service.api.auth import token_matches
+from boundsweep.service.api.deps import StorageHolder
+from boundsweep.service.api.errors import DATABASE_UNAVAILABLE
 from sqlalchemy.exc import SQLAlchemyError
-
-from service.api.auth import token_matches
-from service.api.deps import StorageHolder
-from service.api.errors import DATABASE_UNAVAILABLE
 
 __all__ = [
     "DashboardAccess",

@@ -114,7 +114,7 @@ class _Processes:
         log = open(self.log_dir / f"{name}.log", "w")  # noqa: SIM115 - closed in stop_all
         self._logs.append(log)
         process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli", *command],
+            [sys.executable, "-m", "boundsweep.service.cli", *command],
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
@@ -307,8 +307,8 @@ def run_demo(
     say = _Say(out)
 
     # Migrate and create Optuna's tables once, here, so the processes never race to do it.
-    from service.db import migrate
-    from studies.storage import open_storage
+    from boundsweep.service.db import migrate
+    from boundsweep.studies.storage import open_storage
 
     migrate(url)
     open_storage(url)
@@ -326,7 +326,7 @@ def run_demo(
     finally:
         processes.stop_all()
 
-    from studies.robustness import summary_lines
+    from boundsweep.studies.robustness import summary_lines
 
     say("")
     say("\n".join(summary_lines(report)))

@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-
-from service.db import CampaignRecord, register_campaign
+from boundsweep.service.db import CampaignRecord, register_campaign
 
 __all__ = ["cancel", "launch_campaign"]
 
@@ -39,7 +38,7 @@ def launch_campaign(
     Raises:
         studies.storage.CampaignExists: The name is taken (registry or storage).
     """
-    from studies.storage import CampaignExists, create_campaign
+    from boundsweep.studies.storage import CampaignExists, create_campaign
 
     if not register_campaign(engine, spec, source, schedule_name, state="creating"):
         raise CampaignExists(f"campaign {spec.name!r} already exists")
@@ -66,7 +65,7 @@ def cancel(engine: sa.Engine, storage: Any, name: str) -> None:
     Raises:
         studies.storage.CampaignNotFound: No such campaign in the storage.
     """
-    from studies.storage import cancel_campaign
+    from boundsweep.studies.storage import cancel_campaign
 
     cancel_campaign(storage, name)
     with engine.begin() as connection:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from boundsweep.studies._storage._defaults import DEFAULT_STORAGE
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from studies._storage._defaults import DEFAULT_STORAGE
 
 __all__ = ["DEMO_TOKEN", "Settings"]
 

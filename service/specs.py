@@ -97,7 +97,7 @@ def build_spec(body: Any, name: str | None = None, loc: tuple[str | int, ...] = 
     Raises:
         SpecError: Naming every bad field and, where the domain says them, the valid choices.
     """
-    from studies.campaign import CampaignSpec, preset
+    from boundsweep.studies.campaign import CampaignSpec, preset
 
     if not isinstance(body, dict):
         raise SpecError(

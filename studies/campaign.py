@@ -1,7 +1,7 @@
 """Campaign specs: what a user submits (task, budget, seeds, arms with search spaces) and presets.
 
 ```python
-from studies.campaign import CampaignSpec, ArmSpec, Grid, Range, preset, PRESETS
+from boundsweep.studies.campaign import CampaignSpec, ArmSpec, Grid, Range, preset, PRESETS
 spec = preset("paper-robustness", task="digits_mlp", grid_width=3, budget={"epochs": 2})
 CampaignSpec.from_yaml(spec.to_yaml()) == spec
 ```
@@ -9,9 +9,9 @@ CampaignSpec.from_yaml(spec.to_yaml()) == spec
 
 from __future__ import annotations
 
-from studies._campaign._names import NAME_PATTERN
-from studies._campaign._presets import PRESETS, Preset, half_decade_grid, preset
-from studies._campaign._spec import (
+from boundsweep.studies._campaign._names import NAME_PATTERN
+from boundsweep.studies._campaign._presets import PRESETS, Preset, half_decade_grid, preset
+from boundsweep.studies._campaign._spec import (
     MAX_GRID_POINTS,
     MAX_TRIALS_PER_ARM,
     MAX_TRIALS_PER_CAMPAIGN,

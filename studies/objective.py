@@ -20,14 +20,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import optuna
+from boundsweep.studies._campaign._spec import SEED_PARAM, ArmSpec, CampaignSpec
+from boundsweep.studies._storage._open import storage_error_reason
+from boundsweep.studies._storage._queue import set_intermediate_values, set_trial_user_attrs
+from boundsweep.studies.tasks import TASKS
+from boundsweep.studies.training import EpochRecord, TrainResult, resolve_hparams, train
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.storages import RDBStorage
-
-from studies._campaign._spec import SEED_PARAM, ArmSpec, CampaignSpec
-from studies._storage._open import storage_error_reason
-from studies._storage._queue import set_intermediate_values, set_trial_user_attrs
-from studies.tasks import TASKS
-from studies.training import EpochRecord, TrainResult, resolve_hparams, train
 
 WORKER_ID = f"{socket.gethostname()}:{os.getpid()}"
 log = logging.getLogger("boundsweep.worker")

@@ -14,8 +14,8 @@ for arm in campaign_progress(storage, spec.name):
 
 from __future__ import annotations
 
-from studies._storage import _tables as optuna_tables
-from studies._storage._campaigns import (
+from boundsweep.studies._storage import _tables as optuna_tables
+from boundsweep.studies._storage._campaigns import (
     CampaignExists,
     CampaignNotFound,
     arm_study_name,
@@ -26,8 +26,8 @@ from studies._storage._campaigns import (
     list_campaigns,
     load_spec,
 )
-from studies._storage._defaults import DEFAULT_STORAGE
-from studies._storage._open import (
+from boundsweep.studies._storage._defaults import DEFAULT_STORAGE
+from boundsweep.studies._storage._open import (
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_MAX_RETRIES,
     CampaignStorage,
@@ -37,8 +37,8 @@ from studies._storage._open import (
     storage_error_message,
     storage_error_reason,
 )
-from studies._storage._progress import ArmProgress, arm_progress, campaign_progress
-from studies._storage._queue import (
+from boundsweep.studies._storage._progress import ArmProgress, arm_progress, campaign_progress
+from boundsweep.studies._storage._queue import (
     claim_trial,
     claim_waiting_trial,
     fail_if_running,
@@ -49,7 +49,7 @@ from studies._storage._queue import (
     set_intermediate_values,
     set_trial_user_attrs,
 )
-from studies._storage._tables import (
+from boundsweep.studies._storage._tables import (
     ATTR_ARM,
     ATTR_CAMPAIGN,
     ATTR_CANCELLED,

@@ -6,6 +6,12 @@ and augmented on the device; bf16 autocast and channels-last on CUDA. Determinis
 
 from __future__ import annotations
 
-from studies._training import EpochRecord, TrainResult, resolve_hparams, seed_everything, train
+from boundsweep.studies._training import (
+    EpochRecord,
+    TrainResult,
+    resolve_hparams,
+    seed_everything,
+    train,
+)
 
 __all__ = ["EpochRecord", "TrainResult", "resolve_hparams", "seed_everything", "train"]

@@ -1,15 +1,15 @@
 """Running trials: claim work from the storage, heartbeat, retry, graceful stop, progress.
 
 ```python
-from workers import run_worker
+from boundsweep.workers import run_worker
 run_worker("sqlite:///boundsweep.db", device="cpu", until_idle=True)
 ```
 """
 
 from __future__ import annotations
 
-from workers._cli import add_worker_arguments, main, worker_main
-from workers._worker import (
+from boundsweep.workers._cli import add_worker_arguments, main, worker_main
+from boundsweep.workers._worker import (
     ARMS_REFRESH,
     RESULT_RETRY,
     Worker,

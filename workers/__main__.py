@@ -4,6 +4,6 @@ from __future__ import annotations
 
 import sys
 
-from workers._cli import main
+from boundsweep.workers._cli import main
 
 sys.exit(main())

@@ -12,13 +12,13 @@ import sys
 from collections.abc import Callable, Sequence
 from types import FrameType
 
-from studies.storage import (
+from boundsweep.studies.storage import (
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_MAX_RETRIES,
     DEFAULT_STORAGE,
     storage_error_message,
 )
-from workers._worker import run_worker
+from boundsweep.workers._worker import run_worker
 
 _DEVICE = re.compile(r"^(cpu|cuda|cuda:\d+|mps)$")
 
@@ -121,7 +121,15 @@ def _gpu_indices(spec: str) -> list[int]:
 
 
 def _child_argv(args: argparse.Namespace, gpu: int) -> list[str]:
-    argv = [sys.executable, "-m", "workers", "--storage", args.storage, "--device", f"cuda:{gpu}"]
+    argv = [
+        sys.executable,
+        "-m",
+        "boundsweep.workers",
+        "--storage",
+        args.storage,
+        "--device",
+        f"cuda:{gpu}",
+    ]
     argv += [
         "--max-retries",
         str(args.max_retries),

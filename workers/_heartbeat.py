@@ -10,8 +10,7 @@ from typing import Any
 
 import optuna
 import sqlalchemy as sa
-
-from studies.storage import fail_stale_trials, storage_error_reason
+from boundsweep.studies.storage import fail_stale_trials, storage_error_reason
 
 log = logging.getLogger("boundsweep.worker")
 STORAGE_ERRORS = (

@@ -21,17 +21,15 @@ from typing import Any
 
 import optuna
 import sqlalchemy as sa
-from optuna.trial import FrozenTrial, TrialState
-
-from studies.campaign import CampaignSpec
-from studies.objective import (
+from boundsweep.studies.campaign import CampaignSpec
+from boundsweep.studies.objective import (
     StorageClock,
     TrialRecord,
     make_objective,
     pruner_for,
     sampler_for,
 )
-from studies.storage import (
+from boundsweep.studies.storage import (
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_MAX_RETRIES,
     ArmProgress,
@@ -48,9 +46,10 @@ from studies.storage import (
     set_trial_user_attrs,
     storage_error_reason,
 )
-from studies.tasks import TASKS
-from studies.training import EpochRecord
-from workers._heartbeat import STORAGE_ERRORS, Heartbeat
+from boundsweep.studies.tasks import TASKS
+from boundsweep.studies.training import EpochRecord
+from boundsweep.workers._heartbeat import STORAGE_ERRORS, Heartbeat
+from optuna.trial import FrozenTrial, TrialState
 
 log = logging.getLogger("boundsweep.worker")
 ARMS_REFRESH = 5.0

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from boundsweep.service.api.auth import API_PREFIX
+from boundsweep.service.api.routes import campaigns, health, schedules
 from fastapi import APIRouter
-
-from service.api.auth import API_PREFIX
-from service.api.routes import campaigns, health, schedules
 
 __all__ = ["API_PREFIX", "api_router", "probe_router"]
 

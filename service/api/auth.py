@@ -11,10 +11,9 @@ from __future__ import annotations
 import hmac
 import json
 
+from boundsweep.service.settings import Settings
 from fastapi.security import HTTPBearer
 from starlette.types import ASGIApp, Receive, Scope, Send
-
-from service.settings import Settings
 
 __all__ = ["API_PREFIX", "RequireToken", "bearer_scheme", "token_matches"]
 

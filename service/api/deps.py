@@ -6,11 +6,10 @@ import threading
 from typing import Annotated, Any
 
 import sqlalchemy as sa
+from boundsweep.service.api.auth import bearer_scheme
+from boundsweep.service.api.status_cache import StatusCache
+from boundsweep.service.settings import Settings
 from fastapi import Depends, Request, Security
-
-from service.api.auth import bearer_scheme
-from service.api.status_cache import StatusCache
-from service.settings import Settings
 
 __all__ = [
     "EngineDep",
@@ -38,7 +37,7 @@ class StorageHolder:
         if self._storage is None:
             with self._lock:
                 if self._storage is None:
-                    from studies.storage import open_storage
+                    from boundsweep.studies.storage import open_storage
 
                     self._storage = open_storage(self._url)
         return self._storage

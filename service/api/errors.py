@@ -14,21 +14,20 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from boundsweep.service.api.body_limit import too_large_detail
+from boundsweep.service.specs import SpecError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.api.body_limit import too_large_detail
-from service.specs import SpecError
-
 __all__ = ["DATABASE_UNAVAILABLE", "install_error_handlers"]
 
 DATABASE_UNAVAILABLE = "Database unavailable; retry later"
 """The 503 detail of every request that finds the database down (the dashboard's too)."""
 
-logger = logging.getLogger("service.api")
+logger = logging.getLogger("boundsweep.service.api")
 
 
 def _validation_items(errors: Any) -> list[dict[str, Any]]:

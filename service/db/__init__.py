@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from service.db._engine import make_engine, normalize_url
-from service.db._migrate import migrate
-from service.db._progress import (
+from boundsweep.service.db._engine import make_engine, normalize_url
+from boundsweep.service.db._migrate import migrate
+from boundsweep.service.db._progress import (
     TRIAL_STATES,
     ArmProgress,
     CampaignProgress,
     arm_study_ids,
     campaign_progress,
 )
-from service.db._registry import discover_campaigns, register_campaign
-from service.db._tables import Base, CampaignRecord, Schedule, ScheduleRun, utcnow
-from service.db._trials import TrialRow, trial_page
+from boundsweep.service.db._registry import discover_campaigns, register_campaign
+from boundsweep.service.db._tables import Base, CampaignRecord, Schedule, ScheduleRun, utcnow
+from boundsweep.service.db._trials import TrialRow, trial_page
 
 __all__ = [
     "TRIAL_STATES",

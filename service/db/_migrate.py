@@ -7,8 +7,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-
-from service.db._engine import make_engine
+from boundsweep.service.db._engine import make_engine
 
 __all__ = ["VERSION_TABLE", "migrate"]
 

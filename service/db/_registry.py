@@ -14,10 +14,9 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-
-from service.db._engine import make_engine
-from service.db._tables import CampaignRecord, utcnow
-from studies._storage import _tables as ot  # not studies.storage: it loads torch
+from boundsweep.service.db._engine import make_engine
+from boundsweep.service.db._tables import CampaignRecord, utcnow
+from boundsweep.studies._storage import _tables as ot  # not studies.storage: it loads torch
 
 __all__ = ["CREATED_BY", "discover_campaigns", "insert_campaign_rows", "register_campaign"]
 
@@ -79,7 +78,7 @@ def register_campaign(
         True if a row was written, False if the campaign was registered already.
     """
     if isinstance(url_or_engine, str):
-        from service.db._migrate import migrate
+        from boundsweep.service.db._migrate import migrate
 
         migrate(url_or_engine)
         engine = make_engine(url_or_engine, poolclass=sa.NullPool)

@@ -13,11 +13,10 @@ from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
+from boundsweep.service.db._progress import _API_STATE, TRIAL_STATES
+from boundsweep.studies._storage import _tables as ot  # not studies.storage: it loads torch
 from optuna.distributions import json_to_distribution
 from optuna.trial import TrialState
-
-from service.db._progress import _API_STATE, TRIAL_STATES
-from studies._storage import _tables as ot  # not studies.storage: it loads torch
 
 __all__ = ["TRIAL_SUMMARY_ATTRS", "TrialRow", "trial_page"]
 

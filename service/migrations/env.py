@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from alembic import context
-
-from service.db._migrate import VERSION_TABLE
-from service.db._tables import Base
+from boundsweep.service.db._migrate import VERSION_TABLE
+from boundsweep.service.db._tables import Base
 
 
 def _only_service_tables(obj, name, type_, reflected, compare_to) -> bool:  # noqa: ANN001

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from service.scheduler._cron import check_cron, check_timezone, latest_firing, next_firings
-from service.scheduler._firing import Firing, campaign_name_for, fire_due
-from service.scheduler._loop import run_scheduler
+from boundsweep.service.scheduler._cron import (
+    check_cron,
+    check_timezone,
+    latest_firing,
+    next_firings,
+)
+from boundsweep.service.scheduler._firing import Firing, campaign_name_for, fire_due
+from boundsweep.service.scheduler._loop import run_scheduler
 
 __all__ = [
     "Firing",

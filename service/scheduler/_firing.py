@@ -23,13 +23,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from boundsweep.service.db import Schedule, ScheduleRun, utcnow
+from boundsweep.service.launch import launch_campaign
+from boundsweep.service.scheduler._cron import latest_firing
+from boundsweep.service.specs import build_spec
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-
-from service.db import Schedule, ScheduleRun, utcnow
-from service.launch import launch_campaign
-from service.scheduler._cron import latest_firing
-from service.specs import build_spec
 
 __all__ = ["Firing", "campaign_name_for", "fire_due", "scheduler_id"]
 
@@ -65,7 +64,7 @@ def _create(
     fire_time: datetime,
     campaign: str,
 ) -> Firing:
-    from studies.storage import CampaignExists
+    from boundsweep.studies.storage import CampaignExists
 
     state, error = "created", None
     try:

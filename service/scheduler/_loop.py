@@ -9,9 +9,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from service.db import make_engine, utcnow
-from service.scheduler._firing import Firing, fire_due
-from service.settings import Settings
+from boundsweep.service.db import make_engine, utcnow
+from boundsweep.service.scheduler._firing import Firing, fire_due
+from boundsweep.service.settings import Settings
 
 __all__ = ["run_scheduler"]
 
@@ -45,7 +45,7 @@ def run_scheduler(
     @functools.cache
     def storage() -> Any:
         # Opened on the first firing only: a scheduler with nothing due never touches Optuna.
-        from studies.storage import open_storage
+        from boundsweep.studies.storage import open_storage
 
         return open_storage(settings.database_url)
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from studies._campaign._spec import CampaignSpec
+from boundsweep.studies._campaign._spec import CampaignSpec
 
 MAX_GRID_WIDTH = 9
 

@@ -13,6 +13,9 @@ import math
 from typing import Annotated, Any, Literal
 
 import yaml
+from boundsweep.optimizers import REGISTRY
+from boundsweep.studies._campaign._names import NAME_PATTERN
+from boundsweep.studies.tasks import TASKS, Budget
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from pydantic import (
     BaseModel,
@@ -23,10 +26,6 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
-from optimizers import REGISTRY
-from studies._campaign._names import NAME_PATTERN
-from studies.tasks import TASKS, Budget
 
 # Caps that keep one campaign from flooding the database; raise them in code, not in a spec.
 MAX_GRID_POINTS = 1_000

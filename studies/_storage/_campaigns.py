@@ -8,14 +8,13 @@ from typing import Any
 
 import optuna
 import sqlalchemy as sa
+from boundsweep.studies._campaign._spec import CampaignSpec
+from boundsweep.studies._storage import _tables as t
+from boundsweep.studies._storage._errors import CampaignExists, CampaignNotFound
+from boundsweep.studies._storage._open import engine_of
+from boundsweep.studies.tasks import TASKS
 from optuna.distributions import BaseDistribution, distribution_to_json
 from optuna.trial import TrialState
-
-from studies._campaign._spec import CampaignSpec
-from studies._storage import _tables as t
-from studies._storage._errors import CampaignExists, CampaignNotFound
-from studies._storage._open import engine_of
-from studies.tasks import TASKS
 
 
 def arm_study_name(campaign: str, arm: str) -> str:

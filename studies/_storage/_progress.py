@@ -14,13 +14,12 @@ from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
+from boundsweep.studies._campaign._spec import CampaignSpec
+from boundsweep.studies._storage import _tables as t
+from boundsweep.studies._storage._campaigns import CampaignNotFound
+from boundsweep.studies._storage._open import engine_of
 from optuna.study import StudyDirection
 from optuna.trial import TrialState
-
-from studies._campaign._spec import CampaignSpec
-from studies._storage import _tables as t
-from studies._storage._campaigns import CampaignNotFound
-from studies._storage._open import engine_of
 
 
 @dataclass(frozen=True)

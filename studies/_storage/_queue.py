@@ -16,15 +16,14 @@ from typing import Any, TypeVar
 
 import optuna
 import sqlalchemy as sa
+from boundsweep.studies._storage import _tables as t
+from boundsweep.studies._storage._open import engine_of
 from optuna.distributions import json_to_distribution
 from optuna.storages import RDBStorage
 from optuna.storages._rdb import models
 from optuna.trial import FrozenTrial, TrialState
 from sqlalchemy.dialects import postgresql as sqlalchemy_postgresql
 from sqlalchemy.dialects import sqlite as sqlalchemy_sqlite
-
-from studies._storage import _tables as t
-from studies._storage._open import engine_of
 
 _T = TypeVar("_T")
 _ATTEMPTS = 16

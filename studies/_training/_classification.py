@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import torch
+from boundsweep.studies._training._steps import EpochOutcome, LossWatch, autocast, optimizer_step
+from boundsweep.studies.tasks import ClassificationData, Task
 from torch import nn
 from torch.nn import functional as F
-
-from studies._training._steps import EpochOutcome, LossWatch, autocast, optimizer_step
-from studies.tasks import ClassificationData, Task
 
 EVAL_BATCH = 1024
 GATHER_BATCHES = 32

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from studies.tasks import Task
+from boundsweep.studies.tasks import Task
 
 
 def resolve_hparams(task: Task, optimizer: str, hparams: Mapping[str, float]) -> dict[str, float]:
@@ -17,7 +17,7 @@ def resolve_hparams(task: Task, optimizer: str, hparams: Mapping[str, float]) ->
     Raises:
         ValueError: For an unknown optimizer (listing the valid names).
     """
-    from optimizers import REGISTRY
+    from boundsweep.optimizers import REGISTRY
 
     if optimizer not in REGISTRY:
         raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(sorted(REGISTRY))}")

@@ -6,11 +6,10 @@ import math
 from collections.abc import Iterator
 
 import torch
+from boundsweep.studies._training._steps import EpochOutcome, LossWatch, autocast, optimizer_step
+from boundsweep.studies.tasks import Task
 from torch import nn
 from torch.nn import functional as F
-
-from studies._training._steps import EpochOutcome, LossWatch, autocast, optimizer_step
-from studies.tasks import Task
 
 EVAL_BATCH = 10
 

@@ -12,13 +12,19 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from studies._training._classification import accuracy, train_classifier_epoch
-from studies._training._hparams import resolve_hparams
-from studies._training._language import batchify, perplexity, train_language_epoch
-from studies._training._records import EpochRecord, TrainResult
-from studies._training._steps import EpochOutcome
-from studies.tasks import TASKS, Budget, ClassificationData, LanguageData, Task, resolve_data_dir
+from boundsweep.studies._training._classification import accuracy, train_classifier_epoch
+from boundsweep.studies._training._hparams import resolve_hparams
+from boundsweep.studies._training._language import batchify, perplexity, train_language_epoch
+from boundsweep.studies._training._records import EpochRecord, TrainResult
+from boundsweep.studies._training._steps import EpochOutcome
+from boundsweep.studies.tasks import (
+    TASKS,
+    Budget,
+    ClassificationData,
+    LanguageData,
+    Task,
+    resolve_data_dir,
+)
 
 
 def seed_everything(seed: int, device: str | torch.device = "cpu") -> torch.Generator:
@@ -81,7 +87,7 @@ def train(
         ValueError: Unknown task, optimizer or hyperparameter.
         MissingDataError: The task's data files are missing and cannot be downloaded.
     """
-    from optimizers import build_optimizer, current_bounds
+    from boundsweep.optimizers import build_optimizer, current_bounds
 
     started = time.perf_counter()
     spec = _lookup(task)

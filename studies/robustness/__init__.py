@@ -7,12 +7,12 @@ campaign's own numbers and their seed-bootstrap uncertainty. Methods: docs/repor
 
 from __future__ import annotations
 
-from studies.robustness._analysis import analyze_campaign
-from studies.robustness._campaign_data import CampaignNotFoundError
-from studies.robustness._html import render_html
-from studies.robustness._png import write_pngs
-from studies.robustness._summary import summary_lines
-from studies.robustness._trend import nightly_trend
+from boundsweep.studies.robustness._analysis import analyze_campaign
+from boundsweep.studies.robustness._campaign_data import CampaignNotFoundError
+from boundsweep.studies.robustness._html import render_html
+from boundsweep.studies.robustness._png import write_pngs
+from boundsweep.studies.robustness._summary import summary_lines
+from boundsweep.studies.robustness._trend import nightly_trend
 
 __all__ = [
     "CampaignNotFoundError",

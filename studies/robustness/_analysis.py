@@ -7,23 +7,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from optuna.storages import BaseStorage
-
-from studies.robustness._bounds import bound_schedule
-from studies.robustness._campaign_data import (
+from boundsweep.studies.robustness._bounds import bound_schedule
+from boundsweep.studies.robustness._campaign_data import (
     BASELINE_OPTIMIZERS,
     ArmData,
     CampaignData,
     load_campaign,
 )
-from studies.robustness._expected_max import (
+from boundsweep.studies.robustness._expected_max import (
     expected_max_unbiased,
     expected_max_with_replacement,
     tunability,
 )
-from studies.robustness._importance import importance
-from studies.robustness._published import context_notes, published_runs, published_source
-from studies.robustness._spread import (
+from boundsweep.studies.robustness._importance import importance
+from boundsweep.studies.robustness._published import context_notes, published_runs, published_source
+from boundsweep.studies.robustness._spread import (
     Configuration,
     best_configuration,
     configurations,
@@ -31,7 +29,8 @@ from studies.robustness._spread import (
     summary,
     sweep,
 )
-from studies.robustness._verdict import dynamics_verdict, robustness_verdict
+from boundsweep.studies.robustness._verdict import dynamics_verdict, robustness_verdict
+from optuna.storages import BaseStorage
 
 SCHEMA = "boundsweep.report/1"
 DEFAULT_DELTA = {"accuracy": 0.5, "perplexity": 0.02}
@@ -144,7 +143,7 @@ def _total_steps(spec: dict, records: list) -> int | None:
     if curves:
         r = curves[0]
         return int(round(r.steps_per_epoch * len(r.curve)))
-    from studies.tasks import TASKS, Budget
+    from boundsweep.studies.tasks import TASKS, Budget
 
     try:
         task = TASKS[spec["task"]]

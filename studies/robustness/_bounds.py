@@ -16,7 +16,7 @@ def bound_schedule(final_lr: float, gamma: float, steps: int, points: int = POIN
     """Lower and upper bound at log-spaced steps 1..steps."""
     # The optimizers package imports torch; a report imports it anyway (studies.tasks), but
     # only once it reads a campaign, not when studies.robustness is imported.
-    from optimizers._bounds import bound_at
+    from boundsweep.optimizers._bounds import bound_at
 
     t = np.unique(np.round(np.geomspace(1, max(steps, 2), points))).tolist()
     lower, upper = zip(*(bound_at(final_lr, gamma, int(step)) for step in t), strict=True)

@@ -7,12 +7,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from boundsweep.studies._storage._errors import CampaignNotFound
+from boundsweep.studies._storage._tables import ATTR_ARM, ATTR_CAMPAIGN, ATTR_SPEC
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
-
-from studies._storage._errors import CampaignNotFound
-from studies._storage._tables import ATTR_ARM, ATTR_CAMPAIGN, ATTR_SPEC
 
 if TYPE_CHECKING:
     from optuna.study._frozen import FrozenStudy  # what BaseStorage.get_all_studies returns
@@ -95,14 +94,16 @@ class CampaignData:
 def open_storage(storage: str | BaseStorage) -> BaseStorage:
     """Accept a database URL (opened as every part of boundsweep opens it) or a storage."""
     if isinstance(storage, str):
-        from studies.storage import open_storage as open_url  # imports torch (studies.tasks)
+        from boundsweep.studies.storage import (
+            open_storage as open_url,  # imports torch (studies.tasks)
+        )
 
         return open_url(storage)
     return storage
 
 
 def _metric_name(task: str | None, maximize: bool) -> str:
-    from studies.tasks import TASKS  # imports torch: only once a campaign is read
+    from boundsweep.studies.tasks import TASKS  # imports torch: only once a campaign is read
 
     if task in TASKS:
         return TASKS[task].metric

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from studies.robustness._figures import Figure, figures
-from studies.robustness._svg import bar_chart, heatmap, line_chart
+from boundsweep.studies.robustness._figures import Figure, figures
+from boundsweep.studies.robustness._svg import bar_chart, heatmap, line_chart
 
 _CSS = """
 body{font-family:sans-serif;margin:24px;color:#222;max-width:1140px}

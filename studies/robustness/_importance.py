@@ -14,10 +14,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import optuna
+from boundsweep.studies.robustness._campaign_data import ArmData
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
-
-from studies.robustness._campaign_data import ArmData
 
 # Small forests keep the report quick (benchmarks/bench_report.py times it).
 FANOVA_TREES = 16

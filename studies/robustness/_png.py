@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from boundsweep.studies.robustness._figures import Figure, figures
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
-
-from studies.robustness._figures import Figure, figures
 
 
 def _draw(fig: Figure) -> MplFigure:

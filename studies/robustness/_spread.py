@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from studies.robustness._campaign_data import ArmData
+from boundsweep.studies.robustness._campaign_data import ArmData
 
 BOOTSTRAP_RESAMPLES = 1000
 CI_LEVEL = 0.95

@@ -14,11 +14,10 @@ from itertools import product
 
 import numpy as np
 import optuna
+from boundsweep.studies._storage._tables import ATTR_ARM, ATTR_CAMPAIGN, ATTR_CANCELLED, ATTR_SPEC
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.storages import BaseStorage
 from optuna.trial import create_trial
-
-from studies._storage._tables import ATTR_ARM, ATTR_CAMPAIGN, ATTR_CANCELLED, ATTR_SPEC
 
 TASK = "mnist1d_mlp"
 LR_GRID = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0]

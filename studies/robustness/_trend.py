@@ -5,10 +5,9 @@ from __future__ import annotations
 import re
 
 import numpy as np
+from boundsweep.studies.robustness._campaign_data import load_campaign, open_storage
+from boundsweep.studies.robustness._spread import best_configuration, configurations
 from optuna.storages import BaseStorage
-
-from studies.robustness._campaign_data import load_campaign, open_storage
-from studies.robustness._spread import best_configuration, configurations
 
 DATE = re.compile(r"-(\d{8})$")
 WINDOW = 7

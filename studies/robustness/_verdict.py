@@ -15,8 +15,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from studies.robustness._spread import (
+from boundsweep.studies.robustness._spread import (
     Configuration,
     best_configuration,
     bootstrap_means,

@@ -6,12 +6,12 @@ Training lives in :mod:`studies.training`.
 
 from __future__ import annotations
 
-from studies.tasks._budget import Budget
-from studies.tasks._datadir import MissingDataError, resolve_data_dir
-from studies.tasks._formats import write_cifar10, write_idx, write_mnist, write_ptb
-from studies.tasks._registry import TASKS, make_mnist_mlp
-from studies.tasks._splits import ClassificationData, LanguageData
-from studies.tasks._task import Task
+from boundsweep.studies.tasks._budget import Budget
+from boundsweep.studies.tasks._datadir import MissingDataError, resolve_data_dir
+from boundsweep.studies.tasks._formats import write_cifar10, write_idx, write_mnist, write_ptb
+from boundsweep.studies.tasks._registry import TASKS, make_mnist_mlp
+from boundsweep.studies.tasks._splits import ClassificationData, LanguageData
+from boundsweep.studies.tasks._task import Task
 
 __all__ = [
     "TASKS",

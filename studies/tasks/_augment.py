@@ -10,9 +10,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 import torch
+from boundsweep.studies.tasks._cifar import CIFAR_MEAN, CIFAR_STD
 from torch.nn import functional as F
-
-from studies.tasks._cifar import CIFAR_MEAN, CIFAR_STD
 
 CROP_PADDING = 4
 

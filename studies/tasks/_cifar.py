@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
-from studies.tasks._datadir import require_files
-from studies.tasks._splits import ClassificationData, hold_out_validation
+from boundsweep.studies.tasks._datadir import require_files
+from boundsweep.studies.tasks._splits import ClassificationData, hold_out_validation
 
 CIFAR_FOLDER = "cifar-10-batches-py"
 CIFAR_TRAIN_FILES = tuple(f"data_batch_{i}" for i in range(1, 6))

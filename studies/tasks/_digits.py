@@ -5,9 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from boundsweep.studies.tasks._splits import SPLIT_SEED, ClassificationData, hold_out_validation
 from sklearn.datasets import load_digits
-
-from studies.tasks._splits import SPLIT_SEED, ClassificationData, hold_out_validation
 
 DIGITS_TEST_FRACTION = 0.2
 

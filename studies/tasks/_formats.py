@@ -14,10 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-
-from studies.tasks._cifar import CIFAR_TRAIN_FILES, cifar_folder
-from studies.tasks._mnist import mnist_raw_folder
-from studies.tasks._ptb import ptb_folder
+from boundsweep.studies.tasks._cifar import CIFAR_TRAIN_FILES, cifar_folder
+from boundsweep.studies.tasks._mnist import mnist_raw_folder
+from boundsweep.studies.tasks._ptb import ptb_folder
 
 _IDX_UBYTE = 0x08
 

@@ -7,9 +7,8 @@ import shutil
 from pathlib import Path
 
 import torch
-
-from studies.tasks._datadir import require_files
-from studies.tasks._splits import ClassificationData, hold_out_validation
+from boundsweep.studies.tasks._datadir import require_files
+from boundsweep.studies.tasks._splits import ClassificationData, hold_out_validation
 
 MNIST_FILES = (
     "train-images-idx3-ubyte",

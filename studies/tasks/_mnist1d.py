@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from boundsweep.studies.tasks._splits import ClassificationData, hold_out_validation
 from mnist1d.data import get_dataset_args, make_dataset
-
-from studies.tasks._splits import ClassificationData, hold_out_validation
 
 
 def load_mnist1d(data_dir: Path | None = None) -> ClassificationData:

@@ -6,9 +6,8 @@ import urllib.request
 from pathlib import Path
 
 import torch
-
-from studies.tasks._datadir import missing_files, require_files
-from studies.tasks._splits import LanguageData
+from boundsweep.studies.tasks._datadir import missing_files, require_files
+from boundsweep.studies.tasks._splits import LanguageData
 
 PTB_FOLDER = "ptb"
 PTB_FILES = ("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt")

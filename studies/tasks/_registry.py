@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from functools import partial
 
+from boundsweep.studies.tasks._augment import cifar_train_inputs, normalise_cifar
+from boundsweep.studies.tasks._cifar import load_cifar10
+from boundsweep.studies.tasks._densenet import densenet121_cifar
+from boundsweep.studies.tasks._digits import load_digits_data
+from boundsweep.studies.tasks._lstm import LSTMLanguageModel
+from boundsweep.studies.tasks._mlp import MLP
+from boundsweep.studies.tasks._mnist import load_mnist
+from boundsweep.studies.tasks._mnist1d import load_mnist1d
+from boundsweep.studies.tasks._ptb import load_ptb
+from boundsweep.studies.tasks._resnet import resnet34_cifar
+from boundsweep.studies.tasks._splits import ClassificationData, LanguageData
+from boundsweep.studies.tasks._task import Task
 from torch import nn
-
-from studies.tasks._augment import cifar_train_inputs, normalise_cifar
-from studies.tasks._cifar import load_cifar10
-from studies.tasks._densenet import densenet121_cifar
-from studies.tasks._digits import load_digits_data
-from studies.tasks._lstm import LSTMLanguageModel
-from studies.tasks._mlp import MLP
-from studies.tasks._mnist import load_mnist
-from studies.tasks._mnist1d import load_mnist1d
-from studies.tasks._ptb import load_ptb
-from studies.tasks._resnet import resnet34_cifar
-from studies.tasks._splits import ClassificationData, LanguageData
-from studies.tasks._task import Task
 
 MNIST_HIDDEN = 256
 PTB_VOCABULARY = 10_000

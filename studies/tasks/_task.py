@@ -9,10 +9,9 @@ from pathlib import Path
 from typing import Literal
 
 import torch
+from boundsweep.studies.tasks._budget import Budget
+from boundsweep.studies.tasks._splits import ClassificationData, LanguageData
 from torch import nn
-
-from studies.tasks._budget import Budget
-from studies.tasks._splits import ClassificationData, LanguageData
 
 Data = ClassificationData | LanguageData
 

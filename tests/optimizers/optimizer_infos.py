@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 import torch
+from boundsweep.optimizers import REGISTRY, build_optimizer
 from torch.optim import Optimizer
-
-from optimizers import REGISTRY, build_optimizer
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,17 @@ from pathlib import Path
 
 import pytest
 import torch
+from boundsweep.optimizers import (
+    IMPLEMENTATIONS,
+    AdaBound,
+    AdaBoundW,
+    AMSBound,
+    _fused,
+    current_bounds,
+)
+from boundsweep.optimizers._bounds import bound_at
+from boundsweep.optimizers._functional import _pick
 
-from optimizers import IMPLEMENTATIONS, AdaBound, AdaBoundW, AMSBound, _fused, current_bounds
-from optimizers._bounds import bound_at
-from optimizers._functional import _pick
 from tests.optimizers.optimizer_infos import toy_problem, train_steps
 
 VARIANTS = {
@@ -312,8 +319,8 @@ def test_bounds_of_amsbound_and_adaboundw_follow_the_same_schedule() -> None:
 
 _NO_COMPILER_SCRIPT = """
 import torch
-from optimizers import AdaBound, warm_up
-from optimizers import _fused
+from boundsweep.optimizers import AdaBound, warm_up
+from boundsweep.optimizers import _fused
 warm_up()
 print("available", _fused.available(), "|", _fused.unavailable_reason())
 weight = torch.nn.Parameter(torch.ones(3))
@@ -359,7 +366,9 @@ def test_without_a_compiler_auto_falls_back_and_fused_says_why(tmp_path) -> None
 def test_warm_up_builds_into_the_cache_then_only_loads(tmp_path) -> None:
     built = []
     for _ in range(2):
-        _python("import optimizers; optimizers.warm_up()", BOUNDSWEEP_KERNEL_CACHE=str(tmp_path))
+        _python(
+            "import boundsweep.optimizers as o; o.warm_up()", BOUNDSWEEP_KERNEL_CACHE=str(tmp_path)
+        )
         built.append({p.name: p.stat().st_mtime_ns for p in tmp_path.iterdir()})
     if not built[0]:
         pytest.skip("no C compiler here")

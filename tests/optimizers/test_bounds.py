@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from optimizers import AdaBound, bound_schedule, current_bounds
-from optimizers._bounds import bound_at
+from boundsweep.optimizers import AdaBound, bound_schedule, current_bounds
+from boundsweep.optimizers._bounds import bound_at
 
 
 def test_schedule_starts_wide_and_converges_to_final_lr() -> None:

@@ -7,8 +7,8 @@ import warnings
 
 import pytest
 import torch
+from boundsweep.optimizers import REGISTRY, current_bounds
 
-from optimizers import REGISTRY, current_bounds
 from tests.optimizers.optimizer_infos import (
     OptimizerInfo,
     optimizer_infos,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from optimizers import (
+from boundsweep.optimizers import (
     REGISTRY,
     AdaBound,
     AdaBoundW,

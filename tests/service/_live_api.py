@@ -11,9 +11,8 @@ from typing import Any
 
 import httpx
 import uvicorn
-
-from service.app import create_app
-from service.settings import Settings
+from boundsweep.service.app import create_app
+from boundsweep.service.settings import Settings
 
 TOKEN = "api-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

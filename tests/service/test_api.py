@@ -8,11 +8,11 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import optuna
 import pytest
+from boundsweep.service.db import register_campaign
+from boundsweep.studies.campaign import preset
+from boundsweep.studies.storage import arm_study_name, create_campaign, open_storage
 from optuna.trial import FrozenTrial, TrialState
 
-from service.db import register_campaign
-from studies.campaign import preset
-from studies.storage import arm_study_name, create_campaign, open_storage
 from tests.service._live_api import api_client
 
 API = "/api/v1"
@@ -259,10 +259,9 @@ def test_schedule_listing_shows_each_schedules_latest_runs_in_one_query(
     storage_url: str,
 ) -> None:
     import sqlalchemy as sa
+    from boundsweep.service.api.routes.schedules import RECENT_RUNS, list_schedules
+    from boundsweep.service.db import Schedule, ScheduleRun, make_engine, migrate
     from sqlalchemy.orm import Session
-
-    from service.api.routes.schedules import RECENT_RUNS, list_schedules
-    from service.db import Schedule, ScheduleRun, make_engine, migrate
 
     migrate(storage_url)
     engine = make_engine(storage_url)

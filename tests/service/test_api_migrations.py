@@ -6,9 +6,8 @@ from __future__ import annotations
 import threading
 
 import sqlalchemy as sa
-
-from service.db import make_engine, migrate
-from studies.storage import open_storage
+from boundsweep.service.db import make_engine, migrate
+from boundsweep.studies.storage import open_storage
 
 
 def _tables_and_version(url: str) -> tuple[set[str], list[str]]:

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from boundsweep.service.settings import DEMO_TOKEN, Settings
 
-from service.settings import DEMO_TOKEN, Settings
 from tests.service._live_api import TOKEN, api_client
 
 API = "/api/v1"

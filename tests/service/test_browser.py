@@ -12,14 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from boundsweep.service.app import create_app
+from boundsweep.service.settings import Settings
+from boundsweep.studies.campaign import CampaignSpec
+from boundsweep.studies.storage import create_campaign, open_storage
+from boundsweep.workers import run_worker
 
-from service.app import create_app
-from service.settings import Settings
-from studies.campaign import CampaignSpec
-from studies.storage import create_campaign, open_storage
 from tests.service._live_api import live_server
 from tests.service.test_dashboard import request
-from workers import run_worker
 
 pytestmark = pytest.mark.browser
 

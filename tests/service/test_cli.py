@@ -13,9 +13,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from service.cli import build_parser, main
-from studies.campaign import CampaignSpec
+from boundsweep.service.cli import build_parser, main
+from boundsweep.studies.campaign import CampaignSpec
 
 COMMANDS = ["serve", "worker", "scheduler", "dashboard", "submit", "status", "report", "demo"]
 
@@ -259,10 +258,10 @@ def test_storage_comes_from_the_environment(
 def test_without_a_storage_every_command_uses_the_same_file(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    import service.cli
-    from studies.storage import DEFAULT_STORAGE
+    import boundsweep.service.cli
+    from boundsweep.studies.storage import DEFAULT_STORAGE
 
-    assert service.cli.DEFAULT_STORAGE == DEFAULT_STORAGE == "sqlite:///boundsweep.db"
+    assert boundsweep.service.cli.DEFAULT_STORAGE == DEFAULT_STORAGE == "sqlite:///boundsweep.db"
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BOUNDSWEEP_DATABASE_URL", "")  # empty counts as unset
     code, out, _ = run(capsys, "status")
@@ -325,7 +324,7 @@ def test_servers_start_answer_and_stop_on_sigterm(
         [
             sys.executable,
             "-m",
-            "service.cli",
+            "boundsweep.service.cli",
             command,
             "--storage",
             sqlite_url,
@@ -364,9 +363,9 @@ def test_the_service_and_the_report_start_without_loading_torch() -> None:
     # torch takes seconds to import; the API, the scheduler, the dashboard and the report
     # need it only once they build a spec or read a campaign's bounds, not to start.
     code = (
-        "import sys; import service.app, service.db, service.scheduler, service.dashboard, "
-        "studies.robustness; "
-        "print(sorted(m for m in ('torch', 'optimizers', 'studies.tasks') if m in sys.modules))"
+        "import sys; import boundsweep.service.app, boundsweep.service.db, boundsweep.service.scheduler, "
+        "boundsweep.service.dashboard, boundsweep.studies.robustness; "
+        "print(sorted(m for m in ('torch', 'boundsweep.optimizers', 'boundsweep.studies.tasks') if m in sys.modules))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], cwd=Path(__file__).parents[2], capture_output=True,

@@ -11,8 +11,8 @@ from typing import Any
 
 import optuna
 import pytest
+from boundsweep.service.dashboard import DashboardAccess, dashboard_asgi
 
-from service.dashboard import DashboardAccess, dashboard_asgi
 from tests.service._live_api import live_server
 
 TOKEN = "s3cret-token"
@@ -169,9 +169,10 @@ def test_the_api_starts_while_the_database_is_down_and_its_dashboard_follows_it_
     # The API used to open the dashboard's storage while building the app, so a database that
     # was down at start failed the whole process. Now the dashboard answers 503 until the
     # database is there, then serves it over the API's own storage.
+    from boundsweep.service.app import create_app
+    from boundsweep.service.settings import Settings
+
     from benchmarks._postgres import admin_engine
-    from service.app import create_app
-    from service.settings import Settings
     from tests.service._live_api import live_server
 
     name = postgres_url.rsplit("/", 1)[1]

@@ -16,8 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from service.demo import DEMO_CAMPAIGN, demo_request, run_demo
+from boundsweep.service.demo import DEMO_CAMPAIGN, demo_request, run_demo
 
 
 def _processes_using(marker: str) -> list[int]:
@@ -97,7 +96,16 @@ def test_a_process_that_dies_fails_the_demo_clearly(tmp_path: Path) -> None:
 def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
     demo_dir = tmp_path / "demo"
     process = subprocess.Popen(
-        [sys.executable, "-m", "service.cli", "demo", "--dir", str(demo_dir), "--epochs", "5"],
+        [
+            sys.executable,
+            "-m",
+            "boundsweep.service.cli",
+            "demo",
+            "--dir",
+            str(demo_dir),
+            "--epochs",
+            "5",
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -127,7 +135,7 @@ class _Terminal(io.StringIO):
 
 
 def test_progress_is_redrawn_in_place_on_a_terminal() -> None:
-    from service.demo import _ProgressPrinter
+    from boundsweep.service.demo import _ProgressPrinter
 
     terminal = _Terminal()
     printer = _ProgressPrinter(terminal)

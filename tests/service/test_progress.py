@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import optuna
 import sqlalchemy as sa
-
-from service.db._progress import campaign_progress as service_progress
-from studies._storage._queue import claim_waiting_trial, fail_if_running, requeue
-from studies.campaign import CampaignSpec
-from studies.storage import campaign_progress as storage_progress
-from studies.storage import create_campaign, open_storage
+from boundsweep.service.db._progress import campaign_progress as service_progress
+from boundsweep.studies._storage._queue import claim_waiting_trial, fail_if_running, requeue
+from boundsweep.studies.campaign import CampaignSpec
+from boundsweep.studies.storage import campaign_progress as storage_progress
+from boundsweep.studies.storage import create_campaign, open_storage
 
 SPEC = {
     "name": "retried",

@@ -14,13 +14,12 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from boundsweep.service.db import CampaignRecord, Schedule, ScheduleRun, make_engine, migrate
+from boundsweep.service.scheduler import check_cron, check_timezone, latest_firing, run_scheduler
+from boundsweep.service.settings import Settings
+from boundsweep.studies.campaign import preset
+from boundsweep.studies.storage import create_campaign, list_campaigns, open_storage
 from sqlalchemy.orm import Session
-
-from service.db import CampaignRecord, Schedule, ScheduleRun, make_engine, migrate
-from service.scheduler import check_cron, check_timezone, latest_firing, run_scheduler
-from service.settings import Settings
-from studies.campaign import preset
-from studies.storage import create_campaign, list_campaigns, open_storage
 
 BERLIN = ZoneInfo("Europe/Berlin")
 TEMPLATE = {
@@ -153,9 +152,9 @@ _RACER = textwrap.dedent(
     """
     import sys, time, pathlib
     from datetime import datetime
-    import studies.storage  # the slow imports happen before the start line
-    from service.scheduler import run_scheduler
-    from service.settings import Settings
+    import boundsweep.studies.storage  # the slow imports happen before the start line
+    from boundsweep.service.scheduler import run_scheduler
+    from boundsweep.service.settings import Settings
 
     url, now, barrier, me = sys.argv[1:]
     barrier = pathlib.Path(barrier)

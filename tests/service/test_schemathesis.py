@@ -21,7 +21,10 @@ def _schemathesis() -> str:
 def test_no_generated_request_gets_a_server_error(
     sqlite_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.ERROR, logger="service.api"), api_client(sqlite_url) as client:
+    with (
+        caplog.at_level(logging.ERROR, logger="boundsweep.service.api"),
+        api_client(sqlite_url) as client,
+    ):
         run = subprocess.run(
             [
                 _schemathesis(),
@@ -46,4 +49,6 @@ def test_no_generated_request_gets_a_server_error(
         )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert "passed" in run.stdout
-    assert not [r for r in caplog.records if r.name == "service.api"], "a request hit a 500"
+    assert not [r for r in caplog.records if r.name == "boundsweep.service.api"], (
+        "a request hit a 500"
+    )

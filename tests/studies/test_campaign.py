@@ -5,10 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from pydantic import ValidationError
-
-from optimizers import REGISTRY
-from studies.campaign import (
+from boundsweep.optimizers import REGISTRY
+from boundsweep.studies.campaign import (
     MAX_GRID_POINTS,
     MAX_TRIALS_PER_CAMPAIGN,
     PRESETS,
@@ -18,7 +16,8 @@ from studies.campaign import (
     half_decade_grid,
     preset,
 )
-from studies.tasks import TASKS
+from boundsweep.studies.tasks import TASKS
+from pydantic import ValidationError
 
 
 def _spec(**changes: object) -> dict:

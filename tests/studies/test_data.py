@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torchvision.transforms.v2 import functional as TF
-
-from studies.tasks import (
+from boundsweep.studies.tasks import (
     ClassificationData,
     MissingDataError,
     resolve_data_dir,
@@ -15,12 +13,13 @@ from studies.tasks import (
     write_mnist,
     write_ptb,
 )
-from studies.tasks._augment import normalise_cifar, random_crop_flip
-from studies.tasks._cifar import CIFAR_MEAN, CIFAR_STD, load_cifar10
-from studies.tasks._digits import load_digits_data
-from studies.tasks._mnist import MNIST_MEAN, MNIST_STD, load_mnist
-from studies.tasks._mnist1d import load_mnist1d
-from studies.tasks._ptb import load_ptb
+from boundsweep.studies.tasks._augment import normalise_cifar, random_crop_flip
+from boundsweep.studies.tasks._cifar import CIFAR_MEAN, CIFAR_STD, load_cifar10
+from boundsweep.studies.tasks._digits import load_digits_data
+from boundsweep.studies.tasks._mnist import MNIST_MEAN, MNIST_STD, load_mnist
+from boundsweep.studies.tasks._mnist1d import load_mnist1d
+from boundsweep.studies.tasks._ptb import load_ptb
+from torchvision.transforms.v2 import functional as TF
 
 
 @pytest.fixture(autouse=True)

@@ -5,12 +5,17 @@ from __future__ import annotations
 import optuna
 import pytest
 import sqlalchemy as sa
+from boundsweep.studies.campaign import CampaignSpec
+from boundsweep.studies.objective import (
+    StorageClock,
+    make_objective,
+    pruner_for,
+    sampler_for,
+    suggest,
+)
+from boundsweep.studies.storage import claim_waiting_trial, create_campaign, open_storage
+from boundsweep.studies.tasks import TASKS
 from optuna.trial import TrialState
-
-from studies.campaign import CampaignSpec
-from studies.objective import StorageClock, make_objective, pruner_for, sampler_for, suggest
-from studies.storage import claim_waiting_trial, create_campaign, open_storage
-from studies.tasks import TASKS
 
 
 def _run_one(storage_url: str, spec: CampaignSpec, arm: str) -> optuna.trial.FrozenTrial:
@@ -158,7 +163,8 @@ def test_epochs_not_stored_during_an_outage_are_kept_for_later(
 ) -> None:
     import time
 
-    from studies import objective
+    from boundsweep.studies import objective
+
     from tests.conftest import database_outage
 
     spec = CampaignSpec.model_validate(

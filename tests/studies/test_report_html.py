@@ -7,9 +7,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-
-from studies.robustness import analyze_campaign, render_html, write_pngs
-from studies.robustness._synthetic import build_synthetic_campaign
+from boundsweep.studies.robustness import analyze_campaign, render_html, write_pngs
+from boundsweep.studies.robustness._synthetic import build_synthetic_campaign
 
 
 @pytest.fixture(scope="module")

@@ -7,14 +7,13 @@ import math
 
 import numpy as np
 import pytest
-
-from studies.robustness._bounds import bound_schedule
-from studies.robustness._expected_max import (
+from boundsweep.studies.robustness._bounds import bound_schedule
+from boundsweep.studies.robustness._expected_max import (
     expected_max_unbiased,
     expected_max_with_replacement,
     tunability,
 )
-from studies.robustness._spread import Configuration, bootstrap_means, interval, sweep
+from boundsweep.studies.robustness._spread import Configuration, bootstrap_means, interval, sweep
 
 
 def test_expected_max_with_replacement_matches_hand_computation() -> None:

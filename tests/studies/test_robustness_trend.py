@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from studies.robustness import CampaignNotFoundError, nightly_trend
-from studies.robustness._synthetic import build_synthetic_campaign
+from boundsweep.studies.robustness import CampaignNotFoundError, nightly_trend
+from boundsweep.studies.robustness._synthetic import build_synthetic_campaign
 
 ARMS = ["adam", "sgdm"]
 

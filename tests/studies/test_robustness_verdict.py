@@ -7,10 +7,9 @@ import json
 import numpy as np
 import optuna
 import pytest
+from boundsweep.studies.robustness import CampaignNotFoundError, analyze_campaign, summary_lines
+from boundsweep.studies.robustness._synthetic import build_synthetic_campaign
 from optuna.distributions import FloatDistribution, IntDistribution
-
-from studies.robustness import CampaignNotFoundError, analyze_campaign, summary_lines
-from studies.robustness._synthetic import build_synthetic_campaign
 
 # Two seeds and three gammas: enough for every verdict, and quick to store (the storage, not
 # the analysis, is what a test of this size spends its time on).

@@ -10,10 +10,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-from optuna.trial import TrialState
-
-from studies.campaign import CampaignSpec
-from studies.storage import (
+from boundsweep.studies.campaign import CampaignSpec
+from boundsweep.studies.storage import (
     ATTR_CAMPAIGN,
     ATTR_SPEC,
     CampaignExists,
@@ -32,6 +30,7 @@ from studies.storage import (
     load_spec,
     open_storage,
 )
+from optuna.trial import TrialState
 
 
 def _spec(name: str = "c1") -> CampaignSpec:
@@ -291,7 +290,7 @@ def test_a_sqlite_file_in_use_is_switched_to_wal_without_a_lock_error(tmp_path: 
 
 
 def test_the_service_engine_puts_a_sqlite_file_in_wal_mode(tmp_path: Path) -> None:
-    from service.db import make_engine
+    from boundsweep.service.db import make_engine
 
     path = tmp_path / "service.db"
     engine = make_engine(f"sqlite:///{path}")

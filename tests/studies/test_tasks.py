@@ -7,12 +7,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from boundsweep.studies.tasks import TASKS, Budget, write_cifar10, write_mnist, write_ptb
+from boundsweep.studies.tasks._densenet import densenet121_cifar
+from boundsweep.studies.tasks._resnet import resnet34_cifar
+from boundsweep.studies.training import train
 from torch import nn
-
-from studies.tasks import TASKS, Budget, write_cifar10, write_mnist, write_ptb
-from studies.tasks._densenet import densenet121_cifar
-from studies.tasks._resnet import resnet34_cifar
-from studies.training import train
 
 PAPER_TASKS = {
     "mnist_mlp": ("accuracy", "maximize", 100),

@@ -7,10 +7,9 @@ import math
 from dataclasses import asdict
 
 import pytest
-
-from studies._training._loop import _device_data
-from studies.tasks import TASKS, Budget
-from studies.training import EpochRecord, TrainResult, train
+from boundsweep.studies._training._loop import _device_data
+from boundsweep.studies.tasks import TASKS, Budget
+from boundsweep.studies.training import EpochRecord, TrainResult, train
 
 QUICK = Budget(epochs=2, data_fraction=0.25)
 

@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from workers._worker import _importing
+from boundsweep.workers._worker import _importing
 
 
 def test_a_frame_inside_an_import_is_recognised(
@@ -16,7 +15,7 @@ def test_a_frame_inside_an_import_is_recognised(
 ) -> None:
     assert not _importing(sys._getframe())
     (tmp_path / "bs_probe_module.py").write_text(
-        "import sys\nfrom workers._worker import _importing\nSEEN = _importing(sys._getframe())\n"
+        "import sys\nfrom boundsweep.workers._worker import _importing\nSEEN = _importing(sys._getframe())\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     try:

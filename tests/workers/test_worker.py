@@ -21,17 +21,17 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
-from optuna.trial import TrialState
-
-from studies.campaign import CampaignSpec
-from studies.storage import (
+from boundsweep.studies.campaign import CampaignSpec
+from boundsweep.studies.storage import (
     campaign_progress,
     cancel_campaign,
     create_campaign,
     open_storage,
 )
+from boundsweep.workers import add_worker_arguments, run_worker, worker_main
+from optuna.trial import TrialState
+
 from tests.conftest import database_outage
-from workers import add_worker_arguments, run_worker, worker_main
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = {"heartbeat_interval": 1, "grace_period": 3, "poll_interval": 0.2}
@@ -78,7 +78,7 @@ class WorkerProcess:
     """``python -m workers`` in a subprocess, its log collected by a thread."""
 
     def __init__(self, url: str, *args: str) -> None:
-        command = [sys.executable, "-m", "workers", "--storage", url]
+        command = [sys.executable, "-m", "boundsweep.workers", "--storage", url]
         command += ["--heartbeat-interval", "1", "--grace-period", "3", "--poll-interval", "0.3"]
         command += args
         self.process = subprocess.Popen(
@@ -350,7 +350,7 @@ def test_python_m_workers_says_in_one_line_what_is_wrong_with_the_storage(
     ]
     processes = [
         subprocess.Popen(
-            [sys.executable, "-m", "workers", "--until-idle", *args],
+            [sys.executable, "-m", "boundsweep.workers", "--until-idle", *args],
             cwd=tmp_path,
             env={**os.environ, "PYTHONPATH": str(ROOT), **env},
             stdout=subprocess.DEVNULL,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.api.models._campaigns import (
+from boundsweep.service.api.models._campaigns import (
     ArmStatus,
     CampaignDetail,
     CampaignPublic,
@@ -11,8 +11,8 @@ from service.api.models._campaigns import (
     TrialsPage,
     TrialState,
 )
-from service.api.models._common import NAME_PATTERN, Page, json_safe
-from service.api.models._schedules import (
+from boundsweep.service.api.models._common import NAME_PATTERN, Page, json_safe
+from boundsweep.service.api.models._schedules import (
     SCHEDULE_NAME_PATTERN,
     ScheduleCreate,
     SchedulePublic,

@@ -5,9 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from boundsweep.service.api.models._common import Page
 from pydantic import BaseModel, Field
-
-from service.api.models._common import Page
 
 __all__ = [
     "ArmStatus",

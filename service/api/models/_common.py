@@ -5,9 +5,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from boundsweep.studies._campaign._names import NAME_PATTERN  # not studies.campaign: it loads torch
 from pydantic import BaseModel
-
-from studies._campaign._names import NAME_PATTERN  # not studies.campaign: it loads torch
 
 __all__ = ["NAME_PATTERN", "Page", "json_safe"]
 

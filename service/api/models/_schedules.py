@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
+from boundsweep.service.api.models._common import Page
+from boundsweep.service.scheduler import check_cron, check_timezone
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from service.api.models._common import Page
-from service.scheduler import check_cron, check_timezone
 
 __all__ = ["ScheduleCreate", "SchedulePublic", "ScheduleRunPublic", "SchedulesPage"]
 

@@ -6,13 +6,8 @@ import json
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse
-from sqlalchemy.orm import Session
-
-from service.api.deps import EngineDep, StatusCacheDep, StorageDep, documented_token
-from service.api.models import (
+from boundsweep.service.api.deps import EngineDep, StatusCacheDep, StorageDep, documented_token
+from boundsweep.service.api.models import (
     NAME_PATTERN,
     ArmStatus,
     CampaignDetail,
@@ -23,15 +18,19 @@ from service.api.models import (
     TrialState,
     json_safe,
 )
-from service.db import (
+from boundsweep.service.db import (
     CampaignRecord,
     arm_study_ids,
     campaign_progress,
     discover_campaigns,
     trial_page,
 )
-from service.launch import cancel, launch_campaign
-from service.specs import PresetRequest, SpecError, build_spec
+from boundsweep.service.launch import cancel, launch_campaign
+from boundsweep.service.specs import PresetRequest, SpecError, build_spec
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse
+from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -49,9 +48,8 @@ def create_body_components() -> dict[str, Any]:
     The route reads the body itself (to tell the two forms apart and name the bad field), so
     FastAPI cannot derive this schema; `service.app` adds it to the document.
     """
+    from boundsweep.studies.campaign import CampaignSpec
     from pydantic import TypeAdapter
-
-    from studies.campaign import CampaignSpec
 
     schema = TypeAdapter(CampaignSpec | PresetRequest).json_schema(
         ref_template="#/components/schemas/{model}"
@@ -130,7 +128,7 @@ def _record(session: Session, name: str) -> CampaignRecord:
 
 
 def _create(engine: sa.Engine, storage: Any, body: Any) -> CampaignPublic:
-    from studies.storage import CampaignExists
+    from boundsweep.studies.storage import CampaignExists
 
     spec = build_spec(body)
     try:
@@ -313,7 +311,7 @@ def cancel_campaign(
     name: CampaignName, engine: EngineDep, storage: StorageDep, cache: StatusCacheDep
 ) -> CampaignPublic:
     """Waiting trials stay waiting, running ones finish; the campaign stays readable."""
-    from studies.storage import CampaignNotFound
+    from boundsweep.studies.storage import CampaignNotFound
 
     with Session(engine) as session:
         _record(session, name)
@@ -345,7 +343,7 @@ def campaign_report(
     ] = "val",
 ) -> Response:
     """`studies.robustness.analyze_campaign` over the campaign's trials."""
-    from studies.robustness import analyze_campaign, render_html
+    from boundsweep.studies.robustness import analyze_campaign, render_html
 
     with Session(engine) as session:
         _record(session, name)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 
 import sqlalchemy as sa
+from boundsweep.service.api.deps import EngineDep
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-
-from service.api.deps import EngineDep
 
 router = APIRouter(tags=["health"])
 logger = logging.getLogger(__name__)

@@ -5,13 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import sqlalchemy as sa
-from fastapi import APIRouter, HTTPException, Path, Request, Response
-from fastapi.responses import JSONResponse
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
-from service.api.deps import EngineDep, StorageDep, documented_token
-from service.api.models import (
+from boundsweep.service.api.deps import EngineDep, StorageDep, documented_token
+from boundsweep.service.api.models import (
     SCHEDULE_NAME_PATTERN,
     ScheduleCreate,
     SchedulePublic,
@@ -19,10 +14,14 @@ from service.api.models import (
     SchedulesPage,
     json_safe,
 )
-from service.api.routes.campaigns import Limit, Offset
-from service.db import CampaignRecord, Schedule, ScheduleRun, utcnow
-from service.scheduler import campaign_name_for, next_firings
-from service.specs import build_spec
+from boundsweep.service.api.routes.campaigns import Limit, Offset
+from boundsweep.service.db import CampaignRecord, Schedule, ScheduleRun, utcnow
+from boundsweep.service.scheduler import campaign_name_for, next_firings
+from boundsweep.service.specs import build_spec
+from fastapi import APIRouter, HTTPException, Path, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/schedules", tags=["schedules"])
 
@@ -176,7 +175,7 @@ def delete_schedule(name: ScheduleName, engine: EngineDep) -> Response:
 def schedule_trend(name: ScheduleName, engine: EngineDep, storage: StorageDep) -> JSONResponse:
     """`studies.robustness.nightly_trend` over the campaigns this schedule created, oldest
     first."""
-    from studies.robustness import nightly_trend
+    from boundsweep.studies.robustness import nightly_trend
 
     with Session(engine) as session:
         _get(session, name)
