@@ -4,6 +4,7 @@ study can use."""
 from __future__ import annotations
 
 from boundsweep.optimizers._adabound import AdaBound, AdaBoundW, AMSBound
+from boundsweep.optimizers._batched import BatchedOptimizer
 from boundsweep.optimizers._bounds import bound_schedule, current_bounds
 from boundsweep.optimizers._functional import IMPLEMENTATIONS
 from boundsweep.optimizers._fused import warm_up
@@ -15,6 +16,7 @@ __all__ = [
     "AMSBound",
     "AdaBound",
     "AdaBoundW",
+    "BatchedOptimizer",
     "HyperParam",
     "OptimizerEntry",
     "bound_schedule",

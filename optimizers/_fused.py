@@ -129,11 +129,12 @@ def _cpu_signature() -> str:
     return platform.machine() + flags
 
 
-def _build(compiler: str) -> Path:
+def _build(compiler: str, source_text: str = _SOURCE, stem: str = "adabound") -> Path:
+    """The shared library of ``source_text`` (the batched kernel's too), built once per machine."""
     key = hashlib.sha256(
-        "\0".join([_SOURCE, compiler, *_FLAGS, _cpu_signature()]).encode()
+        "\0".join([source_text, compiler, *_FLAGS, _cpu_signature()]).encode()
     ).hexdigest()[:16]
-    target = _cache_dir() / f"adabound_{key}.so"
+    target = _cache_dir() / f"{stem}_{key}.so"
     if target.exists():
         return target
     try:
@@ -145,9 +146,9 @@ def _build(compiler: str) -> Path:
             return target
         target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        source = Path(tmp) / "adabound.c"
-        source.write_text(_SOURCE)
-        built = Path(tmp) / "adabound.so"
+        source = Path(tmp) / f"{stem}.c"
+        source.write_text(source_text)
+        built = Path(tmp) / f"{stem}.so"
         subprocess.run(
             [compiler, *_FLAGS, "-o", str(built), str(source)],
             check=True,

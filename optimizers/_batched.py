@@ -1,0 +1,269 @@
+"""One optimizer step for K models at once, each with its own hyperparameters.
+
+Batched trials (``studies.training.train_batched``) train K configurations of one arm as one
+model whose every parameter has a leading model dimension: ``weight[k]`` is model ``k``'s.
+``BatchedOptimizer`` steps all of them in one pass per tensor, with each model's
+hyperparameters (``lr``, ``final_lr``, ``gamma``, ``beta1``, ``beta2``, ``eps``,
+``weight_decay``, ``momentum``) held as float64 tensors of shape ``[K]``, so that model ``k``
+moves exactly as the registry's optimizer would move it alone:
+
+    sgdm      b = μ b + (g + λ θ);                     θ = θ - α b           (torch SGD)
+    adam      m, v as Adam; d = √v / √(1-β2^t) + ε;     θ = θ - α/(1-β1^t) · m / d
+    amsgrad   adam with v̂ = max(v̂, v) in d
+    adamw     adam with θ = θ (1 - α λ) first instead of g + λ θ
+    adagrad   s = s + g²;                               θ = θ - α g / (√s + ε)
+    adabound, amsbound, adaboundw: as ``optimizers._functional`` (clipped step, its bounds)
+
+The per-step scalars (bias corrections, bounds) are computed for all K models at once in
+float64, as the single-model optimizers compute theirs. On CPU the element-wise update is one
+C loop over each stacked tensor (``_batched_kernel``); elsewhere, or without a compiler, the
+reference below does it with broadcast torch ops. Both give the single-model result to float32
+rounding (the tests hold them to it, model by model).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Literal
+
+import torch
+from boundsweep.optimizers import _batched_kernel
+from boundsweep.optimizers._bounds import bound_at, scaled_final_lr
+from boundsweep.optimizers._registry import REGISTRY
+from torch import Tensor
+
+__all__ = ["ALGORITHMS", "BatchedOptimizer"]
+
+Algorithm = Literal["bounded", "adam", "sgdm", "adagrad"]
+
+#: How each registry optimizer steps: its family, AMS-style maximum, decoupled weight decay.
+ALGORITHMS: dict[str, tuple[Algorithm, bool, bool]] = {
+    "sgdm": ("sgdm", False, False),
+    "adam": ("adam", False, False),
+    "amsgrad": ("adam", True, False),
+    "adamw": ("adam", False, True),
+    "adagrad": ("adagrad", False, False),
+    "adabound": ("bounded", False, False),
+    "amsbound": ("bounded", True, False),
+    "adaboundw": ("bounded", False, True),
+}
+
+# The per-model scalars handed to the kernel, in its order (see _batched_kernel).
+_SCALARS = 8
+
+
+class BatchedOptimizer:
+    """Registry optimizer ``optimizer`` over K stacked models, one hyperparameter set each.
+
+    Args:
+        optimizer: A key of ``optimizers.REGISTRY`` (all of them are supported).
+        params: The stacked parameters: each tensor's first dimension is the K models.
+        hparams: One mapping of registry hyperparameters per model (defaults fill the rest),
+            each validated as the registry validates a single model's.
+        impl: ``"auto"`` (the C kernel on CPU where it builds, the reference elsewhere),
+            ``"kernel"`` or ``"reference"``.
+
+    Attributes:
+        lr: Each model's current learning rate (float64, ``[K]``); a schedule multiplies it.
+        base_lr: Each model's lr at construction: AdaBound's ``final_lr`` follows
+            ``lr / base_lr`` as the single-model optimizer's does.
+        steps: Steps taken (every model steps together).
+    """
+
+    def __init__(
+        self,
+        optimizer: str,
+        params: Sequence[Tensor],
+        hparams: Sequence[Mapping[str, float]],
+        *,
+        impl: str = "auto",
+    ) -> None:
+        if optimizer not in ALGORITHMS:
+            raise ValueError(f"Unknown optimizer {optimizer!r} (valid: {', '.join(ALGORITHMS)})")
+        if impl not in ("auto", "kernel", "reference"):
+            raise ValueError(f"Invalid impl: {impl!r} (valid: auto, kernel, reference)")
+        if not hparams:
+            raise ValueError("hparams: need at least one model's hyperparameters")
+        entry = REGISTRY[optimizer]
+        values = [entry.validate(h) for h in hparams]
+        self.models = len(values)
+        self.params = list(params)
+        for p in self.params:
+            if p.dim() == 0 or p.shape[0] != self.models:
+                raise ValueError(
+                    f"params: every tensor needs a leading model dimension of {self.models}, "
+                    f"got shape {tuple(p.shape)}"
+                )
+        self.optimizer = optimizer
+        self.algorithm, self.ams, self.decoupled = ALGORITHMS[optimizer]
+        self.hparams = {
+            name: torch.tensor([v[name] for v in values], dtype=torch.float64)
+            for name in entry.hyperparams
+        }
+        self.lr = self.hparams["lr"].clone()
+        self.base_lr = self.hparams["lr"].clone()
+        self.steps = 0
+        self.impl = impl
+        self.state: list[dict[str, Tensor]] = [{} for _ in self.params]
+
+    # --- the scalars of one step, for every model at once ----------------------------------
+
+    def _scalars(self, step: int) -> Tensor:
+        """``[K, 8]`` float64: each model's scalars of step ``step``, in the kernel's order."""
+        h, lr, t = self.hparams, self.lr, float(step)
+        zero = torch.zeros_like(lr)
+        wd = h.get("weight_decay", zero)
+        coupled = zero if self.decoupled else wd
+        decay = 1.0 - lr * wd if self.decoupled else torch.ones_like(lr)
+        if self.algorithm == "sgdm":
+            columns = [h["momentum"], lr, coupled]
+        elif self.algorithm == "adagrad":
+            columns = [lr, h["eps"], coupled]
+        else:
+            beta1, beta2 = h["beta1"], h["beta2"]
+            bias_correction1 = 1.0 - beta1**t
+            bias_correction2 = 1.0 - beta2**t
+            if self.algorithm == "adam":
+                step_size = lr / bias_correction1
+                columns = [
+                    beta1,
+                    beta2,
+                    step_size,
+                    bias_correction2.sqrt(),
+                    h["eps"],
+                    coupled,
+                    decay,
+                ]
+            else:
+                step_size = lr * bias_correction2.sqrt() / bias_correction1
+                lower, upper = self._bounds(step)
+                columns = [beta1, beta2, step_size, lower, upper, h["eps"], coupled, decay]
+        columns += [zero] * (_SCALARS - len(columns))
+        return torch.stack(columns, dim=1).contiguous()
+
+    def _bounds(self, step: int) -> tuple[Tensor, Tensor]:
+        # Model by model through the single-model functions: the very same float64 values.
+        pairs = [
+            bound_at(
+                scaled_final_lr(
+                    float(self.hparams["final_lr"][k]), float(self.lr[k]), float(self.base_lr[k])
+                ),
+                float(self.hparams["gamma"][k]),
+                step,
+            )
+            for k in range(self.models)
+        ]
+        lower, upper = zip(*pairs, strict=True)
+        return torch.tensor(lower, dtype=torch.float64), torch.tensor(upper, dtype=torch.float64)
+
+    def bounds(self) -> tuple[list[float], list[float]] | None:
+        """Each model's (lower, upper) step-size bound at the current step, as
+        ``optimizers.current_bounds`` gives a single model's; ``None`` for unbounded ones."""
+        if self.algorithm != "bounded":
+            return None
+        lower, upper = self._bounds(max(self.steps, 1))
+        return lower.tolist(), upper.tolist()
+
+    # --- the step --------------------------------------------------------------------------
+
+    def _buffers(self, index: int, param: Tensor) -> list[Tensor]:
+        """The state tensors of one parameter, created on its first step."""
+        state = self.state[index]
+        names = {
+            "sgdm": ["momentum_buffer"],
+            "adagrad": ["sum"],
+            "adam": ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if self.ams else []),
+            "bounded": ["exp_avg", "exp_avg_sq"] + (["max_exp_avg_sq"] if self.ams else []),
+        }[self.algorithm]
+        for name in names:
+            if name not in state:
+                state[name] = torch.zeros_like(param, memory_format=torch.contiguous_format)
+        return [state[name] for name in names]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """Step every model once (a parameter without a gradient is left as it is)."""
+        self.steps += 1
+        scalars = self._scalars(self.steps)
+        device_scalars: dict[torch.device, Tensor] = {}
+        for index, param in enumerate(self.params):
+            if param.grad is None:
+                continue
+            buffers = self._buffers(index, param)
+            if self._kernel_takes(param, buffers):
+                _batched_kernel.step(self.algorithm, self.ams, param, param.grad, buffers, scalars)
+                continue
+            if param.device not in device_scalars:
+                device_scalars[param.device] = scalars.to(param.device)
+            self._reference(param, param.grad, buffers, device_scalars[param.device])
+
+    def _kernel_takes(self, param: Tensor, buffers: list[Tensor]) -> bool:
+        if self.impl == "reference":
+            return False
+        tensors = [param, param.grad, *buffers]
+        if self.impl == "kernel":
+            if not _batched_kernel.available():
+                raise RuntimeError(
+                    f"The batched kernel is unavailable: {_batched_kernel.unavailable_reason()}"
+                )
+            return True
+        return _batched_kernel.supports(tensors) and _batched_kernel.available()
+
+    def _reference(self, param: Tensor, grad: Tensor, buffers: list[Tensor], s: Tensor) -> None:
+        """The readable update: each model's scalar broadcast over its slice, one op a line."""
+        shape = (self.models,) + (1,) * (param.dim() - 1)
+
+        def column(j: int) -> Tensor:
+            return s[:, j].to(param.dtype).view(shape)
+
+        if self.algorithm == "sgdm":
+            (buf,) = buffers
+            grad = grad + column(2) * param
+            buf.mul_(column(0)).add_(grad)
+            param.sub_(column(1) * buf)
+            return
+        if self.algorithm == "adagrad":
+            (total,) = buffers
+            grad = grad + column(2) * param
+            total.addcmul_(grad, grad)
+            param.sub_(column(0) * grad / (total.sqrt() + column(1)))
+            return
+        exp_avg, exp_avg_sq = buffers[0], buffers[1]
+        coupled_at = 5 if self.algorithm == "adam" else 6
+        if self.decoupled:
+            param.mul_(column(coupled_at + 1))
+        else:
+            grad = grad + column(coupled_at) * param
+        beta1, beta2 = column(0), column(1)
+        exp_avg.mul_(beta1).add_((1.0 - s[:, 0]).to(param.dtype).view(shape) * grad)
+        exp_avg_sq.mul_(beta2).add_((1.0 - s[:, 1]).to(param.dtype).view(shape) * grad * grad)
+        second = exp_avg_sq
+        if self.ams:
+            torch.maximum(buffers[2], exp_avg_sq, out=buffers[2])
+            second = buffers[2]
+        if self.algorithm == "adam":
+            denom = second.sqrt() / column(3) + column(4)
+            param.sub_(column(2) * exp_avg / denom)
+            return
+        step = (column(2) / (second.sqrt() + column(5))).clamp_(column(3), column(4))
+        param.sub_(step * exp_avg)
+
+    # --- models that stop ------------------------------------------------------------------
+
+    @torch.no_grad()
+    def freeze(self, model: int) -> None:
+        """Stop model ``model`` for good: its parameters and state become 0 and its lr 0.
+
+        A diverged model must not poison the others: zeroed, it computes finite values (its
+        slice of every batched op is its own), and with lr 0 none of the updates above move
+        it (each step is a multiple of the lr).
+        """
+        self.lr[model] = 0.0
+        for index, param in enumerate(self.params):
+            param[model] = 0.0
+            for buffer in self.state[index].values():
+                buffer[model] = 0.0
+
+    def scale_lr(self, factor: float) -> None:
+        """Multiply every model's lr by ``factor`` (a ``MultiStepLR`` milestone)."""
+        self.lr = torch.tensor([lr * factor for lr in self.lr.tolist()], dtype=torch.float64)

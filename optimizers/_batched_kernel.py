@@ -1,0 +1,240 @@
+"""The batched step on CPU: one C loop over each stacked tensor, all K models in one pass.
+
+``BatchedOptimizer`` hands each stacked parameter (``[K, ...]``, contiguous) with its gradient,
+its state tensors and a ``[K, 8]`` float64 table of each model's scalars for this step. The
+loop walks the K models' slices one after the other, reading each model's scalars once per
+slice, and does the whole element-wise update (weight decay, moments, the AMS maximum, the
+clipped or plain step) in a single pass over memory, as ``optimizers._fused`` does for one
+model, so a batched step costs about what one fused step over the same bytes costs. Threads
+take equal contiguous chunks of the K models' elements, whatever model they fall in.
+
+It is built with the system C compiler through ``optimizers._fused``'s cache (once per
+machine, then loaded in milliseconds).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import shutil
+import subprocess
+
+import torch
+from boundsweep.optimizers import _fused
+from torch import Tensor
+
+__all__ = ["available", "step", "supports", "unavailable_reason"]
+
+_log = logging.getLogger(__name__)
+
+_SOURCE = r"""
+#include <math.h>
+#include <stdint.h>
+#include <omp.h>
+
+/* One model's slice. The scalar table row s is this model's; each scalar is rounded to T as
+   the single-model torch ops round a Python scalar. a, b, c are the algorithm's state. Weight
+   decay is applied unconditionally: decay = 1 and coupled weight decay = 0 leave it exact. */
+
+#define BOUNDED_RANGE(NAME, T, SQRT, AMS)                                                    \
+static inline void NAME(T *restrict p, const T *restrict g, T *restrict m, T *restrict v,    \
+                        T *restrict vmax, int64_t n, const double *s) {                      \
+    const T beta1 = (T)s[0], one_minus_beta1 = (T)(1.0 - s[0]);                              \
+    const T beta2 = (T)s[1], one_minus_beta2 = (T)(1.0 - s[1]);                              \
+    const T step_size = (T)s[2], lower = (T)s[3], upper = (T)s[4], eps = (T)s[5];            \
+    const T weight_decay = (T)s[6], decay = (T)s[7];                                         \
+    for (int64_t i = 0; i < n; ++i) {                                                        \
+        T param = p[i] * decay;                                                              \
+        T grad = g[i] + weight_decay * param;                                                \
+        T exp_avg = m[i] * beta1 + one_minus_beta1 * grad;                                   \
+        T exp_avg_sq = v[i] * beta2 + one_minus_beta2 * grad * grad;                         \
+        m[i] = exp_avg;                                                                      \
+        v[i] = exp_avg_sq;                                                                   \
+        if (AMS) {                                                                           \
+            T running_max = vmax[i] > exp_avg_sq ? vmax[i] : exp_avg_sq;                     \
+            vmax[i] = running_max;                                                           \
+            exp_avg_sq = running_max;                                                        \
+        }                                                                                    \
+        T step = step_size / (SQRT(exp_avg_sq) + eps);                                       \
+        step = step < lower ? lower : step;                                                  \
+        step = step > upper ? upper : step;                                                  \
+        p[i] = param - step * exp_avg;                                                       \
+    }                                                                                        \
+}
+
+#define ADAM_RANGE(NAME, T, SQRT, AMS)                                                       \
+static inline void NAME(T *restrict p, const T *restrict g, T *restrict m, T *restrict v,    \
+                        T *restrict vmax, int64_t n, const double *s) {                      \
+    const T beta1 = (T)s[0], one_minus_beta1 = (T)(1.0 - s[0]);                              \
+    const T beta2 = (T)s[1], one_minus_beta2 = (T)(1.0 - s[1]);                              \
+    const T step_size = (T)s[2], bias_correction2_sqrt = (T)s[3], eps = (T)s[4];             \
+    const T weight_decay = (T)s[5], decay = (T)s[6];                                         \
+    for (int64_t i = 0; i < n; ++i) {                                                        \
+        T param = p[i] * decay;                                                              \
+        T grad = g[i] + weight_decay * param;                                                \
+        T exp_avg = m[i] * beta1 + one_minus_beta1 * grad;                                   \
+        T exp_avg_sq = v[i] * beta2 + one_minus_beta2 * grad * grad;                         \
+        m[i] = exp_avg;                                                                      \
+        v[i] = exp_avg_sq;                                                                   \
+        if (AMS) {                                                                           \
+            T running_max = vmax[i] > exp_avg_sq ? vmax[i] : exp_avg_sq;                     \
+            vmax[i] = running_max;                                                           \
+            exp_avg_sq = running_max;                                                        \
+        }                                                                                    \
+        T denom = SQRT(exp_avg_sq) / bias_correction2_sqrt + eps;                            \
+        p[i] = param - step_size * exp_avg / denom;                                          \
+    }                                                                                        \
+}
+
+#define SGDM_RANGE(NAME, T, SQRT, AMS)                                                       \
+static inline void NAME(T *restrict p, const T *restrict g, T *restrict buf, T *restrict b,  \
+                        T *restrict c, int64_t n, const double *s) {                         \
+    const T momentum = (T)s[0], lr = (T)s[1], weight_decay = (T)s[2];                        \
+    for (int64_t i = 0; i < n; ++i) {                                                        \
+        T grad = g[i] + weight_decay * p[i];                                                 \
+        T velocity = momentum * buf[i] + grad;                                               \
+        buf[i] = velocity;                                                                   \
+        p[i] = p[i] - lr * velocity;                                                         \
+    }                                                                                        \
+}
+
+#define ADAGRAD_RANGE(NAME, T, SQRT, AMS)                                                    \
+static inline void NAME(T *restrict p, const T *restrict g, T *restrict sum, T *restrict b,  \
+                        T *restrict c, int64_t n, const double *s) {                         \
+    const T lr = (T)s[0], eps = (T)s[1], weight_decay = (T)s[2];                             \
+    for (int64_t i = 0; i < n; ++i) {                                                        \
+        T grad = g[i] + weight_decay * p[i];                                                 \
+        T total = sum[i] + grad * grad;                                                      \
+        sum[i] = total;                                                                      \
+        p[i] = p[i] - lr * grad / (SQRT(total) + eps);                                       \
+    }                                                                                        \
+}
+
+/* All K models' slices of one stacked tensor; threads split the K * n elements evenly and
+   walk the model slices their chunk covers. */
+#define BATCHED_KERNEL(NAME, RANGE, T)                                                       \
+void NAME(T *p, const T *g, T *a, T *b, T *c, int64_t models, int64_t n, const double *s,    \
+          int nthreads) {                                                                    \
+    const int64_t total = models * n;                                                        \
+    if (total < 65536) nthreads = 1;                                                         \
+    _Pragma("omp parallel num_threads(nthreads) if(nthreads > 1)")                           \
+    {                                                                                        \
+        int64_t threads = omp_get_num_threads(), thread = omp_get_thread_num();              \
+        int64_t chunk = ((total + threads - 1) / threads + 63) / 64 * 64;                    \
+        int64_t begin = thread * chunk;                                                      \
+        int64_t end = begin + chunk < total ? begin + chunk : total;                         \
+        while (begin < end) {                                                                \
+            int64_t model = begin / n;                                                       \
+            int64_t stop = (model + 1) * n < end ? (model + 1) * n : end;                    \
+            RANGE(p + begin, g + begin, a + begin, b ? b + begin : 0, c ? c + begin : 0,     \
+                  stop - begin, s + 8 * model);                                              \
+            begin = stop;                                                                    \
+        }                                                                                    \
+    }                                                                                        \
+}
+
+#define BOTH_TYPES(FAMILY, RANGE_MACRO, AMS)                                                 \
+RANGE_MACRO(FAMILY##_range_f32, float, sqrtf, AMS)                                           \
+RANGE_MACRO(FAMILY##_range_f64, double, sqrt, AMS)                                           \
+BATCHED_KERNEL(batched_##FAMILY##_f32, FAMILY##_range_f32, float)                            \
+BATCHED_KERNEL(batched_##FAMILY##_f64, FAMILY##_range_f64, double)
+
+BOTH_TYPES(bounded, BOUNDED_RANGE, 0)
+BOTH_TYPES(bounded_ams, BOUNDED_RANGE, 1)
+BOTH_TYPES(adam, ADAM_RANGE, 0)
+BOTH_TYPES(adam_ams, ADAM_RANGE, 1)
+BOTH_TYPES(sgdm, SGDM_RANGE, 0)
+BOTH_TYPES(adagrad, ADAGRAD_RANGE, 0)
+"""
+
+_FAMILIES = ("bounded", "bounded_ams", "adam", "adam_ams", "sgdm", "adagrad")
+_SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
+
+_library: ctypes.CDLL | None = None
+_unavailable: str | None = None
+
+
+def _load() -> ctypes.CDLL | None:
+    global _library, _unavailable
+    if _library is not None or _unavailable is not None:
+        return _library
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        _unavailable = "no C compiler (cc/gcc) on PATH"
+    else:
+        try:
+            library = ctypes.CDLL(str(_fused._build(compiler, _SOURCE, "batched")))
+        except (OSError, subprocess.CalledProcessError) as error:
+            detail = getattr(error, "stderr", "") or str(error)
+            _unavailable = f"building the kernel failed: {detail.strip()[:500]}"
+        else:
+            for family in _FAMILIES:
+                for suffix in _SUFFIX.values():
+                    kernel = getattr(library, f"batched_{family}_{suffix}")
+                    kernel.restype = None
+                    kernel.argtypes = [ctypes.c_void_p] * 5 + [
+                        ctypes.c_int64,
+                        ctypes.c_int64,
+                        ctypes.c_void_p,
+                        ctypes.c_int,
+                    ]
+            _library = library
+    if _unavailable is not None:
+        _log.warning("batched kernel unavailable, using the torch reference: %s", _unavailable)
+    return _library
+
+
+def available() -> bool:
+    """Whether the kernel can run in this process (building it on first call)."""
+    return _load() is not None
+
+
+def unavailable_reason() -> str | None:
+    """Why the kernel cannot run, or ``None`` if it can (or was not tried yet)."""
+    return _unavailable
+
+
+def supports(tensors: list[Tensor]) -> bool:
+    """Whether every tensor is a contiguous float32/float64 CPU tensor of one dtype."""
+    first = tensors[0]
+    if first.device.type != "cpu" or first.dtype not in _SUFFIX:
+        return False
+    return all(
+        t.device.type == "cpu" and t.dtype == first.dtype and t.is_contiguous() for t in tensors
+    )
+
+
+def step(
+    algorithm: str, ams: bool, param: Tensor, grad: Tensor, buffers: list[Tensor], scalars: Tensor
+) -> None:
+    """Update one stacked parameter and its state in place (see the module docstring).
+
+    Args:
+        algorithm: ``"bounded"``, ``"adam"``, ``"sgdm"`` or ``"adagrad"``.
+        ams: Keep the running maximum of the second moment (``buffers[2]``).
+        param: ``[K, ...]``, contiguous, float32 or float64 on the CPU.
+        grad: Its gradient, same layout.
+        buffers: The algorithm's state tensors, same layout.
+        scalars: ``[K, 8]`` contiguous float64: each model's scalars of this step.
+    """
+    library = _load()
+    if library is None:
+        raise RuntimeError(f"The batched kernel is unavailable: {_unavailable}")
+    models = param.shape[0]
+    n = param.numel() // models if models else 0
+    if n == 0:
+        return
+    family = algorithm + ("_ams" if ams else "")
+    kernel = getattr(library, f"batched_{family}_{_SUFFIX[param.dtype]}")
+    pointers = [b.data_ptr() for b in buffers] + [None] * (3 - len(buffers))
+    assert scalars.dtype == torch.float64 and scalars.is_contiguous() and len(scalars) == models
+    kernel(
+        param.data_ptr(),
+        grad.data_ptr(),
+        *pointers,
+        models,
+        n,
+        scalars.data_ptr(),
+        torch.get_num_threads(),
+    )
