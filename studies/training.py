@@ -9,9 +9,19 @@ from __future__ import annotations
 from boundsweep.studies._training import (
     EpochRecord,
     TrainResult,
+    batchable_tasks,
     resolve_hparams,
     seed_everything,
     train,
+    train_batched,
 )
 
-__all__ = ["EpochRecord", "TrainResult", "resolve_hparams", "seed_everything", "train"]
+__all__ = [
+    "EpochRecord",
+    "TrainResult",
+    "batchable_tasks",
+    "resolve_hparams",
+    "seed_everything",
+    "train",
+    "train_batched",
+]

@@ -63,6 +63,7 @@ def train(
     device: str | torch.device = "cpu",
     on_epoch: Callable[[EpochRecord], None] | None = None,
     data_dir: str | os.PathLike[str] | None = None,
+    keep_parameters: bool = False,
 ) -> TrainResult:
     """Train ``task``'s model with ``optimizer`` under ``budget`` and record every epoch.
 
@@ -78,6 +79,7 @@ def train(
         on_epoch: Called with each :class:`EpochRecord`; what it raises (e.g.
             ``optuna.TrialPruned``) propagates and ends training.
         data_dir: Dataset folder; default ``$BOUNDSWEEP_DATA_DIR`` or ``./data``.
+        keep_parameters: Return the model's final parameters in the result (tests).
 
     Returns:
         The per-epoch curve and final metrics. A NaN/inf loss or metric ends the run early
@@ -173,4 +175,9 @@ def train(
         device=str(device),
         steps=steps,
         hparams=resolved,
+        parameters=(
+            {n: p.detach().clone() for n, p in model.named_parameters()}
+            if keep_parameters
+            else None
+        ),
     )

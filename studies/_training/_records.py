@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+import torch
+
 
 @dataclass
 class EpochRecord:
@@ -47,6 +49,7 @@ class TrainResult:
         steps: Optimizer steps taken.
         hparams: Every hyperparameter the optimizer was built with (registry defaults, the
             task's weight decay and the given ones resolved).
+        parameters: The model's final parameters by name, when asked for (``keep_parameters``).
     """
 
     status: Literal["completed", "diverged"]
@@ -57,3 +60,4 @@ class TrainResult:
     device: str
     steps: int
     hparams: dict[str, float] = field(default_factory=dict)
+    parameters: dict[str, torch.Tensor] | None = field(default=None, repr=False)

@@ -51,6 +51,7 @@ def make_mnist_mlp(hidden: int = MNIST_HIDDEN, name: str = "mnist_mlp") -> Task:
         train_size=54_000,
         load_data=load_mnist,
         build_model=partial(_mlp, (hidden,)),
+        batchable=True,
     )
 
 
@@ -118,6 +119,7 @@ TASKS: dict[str, Task] = {
         train_size=1_294,
         load_data=load_digits_data,
         build_model=partial(_mlp, (128,)),
+        batchable=True,
     ),
     "mnist1d_mlp": _ten_class_task(
         name="mnist1d_mlp",
@@ -127,5 +129,6 @@ TASKS: dict[str, Task] = {
         train_size=3_600,
         load_data=load_mnist1d,
         build_model=partial(_mlp, (100, 100)),
+        batchable=True,
     ),
 }

@@ -45,6 +45,9 @@ class Task:
         eval_inputs: Per-batch transform of evaluation inputs; ``None`` as they are.
         bptt: Language models: tokens per truncated-backprop window.
         channels_last: Convolutional nets: use the channels-last memory format on CUDA.
+        batchable: ``studies.training.train_batched`` may train K configurations of it as one
+            stacked model: a classifier whose training step is only forward, cross-entropy,
+            backward and step (no augmentation, dropout, batch-norm statistics or clipping).
     """
 
     name: str
@@ -68,6 +71,14 @@ class Task:
     eval_inputs: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, repr=False)
     bptt: int | None = None
     channels_last: bool = False
+    batchable: bool = False
+
+    def __post_init__(self) -> None:
+        if self.batchable:
+            assert self.kind == "classification", f"batchable task {self.name} is a classifier"
+            assert self.train_inputs is None and self.grad_clip is None, (
+                f"batchable task {self.name} has no augmentation and no clipping"
+            )
 
     def epochs(self, budget: Budget | None = None) -> int:
         """Epochs a budget gives: ``budget.epochs`` or the paper's default."""

@@ -1,0 +1,275 @@
+"""``train_batched``: K configurations of one arm trained at once, each as ``train()`` would.
+
+On the small tasks a trial spends most of its time on per-step overhead (Python, autograd,
+kernel launches), not arithmetic. Here K models of one architecture are one model with a
+leading model dimension: ``torch.func.stack_module_state`` stacks their parameters, ``vmap``
+over ``functional_call`` runs the task's own module on all K at once, and
+``optimizers.BatchedOptimizer`` steps them with each model's hyperparameters. Every model
+keeps what it would have alone:
+
+- its initialisation: model ``k`` is built by ``task.build_model`` right after
+  ``seed_everything(seed_k)``, exactly as ``train()`` builds it, and only then stacked;
+- its data order: its own generator draws its own permutation every epoch, and its batches
+  are gathered from it, so model ``k`` sees the very batches ``train()`` would feed it;
+- its loss and gradient: the loss is vmapped too (one mean cross-entropy per model), and the
+  sum of the K losses has, for each model's parameters, that model's gradient alone;
+- its divergence: each model's loss is watched on its own (as ``LossWatch`` does); a model
+  whose loss stops being finite is recorded as diverged at that step and frozen (zeroed, lr
+  0), so it neither stops nor poisons the others.
+
+A task opts in with ``Task.batchable``: a classifier with no augmentation, no batch-norm
+statistics, no dropout and no gradient clipping (the MLP tasks), for which these are the
+whole of what ``train()`` does.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import torch
+from boundsweep.studies._training._classification import EVAL_BATCH, GATHER_BATCHES
+from boundsweep.studies._training._hparams import resolve_hparams
+from boundsweep.studies._training._loop import _device_data, _lookup, seed_everything
+from boundsweep.studies._training._records import EpochRecord, TrainResult
+from boundsweep.studies._training._steps import autocast
+from boundsweep.studies.tasks import TASKS, Budget, ClassificationData, Task, resolve_data_dir
+from torch import Tensor
+from torch.func import functional_call, stack_module_state, vmap
+from torch.nn import functional as F
+
+if TYPE_CHECKING:
+    from boundsweep.optimizers import BatchedOptimizer
+
+__all__ = ["Run", "batchable_tasks", "train_batched"]
+
+Run = tuple[Mapping[str, float], int]
+"""One configuration: its hyperparameters (as ``train()`` takes them) and its seed."""
+
+
+def batchable_tasks() -> list[str]:
+    """The registry's tasks that ``train_batched`` takes."""
+    return [name for name, task in TASKS.items() if task.batchable]
+
+
+def train_batched(
+    task: str | Task,
+    optimizer: str,
+    runs: Sequence[Run],
+    budget: Budget | None = None,
+    device: str | torch.device = "cpu",
+    on_epoch: Callable[[int, EpochRecord], None] | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
+    keep_parameters: bool = False,
+) -> list[TrainResult]:
+    """Train ``runs`` (hyperparameters, seed) of one optimizer together; one result each.
+
+    Args:
+        task: A ``TASKS`` key (or a :class:`Task`) whose ``batchable`` is true.
+        optimizer: An ``optimizers.REGISTRY`` key.
+        runs: ``(hparams, seed)`` per model, as ``train()`` takes them.
+        budget: Epochs / data fraction / step cap, shared by all; ``None`` is the paper's.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+        on_epoch: Called with ``(index into runs, EpochRecord)`` for each model still
+            training, after each epoch; what it raises ends the whole batch.
+        data_dir: Dataset folder; default ``$BOUNDSWEEP_DATA_DIR`` or ``./data``.
+        keep_parameters: Return each model's final parameters in its result (tests).
+
+    Returns:
+        What ``train()`` returns for each run, in order. ``wall_time`` and each epoch's
+        ``seconds`` are the batch's (shared by its models).
+
+    Raises:
+        ValueError: Unknown or unbatchable task, unknown optimizer or hyperparameter, no runs.
+        MissingDataError: The task's data files are missing and cannot be downloaded.
+    """
+    from boundsweep.optimizers import BatchedOptimizer
+
+    started = time.perf_counter()
+    spec = _lookup(task)
+    if not spec.batchable:
+        raise ValueError(
+            f"task {spec.name!r} cannot be trained batched; batchable: "
+            f"{', '.join(batchable_tasks())}"
+        )
+    if not runs:
+        raise ValueError("runs: need at least one (hparams, seed)")
+    budget = budget or Budget()
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())
+    resolved = [resolve_hparams(spec, optimizer, hparams) for hparams, _ in runs]
+
+    data = _device_data(spec, resolve_data_dir(data_dir).resolve(), str(device))
+    data = data.subset(budget.data_fraction)
+    assert isinstance(data, ClassificationData), f"batchable task {spec.name} is a classifier"
+    generators, models = [], []
+    for _, seed in runs:
+        # As train(): seeded after loading, then the model; each model from its own seed.
+        generators.append(seed_everything(seed, device))
+        models.append(spec.build_model(data).to(device))
+    params, buffers = stack_module_state(models)
+    names = list(params)
+    opt = BatchedOptimizer(optimizer, [params[n] for n in names], resolved)
+    skeleton = models[0]
+
+    def loss_of(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        return F.cross_entropy(functional_call(skeleton, (p, b), (x,)), y)
+
+    batched_loss = vmap(loss_of)
+    batched_logits = vmap(
+        lambda p, b, x: functional_call(skeleton, (p, b), (x,)), in_dims=(0, 0, None)
+    )
+
+    count = len(runs)
+    epochs = spec.epochs(budget)
+    milestones = set(spec.scaled_milestones(epochs))
+    records: list[list[EpochRecord]] = [[] for _ in runs]
+    diverged_at: list[int | None] = [None] * count
+    steps = 0
+    for epoch in range(1, epochs + 1):
+        if budget.max_steps is not None and steps >= budget.max_steps:
+            break
+        if all(d is not None for d in diverged_at):
+            break
+        epoch_started = time.perf_counter()
+        lrs = opt.lr.tolist()
+        limit = None if budget.max_steps is None else budget.max_steps - steps
+        skeleton.train()
+        losses, taken, diverged = _train_epoch(
+            spec, data, generators, params, buffers, opt, batched_loss, limit, diverged_at
+        )
+        for k, step_in_epoch in diverged.items():
+            diverged_at[k] = steps + step_in_epoch
+        steps += taken
+        alive = [k for k in range(count) if diverged_at[k] is None]
+        skeleton.eval()
+        val = _accuracy(batched_logits, params, buffers, data.val_x, data.val_y)
+        test = _accuracy(batched_logits, params, buffers, data.test_x, data.test_y)
+        if epoch in milestones:
+            opt.scale_lr(spec.lr_decay)  # MultiStepLR's step after this epoch
+        bounds = opt.bounds()
+        seconds = time.perf_counter() - epoch_started
+        for k in alive:
+            record = EpochRecord(
+                epoch=epoch,
+                train_loss=losses[k],
+                val_metric=val[k],
+                test_metric=test[k],
+                lr=lrs[k],
+                lower_bound=None if bounds is None else bounds[0][k],
+                upper_bound=None if bounds is None else bounds[1][k],
+                seconds=seconds,
+                step=steps,
+            )
+            records[k].append(record)
+            if on_epoch is not None:
+                on_epoch(k, record)
+
+    wall_time = time.perf_counter() - started
+    results = []
+    for k in range(count):
+        status = "completed" if diverged_at[k] is None else "diverged"
+        if status == "diverged" or not records[k]:
+            final_val = final_test = spec.diverged_value
+        else:
+            final_val, final_test = records[k][-1].val_metric, records[k][-1].test_metric
+        results.append(
+            TrainResult(
+                status=status,
+                epochs=records[k],
+                val_metric=final_val,
+                test_metric=final_test,
+                wall_time=wall_time,
+                device=str(device),
+                steps=steps if diverged_at[k] is None else diverged_at[k],
+                hparams=resolved[k],
+                parameters=(
+                    {n: params[n][k].detach().clone() for n in names} if keep_parameters else None
+                ),
+            )
+        )
+    return results
+
+
+def _train_epoch(
+    task: Task,
+    data: ClassificationData,
+    generators: list[torch.Generator],
+    params: dict[str, Tensor],
+    buffers: dict[str, Tensor],
+    opt: BatchedOptimizer,
+    batched_loss: Callable[..., Tensor],
+    step_limit: int | None,
+    diverged_at: list[int | None],
+) -> tuple[list[float], int, dict[int, int]]:
+    """One shuffled pass for every model; (mean losses, steps, {model: step it diverged at}).
+
+    The batches are ``training_batches``' for each model's generator: one permutation per
+    model, gathered ``GATHER_BATCHES`` batches at a time, sliced into batches.
+    """
+    device = data.train_x.device
+    count = len(generators)
+    n = len(data.train_y)
+    orders = torch.stack(
+        [torch.randperm(n, generator=g, device=device) for g in generators]
+    )  # [K, n]
+    total = torch.zeros(count, dtype=torch.float64, device=device)
+    weight = 0
+    taken = 0
+    every = 25 if device.type == "cuda" else 1
+    watched = torch.tensor([d is None for d in diverged_at], device=device)
+    diverged: dict[int, int] = {}
+
+    def watch() -> None:
+        bad = (~torch.isfinite(total)) & watched
+        for k in bad.nonzero().flatten().tolist():
+            diverged[k] = taken
+            watched[k] = False
+            total[k] = 0.0
+            opt.freeze(k)
+
+    block = task.batch_size * GATHER_BATCHES
+    for block_start in range(0, n, block):
+        index = orders[:, block_start : block_start + block]
+        block_x = data.train_x[index]  # [K, block, features]
+        block_y = data.train_y[index]
+        for start in range(0, index.shape[1], task.batch_size):
+            if step_limit is not None and taken >= step_limit:
+                break
+            x = block_x[:, start : start + task.batch_size]
+            y = block_y[:, start : start + task.batch_size]
+            with autocast(device):
+                losses = batched_loss(params, buffers, x, y)
+            for p in params.values():
+                p.grad = None
+            losses.sum().backward()
+            opt.step()
+            total += losses.detach().to(torch.float64) * y.shape[1]
+            weight += y.shape[1]
+            taken += 1
+            if taken % every == 0:
+                watch()
+    watch()
+    means = (total / max(1, weight)).tolist()
+    return means, taken, diverged
+
+
+@torch.no_grad()
+def _accuracy(
+    batched_logits: Callable[..., Tensor],
+    params: dict[str, Tensor],
+    buffers: dict[str, Tensor],
+    x: Tensor,
+    y: Tensor,
+) -> list[float]:
+    """Each model's share of correctly classified examples, in ``EVAL_BATCH`` chunks."""
+    count = next(iter(params.values())).shape[0]
+    correct = torch.zeros(count, dtype=torch.long, device=y.device)
+    for start in range(0, len(y), EVAL_BATCH):
+        with autocast(y.device):
+            logits = batched_logits(params, buffers, x[start : start + EVAL_BATCH])
+        correct += (logits.argmax(2) == y[start : start + EVAL_BATCH]).sum(1)
+    return [c / max(1, len(y)) for c in correct.tolist()]

@@ -1,0 +1,152 @@
+"""train_batched: K runs trained together equal the same K trained one by one with train()."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from boundsweep.optimizers import REGISTRY
+from boundsweep.studies.tasks import TASKS, Budget, write_mnist
+from boundsweep.studies.training import TrainResult, batchable_tasks, train, train_batched
+
+# Three runs per optimizer: different seeds and different values of its hyperparameters.
+_LR = {"sgdm": 0.05, "adagrad": 0.05}
+
+
+def _runs(optimizer: str) -> list[tuple[dict[str, float], int]]:
+    lr = _LR.get(optimizer, 3e-3)
+    names = REGISTRY[optimizer].hyperparams
+    second = {"lr": lr / 3}
+    if "beta1" in names:
+        second |= {"beta1": 0.8, "beta2": 0.99, "eps": 1e-6}
+    if "momentum" in names:
+        second |= {"momentum": 0.5}
+    if "final_lr" in names:
+        second |= {"final_lr": 0.01, "gamma": 0.1}
+    third = {"lr": lr, "weight_decay": 1e-3}
+    if "final_lr" in names:
+        third |= {"final_lr": 1.0, "gamma": 1e-5}
+    return [({"lr": lr}, 11), (second, 12), (third, 13)]
+
+
+@pytest.fixture(scope="module")
+def mnist_dir(tmp_path_factory: pytest.TempPathFactory):
+    """A small MNIST in its real idx format (the paper's MLP task reads these files)."""
+    root = tmp_path_factory.mktemp("mnist")
+    rng = np.random.default_rng(0)
+    write_mnist(
+        root,
+        rng.integers(0, 256, (600, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, 600),
+        rng.integers(0, 256, (100, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, 100),
+    )
+    return root
+
+
+_BUDGETS = {
+    "digits_mlp": Budget(epochs=2, data_fraction=0.1),
+    "mnist1d_mlp": Budget(epochs=2, data_fraction=0.1),
+    "mnist_mlp": Budget(epochs=2),
+}
+
+
+def _assert_same_run(batched: TrainResult, alone: TrainResult, examples: int) -> None:
+    assert batched.status == alone.status
+    assert batched.steps == alone.steps
+    assert batched.hparams == alone.hparams
+    assert len(batched.epochs) == len(alone.epochs)
+    for b, a in zip(batched.epochs, alone.epochs, strict=True):
+        assert (b.epoch, b.step, b.lr) == (a.epoch, a.step, a.lr)
+        assert (b.lower_bound, b.upper_bound) == (a.lower_bound, a.upper_bound)
+        assert b.train_loss == pytest.approx(a.train_loss, rel=1e-5)
+        # An argmax may flip on a float32 tie at most once in a while: one example.
+        assert abs(b.val_metric - a.val_metric) <= 1.0 / examples + 1e-12
+        assert abs(b.test_metric - a.test_metric) <= 1.0 / examples + 1e-12
+    if alone.status == "completed":
+        assert batched.parameters is not None and alone.parameters is not None
+        assert batched.parameters.keys() == alone.parameters.keys()
+        for name, value in alone.parameters.items():
+            # float32 rounding of the same ops in another order, after a few steps. Where a
+            # gradient is itself at rounding level, Adam's m / sqrt(v) turns its rounding into
+            # up to a step of lr: a handful of the MNIST MLP's 200,000 weights, never more.
+            other = batched.parameters[name]
+            close = torch.isclose(other, value, rtol=1e-4, atol=1e-5)
+            assert float(close.float().mean()) >= 0.9999, name
+            assert float((other - value).abs().max()) <= alone.hparams["lr"], name
+
+
+def test_the_mlp_tasks_are_batchable_and_the_others_not() -> None:
+    assert set(batchable_tasks()) == {"digits_mlp", "mnist1d_mlp", "mnist_mlp"}
+    with pytest.raises(ValueError, match="task 'ptb_lstm1' cannot be trained batched"):
+        train_batched("ptb_lstm1", "adam", [({}, 0)])
+    with pytest.raises(ValueError, match="runs: need at least one"):
+        train_batched("digits_mlp", "adam", [])
+    with pytest.raises(ValueError, match="unknown optimizer 'nope'"):
+        train_batched("digits_mlp", "nope", [({}, 0)])
+
+
+@pytest.mark.parametrize("optimizer", list(REGISTRY))
+@pytest.mark.parametrize("task", ["digits_mlp", "mnist1d_mlp", "mnist_mlp"])
+def test_batched_runs_equal_the_same_runs_one_by_one(task: str, optimizer: str, mnist_dir) -> None:
+    runs = _runs(optimizer)
+    budget = _BUDGETS[task]
+    data_dir = mnist_dir if task == "mnist_mlp" else None
+    batched = train_batched(task, optimizer, runs, budget, data_dir=data_dir, keep_parameters=True)
+    alone = [
+        train(task, optimizer, h, s, budget, data_dir=data_dir, keep_parameters=True)
+        for h, s in runs
+    ]
+    examples = 60 if task == "mnist_mlp" else 100
+    for b, a in zip(batched, alone, strict=True):
+        assert a.status == "completed"
+        _assert_same_run(b, a, examples)
+    # Different seeds and hyperparameters really gave different models.
+    first = [r.parameters["0.weight"] for r in batched]
+    assert not torch.equal(first[0], first[1]) and not torch.equal(first[1], first[2])
+
+
+def test_one_diverging_model_neither_stops_nor_poisons_the_others() -> None:
+    runs = [({"lr": 0.1}, 1), ({"lr": 10.0}, 2), ({"lr": 0.03}, 3)]  # lr 10 blows up
+    budget = Budget(epochs=3)
+    seen: list[tuple[int, int]] = []
+    batched = train_batched(
+        "digits_mlp", "sgdm", runs, budget, keep_parameters=True,
+        on_epoch=lambda k, record: seen.append((k, record.epoch)),
+    )  # fmt: skip
+    alone = [train("digits_mlp", "sgdm", h, s, budget, keep_parameters=True) for h, s in runs]
+    assert [r.status for r in alone] == ["completed", "diverged", "completed"]
+    for b, a in zip(batched, alone, strict=True):
+        _assert_same_run(b, a, 144)
+    assert batched[1].val_metric == TASKS["digits_mlp"].diverged_value
+    assert batched[1].steps < batched[0].steps == 3 * TASKS["digits_mlp"].steps_per_epoch()
+    assert sorted(seen) == [(0, 1), (0, 2), (0, 3), (2, 1), (2, 2), (2, 3)]
+
+
+def test_lr_milestones_decay_each_model_as_multisteplr_does() -> None:
+    task = replace(TASKS["digits_mlp"], name="digits_decay", default_epochs=3, milestones=(1,))
+    runs = [({"lr": 0.01}, 1), ({"lr": 0.002, "final_lr": 0.3}, 2)]
+    budget = Budget(data_fraction=0.2)
+    batched = train_batched(task, "adabound", runs, budget, keep_parameters=True)
+    alone = [train(task, "adabound", h, s, budget, keep_parameters=True) for h, s in runs]
+    for b, a in zip(batched, alone, strict=True):
+        _assert_same_run(b, a, 144)
+    assert [r.lr for r in batched[0].epochs] == pytest.approx([0.01, 0.001, 0.001])
+
+
+def test_a_step_cap_and_an_exception_from_on_epoch_end_the_batch() -> None:
+    runs = [({}, 1), ({"lr": 0.01}, 2)]
+    capped = train_batched("mnist1d_mlp", "adam", runs, Budget(epochs=3, max_steps=50))
+    assert [r.steps for r in capped] == [50, 50]
+    assert [len(r.epochs) for r in capped] == [2, 2]  # 36 steps an epoch, then 14
+
+    class Stop(Exception):
+        pass
+
+    def stop(k: int, record) -> None:
+        raise Stop()
+
+    with pytest.raises(Stop):
+        train_batched("mnist1d_mlp", "adam", runs, Budget(epochs=3), on_epoch=stop)
