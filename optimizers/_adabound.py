@@ -88,9 +88,12 @@ class AdaBound(Optimizer):
         amsbound: Use the running maximum of the second moment (AMSBound).
         decoupled_weight_decay: Decay the weights directly (AdaBoundW) instead of through
             the gradient.
-        impl: ``"auto"`` (default), ``"single_tensor"``, ``"foreach"`` or ``"fused"``; ``None``
-            reads ``$BOUNDSWEEP_OPTIMIZER_IMPL``. ``auto`` takes the fused CPU kernel where it
-            can run and foreach elsewhere. All give the reference's result.
+        impl: ``"auto"`` (default), ``"single_tensor"``, ``"foreach"``, ``"fused"`` or
+            ``"triton"``; ``None`` reads ``$BOUNDSWEEP_OPTIMIZER_IMPL``. ``auto`` and
+            ``fused`` take the device's fused kernel (C on CPU, Triton on CUDA) where it can
+            run, else the per-tensor loop (CPU) or foreach (CUDA); ``triton`` is the Triton
+            kernel on any device (on CPU under Triton's interpreter: for tests). All give the
+            reference's result.
     """
 
     def __init__(

@@ -14,14 +14,14 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import torch
-from boundsweep.optimizers import _fused
+from boundsweep.optimizers import _fused, _triton
 from boundsweep.optimizers._bounds import bound_at, scaled_final_lr
 from torch import Tensor
 
 __all__ = ["IMPLEMENTATIONS", "StepScalars", "adabound", "resolve_impl"]
 
 #: Valid values of the ``impl`` argument and of ``BOUNDSWEEP_OPTIMIZER_IMPL``.
-IMPLEMENTATIONS = ("auto", "single_tensor", "foreach", "fused")
+IMPLEMENTATIONS = ("auto", "single_tensor", "foreach", "fused", "triton")
 IMPL_ENV = "BOUNDSWEEP_OPTIMIZER_IMPL"
 
 
@@ -151,6 +151,7 @@ _IMPL_FUNCTIONS = {
     "single_tensor": _single_tensor_adabound,
     "foreach": _multi_tensor_adabound,
     "fused": _fused.fused_adabound,
+    "triton": _triton.triton_adabound,
 }
 
 
@@ -158,9 +159,15 @@ def _pick(impl: str, tensors: list[list[Tensor]]) -> str:
     """The implementation for one bucket (same device, dtype and step count)."""
     if impl in ("single_tensor", "foreach"):
         return impl
-    # "fused" is taken even if the kernel is unavailable (its call says why); "auto" only if
-    # it is. Tensors the CPU kernel cannot take (e.g. CUDA, float16, channels_last) fall back.
-    if _fused.supports(tensors) and (impl == "fused" or _fused.available()):
+    # A named kernel is taken even if it is unavailable (its call says why); "auto" only if
+    # it is. Tensors a kernel cannot take (e.g. float16, a CPU channels_last weight) fall
+    # back. "fused" is the device's fused kernel: the C loop on CPU, Triton on CUDA;
+    # "triton" is Triton everywhere (on CPU under its interpreter: for tests, not training).
+    on_cuda = tensors[0][0].device.type == "cuda"
+    if impl == "triton" or on_cuda:
+        if _triton.supports(tensors) and (impl != "auto" or _triton.available()):
+            return "triton"
+    elif _fused.supports(tensors) and (impl == "fused" or _fused.available()):
         return "fused"
     # On CPU the per-tensor loop beats foreach (better cache reuse, fewer temporaries:
     # benchmarks/bench_optimizers.py, as torch's own default); elsewhere foreach saves

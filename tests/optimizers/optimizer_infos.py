@@ -40,7 +40,7 @@ class OptimizerInfo:
         return optimizer
 
 
-BOUNDED_IMPLS = ("single_tensor", "foreach", "fused", "auto")
+BOUNDED_IMPLS = ("single_tensor", "foreach", "fused", "triton", "auto")
 
 # Learning rates that make a 100-step toy problem move for every optimizer; the bounded ones
 # get a fast bound (gamma) so their SGD-like phase is reached within the test.

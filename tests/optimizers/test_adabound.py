@@ -20,6 +20,7 @@ from boundsweep.optimizers import (
     AdaBoundW,
     AMSBound,
     _fused,
+    _triton,
     current_bounds,
 )
 from boundsweep.optimizers._bounds import bound_at
@@ -108,21 +109,21 @@ def _count_clipped(optimizer, counts: dict[str, int]) -> None:
         counts["upper"] += int((raw > upper).sum())
 
 
-def _run(cls, extra, impl: str, dtype: torch.dtype, steps: int = 60, counts=None):
-    """A model with a 90k-element tensor (multi-threaded in the fused kernel), trained
-    ``steps`` steps on fresh random batches (so gradients never vanish) with a StepLR
-    schedule and bounds that close fast enough to clip at both ends."""
+def _run(cls, extra, impl: str, dtype: torch.dtype, steps: int = 60, counts=None, width=300):
+    """A model with a ``width``²-element tensor (90k by default: multi-threaded in the fused
+    kernel), trained ``steps`` steps on fresh random batches (so gradients never vanish) with
+    a StepLR schedule and bounds that close fast enough to clip at both ends."""
     generator = torch.Generator().manual_seed(0)
     torch.manual_seed(0)
     model = torch.nn.Sequential(
-        torch.nn.Linear(300, 300), torch.nn.Tanh(), torch.nn.Linear(300, 1)
+        torch.nn.Linear(width, width), torch.nn.Tanh(), torch.nn.Linear(width, 1)
     ).to(dtype)
     optimizer = cls(model.parameters(), lr=0.01, final_lr=0.1, gamma=0.1, **extra, impl=impl)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=20, gamma=0.3)
     if counts is not None:
         optimizer.register_step_post_hook(lambda opt, *_: _count_clipped(opt, counts))
     for _ in range(steps):
-        inputs = torch.randn(32, 300, generator=generator, dtype=dtype)
+        inputs = torch.randn(32, width, generator=generator, dtype=dtype)
         targets = torch.randn(32, 1, generator=generator, dtype=dtype)
         optimizer.zero_grad()
         torch.nn.functional.mse_loss(model(inputs), targets).backward()
@@ -132,12 +133,14 @@ def _run(cls, extra, impl: str, dtype: torch.dtype, steps: int = 60, counts=None
 
 
 @functools.cache
-def _reference(variant: str, dtype: torch.dtype, steps: int) -> tuple[list[torch.Tensor], dict]:
+def _reference(
+    variant: str, dtype: torch.dtype, steps: int, width: int = 300
+) -> tuple[list[torch.Tensor], dict]:
     """The reference implementation's final weights (computed once per session) and how many
     elements it clipped at each bound."""
     cls, extra = VARIANTS[variant]
     counts = {"lower": 0, "upper": 0}
-    model = _run(cls, extra, "single_tensor", dtype, steps, counts=counts)
+    model = _run(cls, extra, "single_tensor", dtype, steps, counts=counts, width=width)
     return [p.detach().clone() for p in model.parameters()], counts
 
 
@@ -161,6 +164,89 @@ def test_implementation_close_to_reference_in_float32(variant: str, impl: str) -
     model = _run(cls, extra, impl, torch.float32, steps=30)
     for got, want in zip(model.parameters(), reference, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+# 70² = 4900 elements: one whole block of the Triton kernel and a masked tail, beside
+# tensors smaller than a block, all in one launch. The interpreter is slow (~50 ms a step
+# here), so this model is small.
+_TRITON_WIDTH = 70
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_triton_kernel_equals_reference_in_float32(variant: str) -> None:
+    """The Triton kernel, run by Triton's interpreter on CPU tensors, over 60 steps with
+    weight decay and a StepLR schedule (the bounds follow lr) that clip at both bounds."""
+    cls, extra = VARIANTS[variant]
+    reference, counts = _reference(variant, torch.float32, 60, _TRITON_WIDTH)
+    model = _run(cls, extra, "triton", torch.float32, 60, width=_TRITON_WIDTH)
+    for got, want in zip(model.parameters(), reference, strict=True):
+        # Observed: at most ~6e-8 absolute (a few float32 ulps of the weights).
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+    assert not all(torch.equal(g, w) for g, w in zip(model.parameters(), reference, strict=True))
+    assert counts["lower"] > 0 and counts["upper"] > 0, counts
+
+
+def _compile_for_hopper(dtype: str, **constexprs: object) -> str:
+    """The Triton kernel compiled (no GPU needed) for sm_90, as PTX."""
+    tl = pytest.importorskip("triton.language")
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource, compile
+
+    kernel = _triton._compiled(False)
+    scalars = [name for name, kind in kernel.fn.__annotations__.items() if kind == tl.float64]
+    signature = {"base": f"*{dtype}", "table": "*i64", "tensors": "i32", "chunks": "i32"}
+    signature |= dict.fromkeys(scalars, "fp64")
+    signature |= dict.fromkeys(["COUPLED", "DECAYS", "AMSBOUND", "VEC", "BLOCK"], "constexpr")
+    constexprs = {"BLOCK": _triton.BLOCK, **constexprs}
+    # What the launcher tells the compiler about a 16-byte-aligned pointer argument.
+    attrs = {(0,): [["tt.divisibility", 16]], (1,): [["tt.divisibility", 16]]}
+    source = ASTSource(kernel, signature, constexprs=constexprs, attrs=attrs)
+    return compile(source, target=GPUTarget("cuda", 90, 32)).asm["ptx"]
+
+
+def test_triton_kernel_compiles_for_the_gpu_with_wide_ieee_accesses() -> None:
+    """The CUDA path has no GPU here: compile it for Hopper and read the PTX. Whole blocks
+    move 16 bytes per access (as fused Adam does), sqrt and division are IEEE-rounded."""
+    ptx = _compile_for_hopper("fp32", COUPLED=True, DECAYS=False, AMSBOUND=True, VEC=4)
+    assert "ld.global.v4.b32" in ptx and "st.global.v4.b32" in ptx
+    assert "sqrt.rn.f32" in ptx and "div.rn.f32" in ptx
+    assert "sqrt.approx" not in ptx and "div.full" not in ptx
+    ptx = _compile_for_hopper("fp64", COUPLED=False, DECAYS=True, AMSBOUND=False, VEC=2)
+    assert "ld.global.v2.b64" in ptx and "sqrt.rn.f64" in ptx and "div.rn.f64" in ptx
+
+
+def test_triton_launch_table_is_reused_while_the_addresses_stay() -> None:
+    weight = torch.nn.Parameter(torch.ones(5000))
+    weight.grad = torch.ones(5000)
+    optimizer = AdaBound([weight], lr=0.01, impl="triton")
+    optimizer.step()
+    first = next(reversed(_triton._tables.values()))
+    optimizer.step()
+    assert next(reversed(_triton._tables.values())) is first
+    old_grad, weight.grad = weight.grad, torch.ones(5000)  # both alive: other addresses
+    optimizer.step()
+    second = next(reversed(_triton._tables.values()))
+    assert second is not first and second.chunks == first.chunks == 2
+    # The cache keeps positions, not tensors: it holds no parameter or gradient alive.
+    assert [type(v) for v in vars(second).values()] == [torch.Tensor, tuple, int, int, int]
+    del old_grad
+
+
+def test_auto_takes_triton_for_cuda_tensors() -> None:
+    """Device selection on CUDA tensors, with fake (metadata-only) CUDA tensors."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with FakeTensorMode():
+        dense = torch.empty(4, 4, device="cuda")
+        nhwc = torch.empty(2, 3, 4, 4, device="cuda").to(memory_format=torch.channels_last)
+        half = torch.empty(4, device="cuda", dtype=torch.float16)
+        for impl in ("auto", "fused", "triton"):
+            assert _pick(impl, [[dense], [dense]]) == "triton"
+            assert _pick(impl, [[nhwc], [nhwc]]) == "triton"
+            assert _pick(impl, [[half], [half]]) == "foreach"
+            assert _pick(impl, [[dense.t()], [dense.t()]]) == "foreach"  # not dense
+            assert _pick(impl, [[nhwc], [torch.empty(2, 3, 4, 4, device="cuda")]]) == "foreach"
+        assert _pick("single_tensor", [[dense]]) == "single_tensor"
 
 
 def test_auto_takes_the_fused_kernel_on_cpu_float_and_the_loop_otherwise() -> None:
