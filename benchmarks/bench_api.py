@@ -1,11 +1,11 @@
 """Load benchmark of `GET /api/v1/campaigns/{name}` with 5,000 trials stored.
 
-For SQLite and (when reachable) PostgreSQL: stores one campaign of 5 arms and 5,000 trials
-(mostly finished, some waiting and running) through Optuna's own storage API, serves the real
-app with uvicorn in a separate process, and fires requests from several client threads. Prints
-p50/p95/p99 of the status endpoint next to `/healthz` measured in the same run (the ratio is
-what our SQL costs over an empty request), and what Optuna's own path (`get_n_trials`,
-`get_all_study_summaries`) would cost for the same numbers.
+For SQLite and PostgreSQL (the tests' server, or one of its own): stores one campaign of 5 arms
+and 5,000 trials (mostly finished, some waiting and running) through Optuna's own storage API,
+serves the real app with uvicorn in a separate process, and fires requests from several client
+threads. Prints p50/p95/p99 of the status endpoint next to `/healthz` measured in the same run
+(the ratio is what our SQL costs over an empty request), and what Optuna's own path
+(`get_n_trials`, `get_all_study_summaries`) would cost for the same numbers.
 
     .venv/bin/python benchmarks/bench_api.py [--requests 800] [--concurrency 8]
 """
@@ -13,7 +13,6 @@ what our SQL costs over an empty request), and what Optuna's own path (`get_n_tr
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import socket
 import statistics
@@ -41,7 +40,7 @@ from boundsweep.service.db import campaign_progress, make_engine, migrate  # noq
 from boundsweep.studies.campaign import CampaignSpec  # noqa: E402
 from boundsweep.studies.storage import arm_study_name, create_campaign, open_storage  # noqa: E402
 
-from benchmarks._postgres import postgres_database  # noqa: E402
+from benchmarks._postgres import postgres_database, postgres_server  # noqa: E402
 
 TOTAL_TRIALS = 5_000
 ARMS = ("adabound", "amsbound", "adam", "amsgrad", "sgdm")
@@ -309,12 +308,8 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with tempfile.TemporaryDirectory() as tmp:
         bench("SQLite", f"sqlite:///{tmp}/bench.db", args.requests, args.concurrency)
-    with contextlib.ExitStack() as stack:
-        try:
-            url = stack.enter_context(postgres_database())
-        except sa.exc.OperationalError as exc:
-            print(f"== PostgreSQL: skipped, not reachable ({exc.__class__.__name__})")
-            return
+    with postgres_server() as server, postgres_database() as url:
+        print(server.describe())
         bench("PostgreSQL", url, args.requests, args.concurrency)
 
 

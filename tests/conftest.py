@@ -8,14 +8,35 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks._postgres import admin_engine, postgres_database
+from benchmarks._postgres import PostgresServer, admin_engine, postgres_database, postgres_server
+
+_SERVER_USED = pytest.StashKey[PostgresServer]()
+
+
+@pytest.fixture(scope="session")
+def postgres_server_in_use(request: pytest.FixtureRequest) -> Iterator[PostgresServer]:
+    """The PostgreSQL server of the whole session: the configured one when it answers, else
+    one the suite starts itself (and stops at the end). Started by the first test that needs
+    it, so a run with no PostgreSQL test starts none."""
+    with postgres_server() as server:
+        request.config.stash[_SERVER_USED] = server
+        yield server
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh, empty PostgreSQL database on 127.0.0.1, dropped after the test."""
+def postgres_url(postgres_server_in_use: PostgresServer) -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on the session's server, dropped after the test."""
     with postgres_database(prefix="bs_test") as url:
         yield url
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    """Say which PostgreSQL the run used, so a run on the suite's own server is no surprise."""
+    server = config.stash.get(_SERVER_USED, None)
+    if server is not None:
+        terminalreporter.write_line(server.describe())
 
 
 @contextlib.contextmanager
