@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test bench demo lint clean
+.PHONY: install browser test bench demo lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,13 @@ $(STAMP): $(BIN)/python pyproject.toml
 
 install: $(STAMP)
 
-test: install
+# A Chromium the browser tests can drive: found, else installed, else `make test` stops here
+# with one line saying what is missing (tests/_chromium.py).
+browser: install
+	@$(BIN)/python -m tests._chromium
+
+# pytest's own exit status goes through: 5 ("no tests collected") fails like a failure.
+test: install browser
 	$(BIN)/python -m pytest
 
 bench: install

@@ -1,4 +1,4 @@
-"""The dashboard mounted in the real app, in a real headless browser (Debian's chromium).
+"""The dashboard mounted in the real app, in a real headless browser (Chromium).
 
 A small campaign is trained for real by a worker on SQLite, the app is served by uvicorn on
 loopback, and chromium, driven by Playwright, opens ``/dashboard``, finds the campaign's arm
@@ -18,20 +18,12 @@ from boundsweep.studies.campaign import CampaignSpec
 from boundsweep.studies.storage import create_campaign, open_storage
 from boundsweep.workers import run_worker
 
+from tests._chromium import launch_chromium
 from tests.service._live_api import live_server
 from tests.service.test_dashboard import request
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-background-networking",
-    "--disable-gpu",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 TOKEN = "browser-test-token"
 CAMPAIGN = "browser-check"
 LRS = [0.001, 0.01, 0.1]
@@ -64,12 +56,10 @@ def base_url(trained_url: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    if not CHROMIUM.exists():
-        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        chromium = launch_chromium(playwright)
         yield chromium
         chromium.close()
 

@@ -135,14 +135,13 @@ def test_page_renders_in_chromium_with_every_plot_visible_and_no_network(
 ) -> None:
     from playwright.sync_api import sync_playwright
 
+    from tests._chromium import launch_chromium
+
     path = tmp_path / "report.html"
     path.write_text(render_html(report), encoding="utf-8")
     requests: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path="/usr/bin/chromium",
-            args=["--no-sandbox", "--disable-background-networking", "--disable-gpu"],
-        )
+        browser = launch_chromium(p)
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.on("request", lambda r: requests.append(r.url))
