@@ -1,7 +1,9 @@
 """docker-compose.yml and the Dockerfile: the compose tools accept them, with the shape we rely on.
 
-`docker-compose config` (Debian's 1.29) and, where installed, `docker compose config` (v2) both
-parse, validate and interpolate the real file; the tests then check the parsed result.
+Every check runs on the Compose specification's JSON schema (``_compose_config``: interpolation,
+validation, the long forms ``config`` prints), so it runs on any machine, and also through
+`docker-compose config` (Debian's 1.29) and `docker compose config` (v2) wherever those are
+installed: they parse, validate and interpolate the real file; the tests then check the result.
 """
 
 from __future__ import annotations
@@ -14,8 +16,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.service._compose_config import ComposeConfigError, compose_config
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+SCHEMA = "compose-spec schema"
+"""The validator that needs no compose tool (``_compose_config``)."""
 
 
 def _compose_commands() -> list[list[str]]:
@@ -31,40 +37,42 @@ def _compose_commands() -> list[list[str]]:
     return commands
 
 
-COMPOSE_COMMANDS = _compose_commands()
+VALIDATORS = [[SCHEMA], *_compose_commands()]
 
 
-def _config(compose: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+def _config(compose: list[str], path: Path = COMPOSE_FILE, **env: str) -> tuple[dict | None, str]:
+    """What ``compose`` makes of ``path``: the configuration (None when it refuses the file)
+    and its error output."""
     environ = {
         k: v for k, v in os.environ.items() if not k.startswith(("BOUNDSWEEP_", "POSTGRES_"))
     }
     environ.update(env)
-    return subprocess.run(
-        [*compose, "-f", str(COMPOSE_FILE), "config"],
+    if compose == [SCHEMA]:
+        try:
+            return compose_config(path, environ), ""
+        except ComposeConfigError as exc:
+            return None, str(exc)
+    result = subprocess.run(
+        [*compose, "-f", str(path), "config"],
         capture_output=True,
         text=True,
         env=environ,
-        cwd=ROOT,
+        cwd=path.parent,
         timeout=60,
     )
+    return (yaml.safe_load(result.stdout) if result.returncode == 0 else None), result.stderr
 
 
-@pytest.fixture(
-    scope="module",
-    params=COMPOSE_COMMANDS or [None],
-    ids=lambda c: " ".join(c) if c else "none",
-)
+@pytest.fixture(scope="module", params=VALIDATORS, ids=lambda c: " ".join(c))
 def compose(request: pytest.FixtureRequest) -> list[str]:
-    if request.param is None:
-        pytest.skip("neither docker-compose nor docker compose is installed")
     return request.param
 
 
 @pytest.fixture(scope="module")
 def config(compose: list[str]) -> dict:
-    result = _config(compose, BOUNDSWEEP_API_TOKEN="t0ken-for-the-test")
-    assert result.returncode == 0, result.stderr
-    return yaml.safe_load(result.stdout)
+    parsed, errors = _config(compose, BOUNDSWEEP_API_TOKEN="t0ken-for-the-test")
+    assert parsed is not None, errors
+    return parsed
 
 
 def test_config_passes_and_has_every_role(config: dict) -> None:
@@ -113,9 +121,63 @@ def test_workers_reserve_one_nvidia_gpu_each_and_can_scale(config: dict) -> None
 
 
 def test_the_api_token_is_required(compose: list[str]) -> None:
-    result = _config(compose)
-    assert result.returncode != 0
-    assert "BOUNDSWEEP_API_TOKEN" in result.stderr
+    parsed, errors = _config(compose)
+    assert parsed is None
+    assert "BOUNDSWEEP_API_TOKEN" in errors
+
+
+MINIMAL = {
+    "services": {
+        "db": {"image": "postgres:16", "healthcheck": {"test": ["CMD", "pg_isready"]}},
+        "app": {
+            "image": "app:${TAG:-latest}",
+            "environment": ["PLAIN=1", "PRICE=$$5"],
+            "depends_on": {"db": {"condition": "service_healthy"}},
+        },
+    }
+}
+
+
+def _write(tmp_path: Path, document: dict) -> Path:
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(yaml.safe_dump(document))
+    return path
+
+
+def test_a_small_valid_file_is_accepted_and_interpolated(
+    compose: list[str], tmp_path: Path
+) -> None:
+    parsed, errors = _config(compose, _write(tmp_path, MINIMAL), TAG="v2")
+    assert parsed is not None, errors
+    app = parsed["services"]["app"]
+    assert app["image"] == "app:v2"
+    # `$$` is a literal `$`, not a variable; `config` prints it escaped again.
+    assert app["environment"] == {"PLAIN": "1", "PRICE": "$$5"}
+    assert app["depends_on"]["db"]["condition"] == "service_healthy"
+
+
+@pytest.mark.parametrize(
+    ("where", "broken", "named"),
+    [
+        (["services", "app"], {"imagee": "typo"}, "imagee"),
+        (["services", "app", "depends_on", "db"], {"condition": "service_happy"}, "service_happy"),
+        (["services", "db", "healthcheck"], {"retries": ["three"]}, "retries"),
+        (["services", "app"], {"ports": {"8000": 8000}}, "ports"),
+        ([], {"servics": {}}, "servics"),
+    ],
+    ids=["unknown-key", "unknown-condition", "wrong-type", "mapping-not-list", "top-level-typo"],
+)
+def test_a_broken_file_is_refused_with_the_field_named(
+    compose: list[str], tmp_path: Path, where: list[str], broken: dict, named: str
+) -> None:
+    document = yaml.safe_load(yaml.safe_dump(MINIMAL))
+    target = document
+    for key in where:
+        target = target[key]
+    target.update(broken)
+    parsed, errors = _config(compose, _write(tmp_path, document))
+    assert parsed is None
+    assert named in errors, errors
 
 
 def test_the_dockerfile_installs_the_package_and_runs_the_cli() -> None:
