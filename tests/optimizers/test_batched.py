@@ -70,7 +70,7 @@ def _run_batched(name: str, starts, grads, impl: str) -> list[torch.Tensor]:
 @pytest.mark.parametrize("name", list(REGISTRY))
 def test_batched_step_equals_each_model_alone(name: str, impl: str) -> None:
     if impl == "kernel" and not _batched_kernel.available():
-        pytest.skip(f"no batched kernel: {_batched_kernel.unavailable_reason()}")
+        pytest.fail(f"no batched kernel: {_batched_kernel.unavailable_reason()} (install gcc)")
     starts, grads = _problem(3, torch.float32)
     alone = _run_one_by_one(name, starts, grads)
     batched = _run_batched(name, starts, grads, impl)
@@ -85,7 +85,7 @@ def test_batched_step_equals_each_model_alone(name: str, impl: str) -> None:
 @pytest.mark.parametrize("name", list(REGISTRY))
 def test_kernel_equals_reference_in_float64(name: str) -> None:
     if not _batched_kernel.available():
-        pytest.skip(f"no batched kernel: {_batched_kernel.unavailable_reason()}")
+        pytest.fail(f"no batched kernel: {_batched_kernel.unavailable_reason()} (install gcc)")
     starts, grads = _problem(3, torch.float64, seed=1)
     kernel = _run_batched(name, starts, grads, "kernel")
     reference = _run_batched(name, starts, grads, "reference")
