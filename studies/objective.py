@@ -168,16 +168,7 @@ class Objective:
         unwritten = clock.timed("storage", reports.close) if reports is not None else {}
         record = TrialRecord(
             # The first attrs again: their write from the thread is not waited for.
-            user_attrs={
-                **started,
-                "status": result.status,
-                "val_metric": result.val_metric,
-                "test_metric": result.test_metric,
-                "curve": [asdict(r) for r in result.epochs],
-                "wall_time": result.wall_time,
-                "device": result.device,
-                "steps": result.steps,
-            },
+            user_attrs=run_record(started, result),
             intermediate_values=unwritten,
         )
         if self.defer_record:
@@ -187,6 +178,21 @@ class Objective:
                 "storage", _set_user_attrs, trial, record.intermediate_values, **record.user_attrs
             )
         return result.val_metric
+
+
+def run_record(started: dict[str, Any], result: TrainResult) -> dict[str, Any]:
+    """The user attrs a finished run stores on its trial: the attrs it started with (hparams,
+    seed, device, worker), then its outcome and curve. One-by-one and batched trials alike."""
+    return {
+        **started,
+        "status": result.status,
+        "val_metric": result.val_metric,
+        "test_metric": result.test_metric,
+        "curve": [asdict(r) for r in result.epochs],
+        "wall_time": result.wall_time,
+        "device": result.device,
+        "steps": result.steps,
+    }
 
 
 make_objective = Objective

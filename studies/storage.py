@@ -39,7 +39,9 @@ from boundsweep.studies._storage._open import (
 )
 from boundsweep.studies._storage._progress import ArmProgress, arm_progress, campaign_progress
 from boundsweep.studies._storage._queue import (
+    beat,
     claim_trial,
+    claim_trials,
     claim_waiting_trial,
     fail_if_running,
     fail_stale_trials,
@@ -72,10 +74,12 @@ __all__ = [
     "CampaignNotFound",
     "arm_progress",
     "arm_study_name",
+    "beat",
     "campaign_progress",
     "campaign_study_ids",
     "cancel_campaign",
     "claim_trial",
+    "claim_trials",
     "claim_waiting_trial",
     "create_campaign",
     "engine_of",

@@ -95,6 +95,14 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-trials", type=_count, default=None, help="stop after N trials")
     parser.add_argument(
+        "--batch-trials",
+        type=_at_least(1),
+        default=None,
+        metavar="K",
+        help="train up to K queued trials of one arm together as one batched model, where the "
+        "task and the arm's sampler allow it (default: automatic; 1: one by one)",
+    )
+    parser.add_argument(
         "--data-dir", default=None, help="dataset folder (default: $BOUNDSWEEP_DATA_DIR or ./data)"
     )
 
@@ -147,6 +155,8 @@ def _child_argv(args: argparse.Namespace, gpu: int) -> list[str]:
     argv += ["--poll-interval", str(args.poll_interval)]
     if args.data_dir:
         argv += ["--data-dir", args.data_dir]
+    if args.batch_trials is not None:
+        argv += ["--batch-trials", str(args.batch_trials)]
     return argv
 
 
@@ -189,6 +199,7 @@ def worker_main(args: argparse.Namespace) -> int:
         max_trials=args.max_trials,
         poll_interval=args.poll_interval,
         data_dir=args.data_dir,
+        batch_trials=args.batch_trials,
     )
     return 0
 

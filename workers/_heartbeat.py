@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any
 
 import optuna
 import sqlalchemy as sa
-from boundsweep.studies.storage import fail_stale_trials, storage_error_reason
+from boundsweep.studies.storage import beat, fail_stale_trials, storage_error_reason
 
 log = logging.getLogger("boundsweep.worker")
 STORAGE_ERRORS = (
@@ -22,23 +23,31 @@ STORAGE_ERRORS = (
 
 
 class Heartbeat:
-    """Beat for ``trial_id`` every ``interval`` seconds while the ``with`` block runs.
+    """Beat for ``trial_id`` (or every id of a batch, in one statement) every ``interval``
+    seconds while the ``with`` block runs.
 
     Every ``grace_period`` it also fails other workers' stale trials (and re-queues them),
     so a crash is retried even while every live worker is busy with a long trial.
     """
 
     def __init__(
-        self, storage: Any, trial_id: int, interval: int, grace_period: int, max_retries: int
+        self,
+        storage: Any,
+        trial_id: int | Sequence[int],
+        interval: int,
+        grace_period: int,
+        max_retries: int,
     ) -> None:
         self._storage = storage
-        self._trial_id = trial_id
+        self._trial_id = trial_id if isinstance(trial_id, int) else list(trial_id)
         self._interval = interval
         self._sweep_every = max(1, math.ceil(grace_period / interval))
         self._grace_period = grace_period
         self._max_retries = max_retries
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{trial_id}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"heartbeat-{self._trial_id}", daemon=True
+        )
 
     def _run(self) -> None:
         beats = 0
@@ -46,7 +55,10 @@ class Heartbeat:
         while not self._stop.wait(self._interval):
             beats += 1
             try:
-                self._storage.record_heartbeat(self._trial_id)
+                if isinstance(self._trial_id, list):
+                    beat(self._storage, self._trial_id)
+                else:
+                    self._storage.record_heartbeat(self._trial_id)
                 if beats % self._sweep_every == 0:
                     failed = fail_stale_trials(
                         self._storage,

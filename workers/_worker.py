@@ -1,6 +1,8 @@
 """The worker loop: claim the next queued trial of the arm furthest behind, train it, repeat.
 
-One trial at a time on one device. A trial is only ever taken from the queue that
+One trial at a time on one device, or, where the task and the arm's sampler allow it, up to
+K trials of one arm claimed at once and trained as one batched model (``workers._batch``). A
+trial is only ever taken from the queue that
 ``create_campaign`` filled (never created afresh), which is what keeps every arm's count
 exact however many workers race. While it trains, a heartbeat thread proves the worker alive;
 a worker that dies is noticed by the others, who fail its trial and queue it again.
@@ -35,6 +37,7 @@ from boundsweep.studies.storage import (
     ArmProgress,
     arm_progress,
     claim_trial,
+    claim_trials,
     claim_waiting_trial,
     fail_if_running,
     fail_stale_trials,
@@ -48,7 +51,9 @@ from boundsweep.studies.storage import (
 )
 from boundsweep.studies.tasks import TASKS
 from boundsweep.studies.training import EpochRecord
+from boundsweep.workers._batch import batch_limit, run_batch
 from boundsweep.workers._heartbeat import STORAGE_ERRORS, Heartbeat
+from boundsweep.workers._stopping import WorkerStopping
 from optuna.trial import FrozenTrial, TrialState
 
 log = logging.getLogger("boundsweep.worker")
@@ -56,13 +61,6 @@ ARMS_REFRESH = 5.0
 """Seconds a worker trusts its counts of every arm before reading them again."""
 RESULT_RETRY = 300.0
 """Seconds a worker keeps trying to store a finished trial through a database outage."""
-
-
-class WorkerStopping(BaseException):
-    """Raised inside training when the worker is told to stop (SIGTERM / SIGINT).
-
-    A ``BaseException`` so that no ``except Exception`` in training code swallows it.
-    """
 
 
 @dataclass
@@ -80,6 +78,8 @@ class WorkerConfig:
         max_trials: Stop after this many trials (``None``: no limit).
         campaigns: Only work on these campaigns (``None``: all).
         data_dir: Dataset folder for the tasks.
+        batch_trials: Trials of one arm claimed and trained together where the task and the
+            arm's sampler allow it (``workers._batch``); ``None`` is automatic, 1 one by one.
     """
 
     storage_url: str
@@ -92,6 +92,7 @@ class WorkerConfig:
     max_trials: int | None = None
     campaigns: list[str] | None = None
     data_dir: str | None = None
+    batch_trials: int | None = None
 
 
 @dataclass
@@ -182,15 +183,28 @@ class Worker:
         ready = [r for r in rows if r.waiting > 0]
         return sorted(ready, key=lambda r: ((r.finished + r.running) / r.total, r.study_id))
 
-    def _claim(self) -> tuple[ArmProgress, int, FrozenTrial | None] | None | bool:
-        """A claimed (arm, trial id, trial as the claim read it); ``None`` if there is no work
-        now; ``False`` if none is left.
+    def _claim(
+        self,
+    ) -> (
+        tuple[ArmProgress, int, FrozenTrial | None]
+        | tuple[ArmProgress, list[FrozenTrial]]
+        | None
+        | bool
+    ):
+        """A claimed (arm, trial id, trial as the claim read it), or (arm, trials) to train
+        batched; ``None`` if there is no work now; ``False`` if none is left.
 
         Only a direct arm's claim reads the trial back (its ``optuna.Trial`` is built from that
         read); the others' trials are read through Optuna's trial cache anyway.
         """
         rows = self._open_arms()
         for row in self._by_fairness(rows):
+            batch = self._claim_batch(row)
+            if batch:
+                return batch
+            if batch is not None:
+                self._count(row, waiting=-row.waiting)
+                continue
             if self._arm(row).direct:
                 claimed = claim_trial(self.storage, row.study_id)
                 trial_id = None if claimed is None else claimed._trial_id
@@ -204,6 +218,23 @@ class Worker:
             self._arms_read_at = -math.inf  # look again next time (crashed trials come back)
             return None  # others' running trials may still crash and come back
         return False
+
+    def _claim_batch(
+        self, row: ArmProgress
+    ) -> tuple[ArmProgress, int, FrozenTrial | None] | tuple[ArmProgress, list[FrozenTrial]] | None:
+        """Up to ``batch_limit`` trials of the arm in one claim (``()`` if none was left);
+        ``None`` where the arm runs one by one."""
+        arm = self._arm(row)
+        limit = batch_limit(self.config.batch_trials, self.config.device, arm.spec, row.arm)
+        if self.config.max_trials is not None:
+            limit = min(limit, self.config.max_trials - self.stats.trials)
+        if limit <= 1:
+            return None
+        claimed = claim_trials(self.storage, row.study_id, limit)
+        self._count(row, waiting=-len(claimed), running=len(claimed))
+        if len(claimed) == 1:  # nothing to batch with: the one-by-one path
+            return row, claimed[0]._trial_id, claimed[0] if arm.direct else None
+        return (row, claimed) if claimed else ()
 
     def _sweep_stale(self) -> None:
         if time.monotonic() - self._last_sweep < self.config.heartbeat_interval:
@@ -452,6 +483,10 @@ class Worker:
                     self.stop.wait(self.config.poll_interval)
                     continue
                 assert isinstance(claim, tuple)
+                if len(claim) == 2:
+                    self.stats.trials += len(claim[1])
+                    run_batch(self, *claim)
+                    continue
                 self.stats.trials += 1
                 self._run_trial(*claim)
         except WorkerStopping:
@@ -476,7 +511,7 @@ def run_worker(
     max_retries: int = DEFAULT_MAX_RETRIES,
     **options: Any,
 ) -> int:
-    """Train queued trials of every open campaign, fairly across arms, one at a time.
+    """Train queued trials of every open campaign, fairly across arms (batched where allowed).
 
     Args:
         storage_url: SQLAlchemy URL of the campaigns' storage.
@@ -485,7 +520,7 @@ def run_worker(
         stop: Set it to make the worker stop after the running trial.
         max_retries: Times a crashed trial is queued again before it is reported failed.
         **options: Other ``WorkerConfig`` fields (``heartbeat_interval``, ``grace_period``,
-            ``poll_interval``, ``max_trials``, ``campaigns``, ``data_dir``).
+            ``poll_interval``, ``max_trials``, ``campaigns``, ``data_dir``, ``batch_trials``).
 
     Returns:
         The number of trials run.

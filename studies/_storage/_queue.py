@@ -106,6 +106,70 @@ def _claim(
     return None
 
 
+def claim_trials(storage: Any, study_id: int, limit: int) -> list[FrozenTrial]:
+    """Move up to ``limit`` WAITING trials of the study to RUNNING in one statement; the
+    trials as they stand once claimed (``[]`` when none is left, or it was cancelled).
+
+    A batched worker trains them together (``workers._batch``). It is ``_claim`` with the
+    subquery picking ``limit`` rows instead of one: one ``UPDATE ... WHERE trial_id IN
+    (SELECT ... LIMIT k FOR UPDATE SKIP LOCKED) AND state = WAITING``, so every row is won by
+    exactly one process, and racing workers split the queue instead of waiting on each other.
+    The heartbeats of all of them are written in the same transaction: a worker killed right
+    after the claim leaves K trials that all go stale and are all retried.
+    """
+    if limit < 1:
+        raise ValueError(f"limit: expected a number >= 1, got {limit}")
+    trials, sua = t.trials, t.study_user_attributes
+    cancelled = sa.exists().where(
+        sua.c.study_id == study_id,
+        sua.c.key == t.ATTR_CANCELLED,
+        sua.c.value_json == t.attr_json(True),
+    )
+    first_waiting = (
+        sa.select(trials.c.trial_id)
+        .where(trials.c.study_id == study_id, trials.c.state == TrialState.WAITING, ~cancelled)
+        .order_by(trials.c.number)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claim = (
+        sa.update(trials)
+        .where(trials.c.trial_id.in_(first_waiting), trials.c.state == TrialState.WAITING)
+        .values(state=TrialState.RUNNING, datetime_start=datetime.now())
+        .returning(trials.c.trial_id, trials.c.number, trials.c.datetime_start)
+    )
+    engine = engine_of(storage)
+    for _ in range(_ATTEMPTS):
+        with engine.begin() as conn:
+            won = sorted(conn.execute(claim).all(), key=lambda row: row[1])
+            if won:
+                conn.execute(
+                    sa.insert(t.trial_heartbeats).values(
+                        [{"trial_id": trial_id, "heartbeat": sa.func.now()} for trial_id, *_ in won]
+                    )
+                )
+                return [_read_trial(conn, *row) for row in won]
+            left = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(trials)
+                .where(trials.c.study_id == study_id, trials.c.state == TrialState.WAITING)
+                .where(~cancelled)
+            ).scalar_one()
+        if left == 0:
+            return []
+    return []
+
+
+def beat(storage: Any, trial_ids: list[int]) -> None:
+    """One heartbeat for each of ``trial_ids`` in one statement (a batch's trials beat
+    together; their rows were written by the claim)."""
+    beats = t.trial_heartbeats
+    with engine_of(storage).begin() as conn:
+        conn.execute(
+            sa.update(beats).where(beats.c.trial_id.in_(trial_ids)).values(heartbeat=sa.func.now())
+        )
+
+
 def _read_trial(conn: sa.Connection, trial_id: int, number: int, started: datetime) -> FrozenTrial:
     """A RUNNING trial's params, attrs and values, as ``RDBStorage.get_trial`` builds them."""
     p, ua, sa_, v, iv = (

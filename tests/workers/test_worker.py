@@ -285,7 +285,8 @@ def test_single_sqlite_worker_is_fair_across_arms_and_campaigns(sqlite_url: str)
     second = _spec("two", epochs=1, steps=3, grid=1, sampled=0)
     create_campaign(storage, first)
     create_campaign(storage, second)
-    assert run_worker(sqlite_url, max_trials=5, **FAST) == 5
+    # One by one (a batched worker takes an arm's queue at once: tests/workers/test_batch.py).
+    assert run_worker(sqlite_url, max_trials=5, batch_trials=1, **FAST) == 5
     started = {(r.campaign, r.arm): r.complete for r in campaign_progress(storage, "one")}
     started |= {(r.campaign, r.arm): r.complete for r in campaign_progress(storage, "two")}
     # 2 + 2 + 2 planned in "one", 2 + 2 in "two": 5 trials spread one to each arm.

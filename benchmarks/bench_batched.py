@@ -1,0 +1,242 @@
+"""Batched trials: trials per hour against one by one, the equivalence, and a real campaign.
+
+Everything is measured in this one process, as ratios against one-by-one training measured
+right beside it (timings on a shared machine are noisy; repeat and read ranges).
+
+1. **Training loop.** Trials per hour of ``train_batched`` for K = 1, 9, 27, 81 against
+   ``train()`` one trial at a time (K = 1 one by one is the baseline), on ``mnist1d_mlp`` and
+   ``digits_mlp`` at their default budgets and on the paper's ``mnist_mlp`` over MNIST-format
+   idx files written here (random pixels; ``--mnist-train`` images, ``--mnist-epochs``
+   epochs, since its default 100 epochs per trial do not fit a benchmark), on the CPU and,
+   when one is present, on CUDA (the same run prints both; without one it says so).
+2. **Equivalence.** For every optimizer, 9 configurations (3 lrs x 3 seeds) trained batched
+   and one by one over the full default budget of ``mnist1d_mlp`` and ``digits_mlp``: the
+   final validation accuracy's difference (mean over the 9 and the largest), and the largest
+   per-epoch difference of the curves.
+3. **Campaign.** The ``paper-robustness`` preset (``--width`` x ``--width`` grids, 3 seeds)
+   on ``mnist1d_mlp`` and ``digits_mlp`` through the real worker and storage (SQLite files):
+   ``--workers`` worker processes (the cores shared out as the demo does) one by one
+   (``--batch-trials 1``), then batched (automatic): trials per hour over the campaign's span
+   and the report's verdict lines side by side.
+
+    python benchmarks/bench_batched.py [--ks 1,9,27,81] [--parts loop,equivalence,campaign]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import torch
+from boundsweep.optimizers import REGISTRY
+from boundsweep.studies.campaign import preset
+from boundsweep.studies.robustness import analyze_campaign, summary_lines
+from boundsweep.studies.storage import create_campaign, open_storage
+from boundsweep.studies.tasks import Budget, write_mnist
+from boundsweep.studies.training import train, train_batched
+
+SMALL_TASKS = ("mnist1d_mlp", "digits_mlp")
+THREADS = os.cpu_count() or 1
+
+
+def write_data(root: Path, n_train: int, n_test: int) -> None:
+    """MNIST's four idx files (random pixels at its real image size)."""
+    rng = np.random.default_rng(0)
+    write_mnist(
+        root,
+        rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, n_train, dtype=np.uint8),
+        rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, n_test, dtype=np.uint8),
+    )
+
+
+def configurations(optimizer: str, k: int) -> list[tuple[dict[str, float], int]]:
+    """``k`` configurations of one arm: a 3-value lr grid around the default, times seeds."""
+    base = REGISTRY[optimizer].hyperparams["lr"].default
+    lrs = [base / 3, base, base * 3]
+    return [({"lr": lrs[i % 3]}, i // 3) for i in range(k)]
+
+
+def loop_section(
+    device: str, ks: list[int], repeats: int, data_dir: Path, mnist_epochs: int
+) -> None:
+    print(f"\n== training loop on {device}: trials per hour, ratio against one by one")
+    budgets = {name: Budget() for name in SMALL_TASKS}
+    budgets["mnist_mlp"] = Budget(epochs=mnist_epochs)
+    print(f"{'task':12} {'K':>4} {'s/batch':>10} {'trials/h':>10} {'ratio':>14}")
+    for task, budget in budgets.items():
+        runs = configurations("adabound", max(ks))
+        # Warm: data loaded and moved, kernels built, before anything is timed.
+        train(task, "adabound", *runs[0], Budget(epochs=1, max_steps=2), device, data_dir=data_dir)
+        train_batched(task, "adabound", runs[:2], Budget(epochs=1, max_steps=2), device,
+                      data_dir=data_dir)  # fmt: skip
+        alone_rates, batched_rates = [], {k: [] for k in ks}
+        for _ in range(repeats):
+            # Interleaved: each repeat times one by one, then every K, in the same minute.
+            n_alone = 2
+            start = time.perf_counter()
+            for hparams, seed in runs[:n_alone]:
+                train(task, "adabound", hparams, seed, budget, device, data_dir=data_dir)
+            alone_rates.append(n_alone / (time.perf_counter() - start) * 3600)
+            for k in ks:
+                start = time.perf_counter()
+                train_batched(task, "adabound", runs[:k], budget, device, data_dir=data_dir)
+                batched_rates[k].append(k / (time.perf_counter() - start) * 3600)
+        base = statistics.median(alone_rates)
+        print(f"{task:12} {'1*':>4} {3600 / base:10.2f} {base:10.0f} {'1.00 (base)':>14}")
+        for k in ks:
+            rates = batched_rates[k]
+            ratios = [r / a for r, a in zip(rates, alone_rates, strict=True)]
+            spread = f"{min(ratios):.2f}-{max(ratios):.2f}" if len(ratios) > 1 else ""
+            median = statistics.median(rates)
+            print(
+                f"{task:12} {k:4} {k * 3600 / median:10.2f} {median:10.0f} "
+                f"{statistics.median(ratios):6.2f} {spread:>7}"
+            )
+    print("(1* = train() one trial at a time; K = train_batched with K trials at once)")
+
+
+def equivalence_section(device: str) -> None:
+    print(f"\n== equivalence on {device}, full default budget, 9 configurations per optimizer")
+    print(
+        f"{'task':12} {'optimizer':10} {'mean Δ final':>13} {'max |Δ| final':>14} "
+        f"{'max |Δ| curve':>14} {'diverged b/a':>13}  (accuracy points, batched - one by one)"
+    )
+    for task in SMALL_TASKS:
+        for optimizer in REGISTRY:
+            runs = configurations(optimizer, 9)
+            batched = train_batched(task, optimizer, runs, device=device)
+            alone = [train(task, optimizer, h, s, device=device) for h, s in runs]
+            deltas = [
+                100 * (b.val_metric - a.val_metric) for b, a in zip(batched, alone, strict=True)
+            ]
+            curve = max(
+                (
+                    abs(100 * (rb.val_metric - ra.val_metric))
+                    for b, a in zip(batched, alone, strict=True)
+                    for rb, ra in zip(b.epochs, a.epochs, strict=False)
+                ),
+                default=0.0,
+            )
+            diverged = (
+                f"{sum(r.status == 'diverged' for r in batched)}/"
+                f"{sum(r.status == 'diverged' for r in alone)}"
+            )
+            print(
+                f"{task:12} {optimizer:10} {statistics.mean(deltas):+13.2f} "
+                f"{max(abs(d) for d in deltas):14.2f} {curve:14.2f} {diverged:>13}"
+            )
+
+
+def _verdicts(storage, name: str) -> list[str]:
+    report = analyze_campaign(storage, name)
+    return [line for line in summary_lines(report) if " — " in line]
+
+
+def _outcome(line: str) -> str:
+    return line.rsplit(" — ", 1)[1].rstrip(".")
+
+
+def _run_workers(url: str, workers: int, batch_trials: int | None) -> float:
+    """``workers`` real worker processes until the queue is empty; the campaign's span (s).
+
+    The span is first trial start to last trial completion, read back from the storage, so
+    the processes' start-up (importing torch) is left out on both sides.
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, THREADS // workers))}
+    command = [sys.executable, "-m", "boundsweep.workers", "--storage", url, "--until-idle"]
+    command += ["--poll-interval", "0.2"]
+    if batch_trials is not None:
+        command += ["--batch-trials", str(batch_trials)]
+    processes = [
+        subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for _ in range(workers)
+    ]
+    for process in processes:
+        _, err = process.communicate()
+        if process.returncode != 0:
+            raise SystemExit(f"worker failed: {err.decode()[-2000:]}")
+    trials = [
+        t
+        for study in optuna.get_all_study_summaries(url)
+        for t in optuna.load_study(study_name=study.study_name, storage=url).trials
+    ]
+    first = min(t.datetime_start for t in trials)
+    last = max(t.datetime_complete for t in trials)
+    return (last - first).total_seconds()
+
+
+def campaign_section(width: int, root: Path, repeats: int, workers: int) -> None:
+    print(
+        f"\n== campaign: paper-robustness width {width}, 3 seeds, {workers} worker processes "
+        f"({max(1, THREADS // workers)} torch threads each), real worker + SQLite storage"
+    )
+    for task in SMALL_TASKS:
+        lines: dict[str, list[str]] = {}
+        rates: dict[str, list[float]] = {"one by one": [], "batched": []}
+        for repeat in range(repeats):
+            for mode, batch_trials in (("one by one", 1), ("batched", None)):
+                url = f"sqlite:///{root / f'{task}-{batch_trials or 0}-{repeat}.db'}"
+                storage = open_storage(url)
+                spec = preset("paper-robustness", grid_width=width, task=task, name="bench")
+                create_campaign(storage, spec)
+                span = _run_workers(url, workers, batch_trials)
+                total = sum(arm.planned_trials(spec.seeds) for arm in spec.arms)
+                rates[mode].append(total / span * 3600)
+                lines[mode] = _verdicts(storage, "bench")
+        one, batched = rates["one by one"], rates["batched"]
+        ratios = [b / a for b, a in zip(batched, one, strict=True)]
+        print(
+            f"{task}: {total} trials; one by one {statistics.median(one):.0f} trials/h, "
+            f"batched {statistics.median(batched):.0f} trials/h: ratio "
+            f"{statistics.median(ratios):.2f} (each repeat: "
+            + ", ".join(f"{r:.2f}" for r in ratios)
+            + ")"
+        )
+        pairs = list(zip(lines["one by one"], lines["batched"], strict=True))
+        same = sum(_outcome(a) == _outcome(b) for a, b in pairs)
+        print(f"  verdicts (last repeat): {same} of {len(pairs)} the same")
+        for a, b in pairs:
+            mark = "=" if _outcome(a) == _outcome(b) else "≠"
+            print(f"  {mark} {a.split(':', 1)[0]}: {_outcome(a)} | batched: {_outcome(b)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--ks", default="1,9,27,81", help="batch sizes (default 1,9,27,81)")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--mnist-train", type=int, default=12_000)
+    parser.add_argument("--mnist-epochs", type=int, default=1)
+    parser.add_argument("--width", type=int, default=3, help="campaign grid width (default 3)")
+    parser.add_argument("--workers", type=int, default=2, help="campaign worker processes")
+    parser.add_argument("--parts", default="loop,equivalence,campaign")
+    args = parser.parse_args()
+    ks = [int(k) for k in args.ks.split(",")]
+    parts = set(args.parts.split(","))
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        write_data(root, args.mnist_train, max(1000, args.mnist_train // 6))
+        devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+        if "cuda" not in devices:
+            print("CUDA absent: CPU figures only")
+        for device in devices:
+            if "loop" in parts:
+                loop_section(device, ks, args.repeats, root, args.mnist_epochs)
+            if "equivalence" in parts:
+                equivalence_section(device)
+        if "campaign" in parts:
+            campaign_section(args.width, root, args.repeats, args.workers)
+
+
+if __name__ == "__main__":
+    main()

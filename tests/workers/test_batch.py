@@ -1,0 +1,254 @@
+"""Batched trials through the real worker and storage: claims, records, kill -9, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections import Counter
+
+import optuna
+import pytest
+import sqlalchemy as sa
+from boundsweep.studies.campaign import CampaignSpec
+from boundsweep.studies.storage import (
+    campaign_progress,
+    cancel_campaign,
+    claim_trials,
+    create_campaign,
+    engine_of,
+    open_storage,
+    optuna_tables,
+)
+from boundsweep.workers import run_worker
+from boundsweep.workers._batch import batch_limit
+from optuna.trial import TrialState
+
+from tests.workers.test_worker import FAST, WorkerProcess, _assert_exact, _trials, _until
+
+
+def _spec(name: str, *, epochs: int = 2, fraction: float = 0.5, seeds: int = 3) -> CampaignSpec:
+    return CampaignSpec.model_validate(
+        {
+            "name": name,
+            "task": "digits_mlp",
+            "seeds": list(range(seeds)),
+            "budget": {"epochs": epochs, "data_fraction": fraction},
+            "arms": [
+                {"optimizer": "adabound", "space": {"final_lr": {"grid": [0.01, 0.1, 1.0]}}},
+                {
+                    "optimizer": "adam",
+                    "sampler": "random",
+                    "n_trials": 4,
+                    "space": {"lr": {"low": 1e-4, "high": 1e-2, "log": True}},
+                },
+                {
+                    "optimizer": "sgdm",
+                    "sampler": "tpe",
+                    "n_trials": 3,
+                    "space": {"lr": {"low": 1e-3, "high": 0.3, "log": True}},
+                },
+            ],
+        }
+    )
+
+
+def _running_count(storage, campaign: str) -> int:
+    return sum(row.running for row in campaign_progress(storage, campaign))
+
+
+def test_claim_trials_takes_up_to_k_in_number_order_with_their_heartbeats(
+    storage_url: str,
+) -> None:
+    storage = open_storage(storage_url)
+    spec = _spec("claim")
+    create_campaign(storage, spec)
+    study_id = storage.get_study_id_from_name("claim/adabound")
+    first = claim_trials(storage, study_id, 4)
+    second = claim_trials(storage, study_id, 4)
+    third = claim_trials(storage, study_id, 4)
+    assert [t.number for t in first] == [0, 1, 2, 3]
+    assert [t.number for t in second] == [4, 5, 6, 7]
+    assert [t.number for t in third] == [8]
+    assert claim_trials(storage, study_id, 4) == []
+    claimed = first + second + third
+    assert all(t.state == TrialState.RUNNING for t in claimed)
+    # Each comes with its queued params, as storage.get_trial reads it.
+    for t in claimed:
+        assert (
+            t.system_attrs["fixed_params"]
+            == storage.get_trial(t._trial_id).system_attrs["fixed_params"]
+        )
+    beats = optuna_tables.trial_heartbeats
+    with engine_of(storage).connect() as conn:
+        rows = conn.execute(sa.select(beats.c.trial_id)).scalars().all()
+    assert sorted(rows) == sorted(t._trial_id for t in claimed)  # one heartbeat each
+    with pytest.raises(ValueError, match="limit: expected a number >= 1, got 0"):
+        claim_trials(storage, study_id, 0)
+    cancel_campaign(storage, "claim")
+    adam = storage.get_study_id_from_name("claim/adam")
+    assert claim_trials(storage, adam, 4) == []
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_racing_batch_claims_split_the_queue(backend: str, request: pytest.FixtureRequest) -> None:
+    storage = open_storage(request.getfixturevalue(f"{backend}_url"))
+    spec = CampaignSpec.model_validate(
+        {
+            "name": "split",
+            "task": "digits_mlp",
+            "seeds": list(range(10)),
+            "arms": [{"optimizer": "adabound", "space": {"final_lr": {"grid": [0.01, 0.1]}}}],
+        }
+    )
+    create_campaign(storage, spec)
+    study_id = storage.get_study_id_from_name("split/adabound")
+    won: list[list[int]] = []
+    barrier = threading.Barrier(4)
+
+    def claimer() -> None:
+        barrier.wait()
+        mine = []
+        while batch := claim_trials(storage, study_id, 3):
+            mine += [t._trial_id for t in batch]
+        won.append(mine)
+
+    threads = [threading.Thread(target=claimer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    every = [trial_id for mine in won for trial_id in mine]
+    assert len(every) == len(set(every)) == 20  # each of the 20 won exactly once
+
+
+def test_batch_limit_batches_only_where_the_task_and_sampler_allow() -> None:
+    spec = _spec("limits")
+    assert batch_limit(None, "cpu", spec, "adabound") == 27
+    assert batch_limit(None, "cuda:0", spec, "adam") == 81
+    assert batch_limit(5, "cpu", spec, "adam") == 5
+    assert batch_limit(1, "cpu", spec, "adabound") == 1  # turned off
+    assert batch_limit(None, "cpu", spec, "sgdm") == 1  # tpe learns from each result
+    pruned = spec.model_copy(update={"pruner": "median"})
+    assert batch_limit(None, "cpu", pruned, "adabound") == 1
+    lstm = spec.model_copy(update={"task": "ptb_lstm1"})
+    assert batch_limit(None, "cpu", lstm, "adabound") == 1
+
+
+def test_a_batched_worker_records_what_a_one_by_one_worker_records(tmp_path) -> None:
+    spec = _spec("same")
+    stored = {}
+    for mode, batch_trials in (("batched", None), ("alone", 1)):
+        url = f"sqlite:///{tmp_path / mode}.db"
+        storage = open_storage(url)
+        create_campaign(storage, spec)
+        assert run_worker(url, until_idle=True, batch_trials=batch_trials, **FAST) == 16
+        _assert_exact(storage, spec)
+        stored[mode] = {arm.name: _trials(storage, f"same/{arm.name}") for arm in spec.arms}
+    # The grid arm: the same trials, each with the same record, values and curve.
+    batched, alone = (
+        {(t.params["seed"], t.params["final_lr"]): t for t in stored[mode]["adabound"]}
+        for mode in ("batched", "alone")
+    )
+    assert batched.keys() == alone.keys()
+    for key, b in batched.items():
+        a = alone[key]
+        assert b.user_attrs["batch_trials"] == 9 and "batch_trials" not in a.user_attrs
+        assert set(b.user_attrs) - {"batch_trials"} == set(a.user_attrs)
+        for attr in ("hparams", "seed", "status", "steps", "device"):
+            assert b.user_attrs[attr] == a.user_attrs[attr], attr
+        assert b.value == pytest.approx(a.value, abs=1.5 / 144)
+        assert b.intermediate_values.keys() == a.intermediate_values.keys() == {1, 2}
+        assert [r["epoch"] for r in b.user_attrs["curve"]] == [1, 2]
+        for rb, ra in zip(b.user_attrs["curve"], a.user_attrs["curve"], strict=True):
+            assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-4)
+            assert (rb["lower_bound"], rb["upper_bound"]) == (ra["lower_bound"], ra["upper_bound"])
+    # The random arm was batched too (one suggestion per trial); tpe ran one by one.
+    assert all(t.user_attrs["batch_trials"] == 4 for t in stored["batched"]["adam"])
+    assert all("batch_trials" not in t.user_attrs for t in stored["batched"]["sgdm"])
+    lrs = [t.params["lr"] for t in stored["batched"]["adam"]]
+    assert len(set(lrs)) == 4
+
+
+@pytest.mark.postgres
+def test_kill_9_mid_batch_leaves_every_trial_retried_once(postgres_url: str) -> None:
+    storage = open_storage(postgres_url)
+    spec = CampaignSpec.model_validate(
+        {
+            "name": "kill-batch",
+            "task": "digits_mlp",
+            "seeds": [0, 1],
+            "budget": {"epochs": 100, "data_fraction": 0.3},
+            "arms": [{"optimizer": "adabound", "space": {"final_lr": {"grid": [0.01, 0.1, 1.0]}}}],
+        }
+    )
+    create_campaign(storage, spec)
+    victim = WorkerProcess(postgres_url, "--campaign", "kill-batch", "--batch-trials", "6")
+    try:
+        _until(lambda: " epoch 2/100" in victim.log, 120, "the batch mid-way")
+        assert _running_count(storage, "kill-batch") == 6
+        victim.process.kill()  # kill -9: no chance to clean up
+        victim.wait(10)
+        rescuer = WorkerProcess(postgres_url, "--until-idle", "--campaign", "kill-batch")
+        assert rescuer.wait(300) == 0, rescuer.log[-3000:]
+    finally:
+        victim.stop()
+    assert "6 trials batched" in victim.log
+    assert "stale trial" in rescuer.log
+    _assert_exact(storage, spec)
+    trials = _trials(storage, "kill-batch/adabound")
+    killed = [t for t in trials if t.state == TrialState.FAIL]
+    retries = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert len(killed) == len(retries) == 6
+    assert sorted(t.system_attrs["retry_history"][0] for t in retries) == sorted(
+        t.number for t in killed
+    )
+    (row,) = campaign_progress(storage, "kill-batch")
+    assert (row.complete, row.fail, row.retried) == (6, 0, 6)
+
+
+def test_sigterm_gives_every_trial_of_the_batch_back(sqlite_url: str) -> None:
+    storage = open_storage(sqlite_url)
+    spec = CampaignSpec.model_validate(
+        {
+            "name": "term-batch",
+            "task": "digits_mlp",
+            "seeds": [0, 1],
+            "budget": {"epochs": 100, "data_fraction": 0.3},
+            "arms": [{"optimizer": "adabound", "space": {"final_lr": {"grid": [0.01, 0.1]}}}],
+        }
+    )
+    create_campaign(storage, spec)
+
+    def terminate_mid_batch() -> None:  # what `kill PID` does to a worker, sent to ourselves
+        _until(lambda: _running_count(storage, "term-batch") == 4, 90, "the batch mid-way")
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    killer = threading.Thread(target=terminate_mid_batch)
+    killer.start()
+    ran = run_worker(sqlite_url, until_idle=True, **FAST)  # returns instead of dying
+    killer.join()
+    assert ran == 4
+    trials = _trials(storage, "term-batch/adabound")
+    states = Counter(t.state for t in trials)
+    assert states == {TrialState.FAIL: 4, TrialState.WAITING: 4}
+    copies = [t for t in trials if t.state == TrialState.WAITING]
+    assert all(t.system_attrs["retry_history"] == [] for t in copies)  # not the trials' fault
+    assert all(t.system_attrs["boundsweep:interrupted"] == 1 for t in copies)
+
+    assert run_worker(sqlite_url, until_idle=True, **FAST) == 4
+    _assert_exact(storage, spec)
+
+
+def test_a_crashing_batch_fails_and_requeues_every_trial(sqlite_url: str) -> None:
+    storage = open_storage(sqlite_url)
+    spec = _spec("crash-batch", seeds=1)
+    create_campaign(storage, spec)
+    # A device that does not exist makes training raise: a real crash of the whole batch.
+    run_worker(sqlite_url, device="cuda:99", until_idle=True, max_retries=1, **FAST)
+    rows = {r.arm: r for r in campaign_progress(storage, "crash-batch")}
+    for row in rows.values():
+        assert (row.complete, row.waiting, row.running, row.fail) == (0, 0, 0, row.total)
+        assert row.retried == row.total
+    study = optuna.load_study(study_name="crash-batch/adabound", storage=storage)
+    assert Counter(t.state for t in study.trials) == {TrialState.FAIL: 6}
