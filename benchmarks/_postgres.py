@@ -108,11 +108,11 @@ def postgres_server() -> Iterator[PostgresServer]:
         yield PostgresServer(configured, embedded=False)
         return
     with _embedded_server() as url:
-        _serving = url
+        previous, _serving = _serving, url
         try:
             yield PostgresServer(url, embedded=True, reason=reason)
         finally:
-            _serving = None
+            _serving = previous
 
 
 def _why_unreachable(url: str) -> str | None:
