@@ -10,6 +10,8 @@ import pytest
 
 from benchmarks._postgres import PostgresServer, admin_engine, postgres_database, postgres_server
 
+pytest_plugins = ["tests._no_skips", "pytester"]
+
 _SERVER_USED = pytest.StashKey[PostgresServer]()
 
 
