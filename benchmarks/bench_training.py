@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from boundsweep.optimizers import build_optimizer
 from boundsweep.studies._training._classification import training_batches
-from boundsweep.studies.tasks import TASKS, Budget, write_mnist
+from boundsweep.studies.tasks import TASKS, Budget, trainable, write_mnist
 from boundsweep.studies.tasks._mnist import MNIST_MEAN, MNIST_STD, load_mnist
 from boundsweep.studies.tasks._splits import SPLIT_SEED, VALIDATION_FRACTION
 from boundsweep.studies.training import train
@@ -76,7 +76,7 @@ class Baseline:
             MNIST(str(root), train=False, transform=tf), batch_size=1024, num_workers=workers
         )
         torch.manual_seed(0)
-        self.model = TASKS["mnist_mlp"].build_model(_Shape())
+        self.model = trainable("mnist_mlp").build_model(_Shape())
         self.optimizer = build_optimizer("adabound", self.model.parameters(), {})
 
     def data_epoch(self) -> float:
@@ -108,7 +108,7 @@ class _Shape:
 
 def ours_data_epoch(data, generator: torch.Generator) -> float:
     started = time.perf_counter()
-    for _x, _y in training_batches(TASKS["mnist_mlp"], data, generator):
+    for _x, _y in training_batches(trainable("mnist_mlp"), data, generator):
         pass
     return time.perf_counter() - started
 

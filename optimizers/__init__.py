@@ -1,16 +1,34 @@
 """Bounded optimizers (AdaBound, AMSBound, AdaBoundW) and the registry of every optimizer a
-study can use."""
+study can use.
+
+The registry's metadata (names, hyperparameters, ranges) and the bound curves import no
+torch: specs are validated by the CLI, the API and the report, which never train. The
+optimizers and their factories are the torch half; they load on first use of one of their
+names (PEP 562), so ``from boundsweep.optimizers import AdaBound`` works as before.
+"""
 
 from __future__ import annotations
 
-from boundsweep.optimizers._adabound import AdaBound, AdaBoundW, AMSBound
-from boundsweep.optimizers._batched import BatchedOptimizer
-from boundsweep.optimizers._bounds import bound_schedule, current_bounds
-from boundsweep.optimizers._functional import IMPLEMENTATIONS
-from boundsweep.optimizers._fused import warm_up
-from boundsweep.optimizers._registry import REGISTRY, HyperParam, OptimizerEntry, build_optimizer
+import importlib
+from typing import Any
+
+from boundsweep.optimizers._bounds import bound_at, bound_schedule, current_bounds
+from boundsweep.optimizers._registry import REGISTRY, HyperParam, OptimizerEntry
+
+# The torch half: each public name and the module that defines it.
+_TORCH_NAMES = {
+    "AdaBound": "_adabound",
+    "AMSBound": "_adabound",
+    "AdaBoundW": "_adabound",
+    "BatchedOptimizer": "_batched",
+    "IMPLEMENTATIONS": "_functional",
+    "warm_up": "_fused",
+    "FACTORIES": "_factories",
+    "build_optimizer": "_factories",
+}
 
 __all__ = [
+    "FACTORIES",
     "IMPLEMENTATIONS",
     "REGISTRY",
     "AMSBound",
@@ -19,8 +37,22 @@ __all__ = [
     "BatchedOptimizer",
     "HyperParam",
     "OptimizerEntry",
+    "bound_at",
     "bound_schedule",
     "build_optimizer",
     "current_bounds",
     "warm_up",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _TORCH_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -3,20 +3,19 @@
 Campaign specs are validated against this registry and default search spaces are built from
 it: a hyperparameter's ``[low, high]`` (log-scaled where ``log``) is both its valid range and
 the range searched when a spec does not say otherwise.
+
+This is the metadata half and imports no torch, so the CLI, the API and the report validate
+specs without loading it; ``_factories.py`` builds the optimizers.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
-import torch
-from boundsweep.optimizers._adabound import AdaBound, AdaBoundW, AMSBound
-from torch.optim import Optimizer
-
-__all__ = ["REGISTRY", "HyperParam", "OptimizerEntry", "build_optimizer"]
+__all__ = ["REGISTRY", "HyperParam", "OptimizerEntry"]
 
 
 @dataclass(frozen=True)
@@ -86,14 +85,12 @@ class OptimizerEntry:
         description: One line for humans.
         hyperparams: Its searchable hyperparameters by name.
         bounded: Whether its step size is clipped by AdaBound's dynamic bound.
-        factory: Builds the optimizer from params and validated constructor keyword arguments.
     """
 
     name: str
     description: str
     hyperparams: dict[str, HyperParam]
     bounded: bool
-    factory: Callable[..., Optimizer] = field(repr=False, compare=False)
 
     def defaults(self) -> dict[str, float]:
         """Every hyperparameter's default."""
@@ -116,35 +113,17 @@ class OptimizerEntry:
             values[name] = self.hyperparams[name].validate(value)
         return values
 
-    def build(self, params: Iterable[Any], **hparams: Any) -> Optimizer:
-        """Build the optimizer over ``params``; missing hyperparameters take their defaults."""
+    def constructor_kwargs(self, hparams: Mapping[str, Any]) -> dict[str, Any]:
+        """The validated hyperparameters as the optimizer's constructor takes them.
+
+        Search spaces are over scalars, so the registry names ``beta1`` and ``beta2``; the
+        constructors take ``betas=(beta1, beta2)``.
+        """
         values = self.validate(hparams)
         kwargs: dict[str, Any] = {k: v for k, v in values.items() if k not in ("beta1", "beta2")}
         if "beta1" in values:
             kwargs["betas"] = (values["beta1"], values["beta2"])
-        return self.factory(list(params), **kwargs)
-
-
-def _fused_if_possible(cls: type[Optimizer], **fixed: Any) -> Callable[..., Optimizer]:
-    """A factory for a torch optimizer using its fused kernel where the params allow it.
-
-    On CPU torch's default is the slow per-tensor loop; a baseline should not be handicapped
-    against the bounded optimizers' fused step.
-    """
-
-    def factory(params: list[Any], **kwargs: Any) -> Optimizer:
-        tensors = [
-            t for item in params for t in (item["params"] if isinstance(item, dict) else [item])
-        ]
-        fusable = all(
-            isinstance(t, torch.Tensor)
-            and t.is_floating_point()
-            and t.device.type in ("cpu", "cuda")
-            for t in tensors
-        )
-        return cls(params, **fixed, **kwargs, **({"fused": True} if fusable else {}))
-
-    return factory
+        return kwargs
 
 
 def _lr(default: float, low: float = 1e-5, high: float = 1.0) -> HyperParam:
@@ -182,21 +161,18 @@ REGISTRY: dict[str, OptimizerEntry] = {
                 _WEIGHT_DECAY,
             ),
             bounded=False,
-            factory=_fused_if_possible(torch.optim.SGD),
         ),
         OptimizerEntry(
             "adam",
             "Adam (Kingma & Ba 2015)",
             _params(*_ADAM_PARAMS),
             bounded=False,
-            factory=_fused_if_possible(torch.optim.Adam),
         ),
         OptimizerEntry(
             "amsgrad",
             "AMSGrad (Reddi et al. 2018): Adam with the running maximum of the second moment",
             _params(*_ADAM_PARAMS),
             bounded=False,
-            factory=_fused_if_possible(torch.optim.Adam, amsgrad=True),
         ),
         OptimizerEntry(
             "adagrad",
@@ -205,53 +181,30 @@ REGISTRY: dict[str, OptimizerEntry] = {
                 _lr(1e-2, 1e-5, 1.0), HyperParam("eps", 1e-10, 1e-12, 1e-1, log=True), _WEIGHT_DECAY
             ),
             bounded=False,
-            factory=_fused_if_possible(torch.optim.Adagrad),
         ),
         OptimizerEntry(
             "adamw",
             "AdamW (Loshchilov & Hutter 2019): Adam with decoupled weight decay",
             _params(*_ADAMW_PARAMS),
             bounded=False,
-            factory=_fused_if_possible(torch.optim.AdamW),
         ),
         OptimizerEntry(
             "adabound",
             "AdaBound (Luo et al. 2019): Adam's step size clipped to bounds converging to final_lr",
             _params(*_BOUNDED_PARAMS),
             bounded=True,
-            factory=AdaBound,
         ),
         OptimizerEntry(
             "amsbound",
             "AMSBound (Luo et al. 2019): AdaBound with the running maximum of the second moment",
             _params(*_BOUNDED_PARAMS),
             bounded=True,
-            factory=AMSBound,
         ),
         OptimizerEntry(
             "adaboundw",
             "AdaBoundW: AdaBound with AdamW's decoupled weight decay",
             _params(*_ADAMW_PARAMS, _FINAL_LR, _GAMMA),
             bounded=True,
-            factory=AdaBoundW,
         ),
     ]
 }
-
-
-def build_optimizer(name: str, params: Iterable[Any], hparams: Mapping[str, Any]) -> Optimizer:
-    """Build registry optimizer ``name`` over ``params``.
-
-    Args:
-        name: A key of ``REGISTRY``.
-        params: Parameters or param groups.
-        hparams: Registry hyperparameter names to values; missing ones take their defaults.
-
-    Raises:
-        ValueError: An unknown optimizer (listing the valid names), an unknown hyperparameter
-            (listing that optimizer's) or an invalid value (naming it and its range).
-    """
-    entry = REGISTRY.get(name)
-    if entry is None:
-        raise ValueError(f"Unknown optimizer {name!r} (valid: {', '.join(REGISTRY)})")
-    return entry.build(params, **dict(hparams))

@@ -32,10 +32,17 @@ from typing import TYPE_CHECKING
 import torch
 from boundsweep.studies._training._classification import EVAL_BATCH, GATHER_BATCHES
 from boundsweep.studies._training._hparams import resolve_hparams
-from boundsweep.studies._training._loop import _device_data, _lookup, seed_everything
+from boundsweep.studies._training._loop import _device_data, seed_everything
 from boundsweep.studies._training._records import EpochRecord, TrainResult
 from boundsweep.studies._training._steps import autocast
-from boundsweep.studies.tasks import TASKS, Budget, ClassificationData, Task, resolve_data_dir
+from boundsweep.studies.tasks import (
+    TASKS,
+    Budget,
+    ClassificationData,
+    Task,
+    resolve_data_dir,
+    trainable,
+)
 from torch import Tensor
 from torch.func import functional_call, stack_module_state, vmap
 from torch.nn import functional as F
@@ -88,7 +95,7 @@ def train_batched(
     from boundsweep.optimizers import BatchedOptimizer
 
     started = time.perf_counter()
-    spec = _lookup(task)
+    spec = trainable(task)
     if not spec.batchable:
         raise ValueError(
             f"task {spec.name!r} cannot be trained batched; batchable: "

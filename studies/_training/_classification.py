@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import torch
 from boundsweep.studies._training._steps import EpochOutcome, LossWatch, autocast, optimizer_step
-from boundsweep.studies.tasks import ClassificationData, Task
+from boundsweep.studies.tasks import ClassificationData, TrainableTask
 from torch import nn
 from torch.nn import functional as F
 
@@ -15,7 +15,10 @@ GATHER_BATCHES = 32
 
 
 def training_batches(
-    task: Task, data: ClassificationData, generator: torch.Generator, channels_last: bool = False
+    task: TrainableTask,
+    data: ClassificationData,
+    generator: torch.Generator,
+    channels_last: bool = False,
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """One epoch of shuffled training batches, gathered and augmented on the data's device.
 
@@ -42,7 +45,7 @@ def training_batches(
 
 
 def train_classifier_epoch(
-    task: Task,
+    task: TrainableTask,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
     data: ClassificationData,
@@ -66,7 +69,7 @@ def train_classifier_epoch(
 
 @torch.no_grad()
 def accuracy(
-    task: Task, model: nn.Module, x: torch.Tensor, y: torch.Tensor, channels_last: bool
+    task: TrainableTask, model: nn.Module, x: torch.Tensor, y: torch.Tensor, channels_last: bool
 ) -> float:
     """Share of correctly classified examples, evaluated in large batches."""
     model.eval()

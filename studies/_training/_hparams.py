@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from boundsweep.optimizers import REGISTRY
 from boundsweep.studies.tasks import Task
 
 
@@ -17,8 +18,6 @@ def resolve_hparams(task: Task, optimizer: str, hparams: Mapping[str, float]) ->
     Raises:
         ValueError: For an unknown optimizer (listing the valid names).
     """
-    from boundsweep.optimizers import REGISTRY
-
     if optimizer not in REGISTRY:
         raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(sorted(REGISTRY))}")
     resolved = REGISTRY[optimizer].defaults()

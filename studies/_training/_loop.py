@@ -12,18 +12,20 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from boundsweep.optimizers import build_optimizer, current_bounds
 from boundsweep.studies._training._classification import accuracy, train_classifier_epoch
 from boundsweep.studies._training._hparams import resolve_hparams
 from boundsweep.studies._training._language import batchify, perplexity, train_language_epoch
 from boundsweep.studies._training._records import EpochRecord, TrainResult
 from boundsweep.studies._training._steps import EpochOutcome
 from boundsweep.studies.tasks import (
-    TASKS,
     Budget,
     ClassificationData,
     LanguageData,
     Task,
+    TrainableTask,
     resolve_data_dir,
+    trainable,
 )
 
 
@@ -41,17 +43,11 @@ def seed_everything(seed: int, device: str | torch.device = "cpu") -> torch.Gene
 
 
 @lru_cache(maxsize=2)
-def _device_data(task: Task, data_dir: Path, device: str) -> ClassificationData | LanguageData:
+def _device_data(
+    task: TrainableTask, data_dir: Path, device: str
+) -> ClassificationData | LanguageData:
     # A worker trains many trials of one task: read and move the data once per process.
     return task.load_data(data_dir).to(device)
-
-
-def _lookup(task: str | Task) -> Task:
-    if isinstance(task, Task):
-        return task
-    if task not in TASKS:
-        raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
-    return TASKS[task]
 
 
 def train(
@@ -68,7 +64,8 @@ def train(
     """Train ``task``'s model with ``optimizer`` under ``budget`` and record every epoch.
 
     Args:
-        task: A ``TASKS`` key (or a :class:`Task`).
+        task: A ``TASKS`` key (or a :class:`Task`, or a :class:`TrainableTask` with its own
+            data loader and model).
         optimizer: An ``optimizers.REGISTRY`` key.
         hparams: Registry hyperparameter names to values; the rest take the registry default,
             except ``weight_decay``, which takes the task's when not given (see
@@ -89,10 +86,8 @@ def train(
         ValueError: Unknown task, optimizer or hyperparameter.
         MissingDataError: The task's data files are missing and cannot be downloaded.
     """
-    from boundsweep.optimizers import build_optimizer, current_bounds
-
     started = time.perf_counter()
-    spec = _lookup(task)
+    spec = trainable(task)
     budget = budget or Budget()
     device = torch.device(device)
     if device.type == "cuda" and device.index is None:

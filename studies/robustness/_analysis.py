@@ -30,6 +30,7 @@ from boundsweep.studies.robustness._spread import (
     sweep,
 )
 from boundsweep.studies.robustness._verdict import dynamics_verdict, robustness_verdict
+from boundsweep.studies.tasks import TASKS, Budget
 from optuna.storages import BaseStorage
 
 SCHEMA = "boundsweep.report/1"
@@ -143,8 +144,6 @@ def _total_steps(spec: dict, records: list) -> int | None:
     if curves:
         r = curves[0]
         return int(round(r.steps_per_epoch * len(r.curve)))
-    from boundsweep.studies.tasks import TASKS, Budget
-
     try:
         task = TASKS[spec["task"]]
         budget = Budget.model_validate(spec.get("budget") or {})

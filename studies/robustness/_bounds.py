@@ -2,22 +2,19 @@
 
 At step t the step size is clipped into [lower(t), upper(t)] with
 lower = final_lr * (1 - 1 / (gamma * t + 1)) and upper = final_lr * (1 + 1 / (gamma * t)):
-`optimizers._bounds.bound_at`, the curves the optimizers clip with, evaluated at log-spaced steps.
+`optimizers.bound_at`, the curves the optimizers clip with, evaluated at log-spaced steps.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from boundsweep.optimizers import bound_at
 
 POINTS = 60
 
 
 def bound_schedule(final_lr: float, gamma: float, steps: int, points: int = POINTS) -> dict:
     """Lower and upper bound at log-spaced steps 1..steps."""
-    # The optimizers package imports torch; a report imports it anyway (studies.tasks), but
-    # only once it reads a campaign, not when studies.robustness is imported.
-    from boundsweep.optimizers._bounds import bound_at
-
     t = np.unique(np.round(np.geomspace(1, max(steps, 2), points))).tolist()
     lower, upper = zip(*(bound_at(final_lr, gamma, int(step)) for step in t), strict=True)
     return {"steps": t, "lower": list(lower), "upper": list(upper)}

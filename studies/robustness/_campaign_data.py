@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from boundsweep.studies._storage._errors import CampaignNotFound
 from boundsweep.studies._storage._tables import ATTR_ARM, ATTR_CAMPAIGN, ATTR_SPEC
+from boundsweep.studies.storage import open_storage as open_url
+from boundsweep.studies.tasks import TASKS
 from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
@@ -94,17 +96,11 @@ class CampaignData:
 def open_storage(storage: str | BaseStorage) -> BaseStorage:
     """Accept a database URL (opened as every part of boundsweep opens it) or a storage."""
     if isinstance(storage, str):
-        from boundsweep.studies.storage import (
-            open_storage as open_url,  # imports torch (studies.tasks)
-        )
-
         return open_url(storage)
     return storage
 
 
 def _metric_name(task: str | None, maximize: bool) -> str:
-    from boundsweep.studies.tasks import TASKS  # imports torch: only once a campaign is read
-
     if task in TASKS:
         return TASKS[task].metric
     return "accuracy" if maximize else "perplexity"

@@ -1,17 +1,33 @@
 """The paper's tasks: data loaders, models and default budgets, by registry name.
 
-``TASKS[name]`` is a :class:`Task`; :class:`Budget` shrinks one for tests and quick looks.
-Training lives in :mod:`studies.training`.
+``TASKS[name]`` is a :class:`Task` (metadata: budget, metric, direction; no torch), and
+:class:`Budget` shrinks one for tests and quick looks. ``trainable(name)`` adds the torch
+half (data loader, model, batch transforms), which loads on first use of one of its names
+(PEP 562), so validating a spec never imports torch. Training lives in :mod:`studies.training`.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from boundsweep.studies.tasks._budget import Budget
 from boundsweep.studies.tasks._datadir import MissingDataError, resolve_data_dir
-from boundsweep.studies.tasks._formats import write_cifar10, write_idx, write_mnist, write_ptb
-from boundsweep.studies.tasks._registry import TASKS, make_mnist_mlp
-from boundsweep.studies.tasks._splits import ClassificationData, LanguageData
+from boundsweep.studies.tasks._registry import TASKS
 from boundsweep.studies.tasks._task import Task
+
+# The torch half: each public name and the module that defines it.
+_TORCH_NAMES = {
+    "ClassificationData": "_splits",
+    "LanguageData": "_splits",
+    "TrainableTask": "_trainable",
+    "make_mnist_mlp": "_trainable",
+    "trainable": "_trainable",
+    "write_cifar10": "_formats",
+    "write_idx": "_formats",
+    "write_mnist": "_formats",
+    "write_ptb": "_formats",
+}
 
 __all__ = [
     "TASKS",
@@ -20,10 +36,25 @@ __all__ = [
     "LanguageData",
     "MissingDataError",
     "Task",
+    "TrainableTask",
     "make_mnist_mlp",
     "resolve_data_dir",
+    "trainable",
     "write_cifar10",
     "write_idx",
     "write_mnist",
     "write_ptb",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _TORCH_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

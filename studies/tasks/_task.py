@@ -1,19 +1,17 @@
-"""What a task is: its data, its model, the paper's budget, and how it is scored."""
+"""What a task is: the paper's budget, its batch shape, and how it is scored.
+
+This is the metadata half of a task and imports no torch: specs validate against it and the
+report computes step counts from it without loading torch. How a task's data is loaded and
+its model built is the torch half, :class:`~boundsweep.studies.tasks._trainable.TrainableTask`.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Literal
 
-import torch
 from boundsweep.studies.tasks._budget import Budget
-from boundsweep.studies.tasks._splits import ClassificationData, LanguageData
-from torch import nn
-
-Data = ClassificationData | LanguageData
 
 
 @dataclass(frozen=True)
@@ -33,16 +31,11 @@ class Task:
         batch_size: Training batch size.
         train_size: Training examples (classification) or tokens (language models) of the real
             data after the validation hold-out; gives ``steps_per_epoch`` without loading data.
-        load_data: Reads the data from a data folder.
-        build_model: Builds the model for the loaded data.
         milestones: Epochs (of ``default_epochs``) after which the lr is multiplied by
             ``lr_decay``. A budget with other epochs scales them proportionally.
         lr_decay: Factor applied at each milestone.
         weight_decay: Applied when the trial's hyperparameters do not set ``weight_decay``.
         grad_clip: Max global gradient norm, or ``None``.
-        train_inputs: Per-batch transform of training inputs on the device (augmentation),
-            given the trial's generator; ``None`` feeds the stored tensors as they are.
-        eval_inputs: Per-batch transform of evaluation inputs; ``None`` as they are.
         bptt: Language models: tokens per truncated-backprop window.
         channels_last: Convolutional nets: use the channels-last memory format on CUDA.
         batchable: ``studies.training.train_batched`` may train K configurations of it as one
@@ -59,16 +52,10 @@ class Task:
     diverged_value: float
     batch_size: int
     train_size: int
-    load_data: Callable[[Path], Data] = field(repr=False)
-    build_model: Callable[[Data], nn.Module] = field(repr=False)
     milestones: tuple[int, ...] = ()
     lr_decay: float = 0.1
     weight_decay: float = 0.0
     grad_clip: float | None = None
-    train_inputs: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = field(
-        default=None, repr=False
-    )
-    eval_inputs: Callable[[torch.Tensor], torch.Tensor] | None = field(default=None, repr=False)
     bptt: int | None = None
     channels_last: bool = False
     batchable: bool = False
@@ -76,9 +63,7 @@ class Task:
     def __post_init__(self) -> None:
         if self.batchable:
             assert self.kind == "classification", f"batchable task {self.name} is a classifier"
-            assert self.train_inputs is None and self.grad_clip is None, (
-                f"batchable task {self.name} has no augmentation and no clipping"
-            )
+            assert self.grad_clip is None, f"batchable task {self.name} has no clipping"
 
     def epochs(self, budget: Budget | None = None) -> int:
         """Epochs a budget gives: ``budget.epochs`` or the paper's default."""

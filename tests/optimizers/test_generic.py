@@ -7,7 +7,7 @@ import warnings
 
 import pytest
 import torch
-from boundsweep.optimizers import REGISTRY, current_bounds
+from boundsweep.optimizers import REGISTRY, build_optimizer, current_bounds
 
 from tests.optimizers.optimizer_infos import (
     OptimizerInfo,
@@ -86,7 +86,7 @@ def test_no_warnings_from_a_training_run(info: OptimizerInfo) -> None:
 @pytest.mark.parametrize("name", [name for name, entry in REGISTRY.items() if entry.bounded])
 def test_sparse_grad_gives_a_clear_error(name: str) -> None:
     weight = torch.nn.Parameter(torch.ones(5))
-    optimizer = REGISTRY[name].build([weight])
+    optimizer = build_optimizer(name, [weight], {})
     weight.grad = torch.sparse_coo_tensor([[1, 3]], [1.0, 2.0], (5,), check_invariants=True)
     with pytest.raises(RuntimeError, match="does not support sparse gradients"):
         optimizer.step()

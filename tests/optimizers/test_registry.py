@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from boundsweep.optimizers import (
+    FACTORIES,
     REGISTRY,
     AdaBound,
     AdaBoundW,
@@ -126,3 +130,22 @@ def test_hyperparam_is_frozen_and_checks_its_own_range() -> None:
         ValueError, match=r"Invalid momentum: 1.0 is outside its valid range \[0, 1\)"
     ):
         hp.validate(1.0)
+
+
+def test_the_registry_metadata_imports_no_torch_and_the_classes_load_it() -> None:
+    # Specs are validated by the CLI, the API and the report, which never train.
+    code = (
+        "import sys\n"
+        "from boundsweep.optimizers import REGISTRY, bound_at\n"
+        "REGISTRY['adabound'].validate({'final_lr': 0.1}); bound_at(0.1, 1e-3, 10)\n"
+        "assert 'torch' not in sys.modules, 'the metadata loaded torch'\n"
+        "from boundsweep.optimizers import AdaBound\n"
+        "assert 'torch' in sys.modules and AdaBound.__module__.endswith('_adabound')\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_entry_has_a_factory_and_builds_with_its_constructor_kwargs() -> None:
+    assert set(FACTORIES) == set(REGISTRY)
+    kwargs = REGISTRY["adabound"].constructor_kwargs({"beta1": 0.5, "gamma": 0.1})
+    assert kwargs["betas"] == (0.5, 0.999) and "beta1" not in kwargs and kwargs["gamma"] == 0.1

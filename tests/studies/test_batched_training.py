@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from boundsweep.optimizers import REGISTRY
-from boundsweep.studies.tasks import TASKS, Budget, write_mnist
+from boundsweep.studies.tasks import TASKS, Budget, trainable, write_mnist
 from boundsweep.studies.training import TrainResult, batchable_tasks, train, train_batched
 
 # Three runs per optimizer: different seeds and different values of its hyperparameters.
@@ -126,7 +126,7 @@ def test_one_diverging_model_neither_stops_nor_poisons_the_others() -> None:
 
 
 def test_lr_milestones_decay_each_model_as_multisteplr_does() -> None:
-    task = replace(TASKS["digits_mlp"], name="digits_decay", default_epochs=3, milestones=(1,))
+    task = replace(trainable("digits_mlp"), name="digits_decay", default_epochs=3, milestones=(1,))
     runs = [({"lr": 0.01}, 1), ({"lr": 0.002, "final_lr": 0.3}, 2)]
     budget = Budget(data_fraction=0.2)
     batched = train_batched(task, "adabound", runs, budget, keep_parameters=True)

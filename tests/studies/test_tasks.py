@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
-from boundsweep.studies.tasks import TASKS, Budget, write_cifar10, write_mnist, write_ptb
+from boundsweep.studies.tasks import (
+    TASKS,
+    Budget,
+    Task,
+    TrainableTask,
+    make_mnist_mlp,
+    trainable,
+    write_cifar10,
+    write_mnist,
+    write_ptb,
+)
 from boundsweep.studies.tasks._densenet import densenet121_cifar
 from boundsweep.studies.tasks._resnet import resnet34_cifar
 from boundsweep.studies.training import train
@@ -129,7 +141,7 @@ def test_every_task_trains_a_few_steps_on_files_in_its_format(task: str, data_di
 def test_cifar_weight_decay_default_and_lr_milestone(data_dir) -> None:
     # The CIFAR task's data path, schedule and weight decay, with a linear model for speed.
     task = replace(
-        TASKS["cifar10_resnet34"],
+        trainable("cifar10_resnet34"),
         build_model=lambda data: nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10)),
     )
     # 11 training images -> 1 step per epoch; 4 epochs put the scaled milestone (150/200) at 3.
@@ -152,7 +164,7 @@ def test_language_model_same_seed_same_curve(data_dir) -> None:
 
 def test_cifar_augmented_path_same_seed_same_curve(data_dir) -> None:
     task = replace(
-        TASKS["cifar10_resnet34"],
+        trainable("cifar10_resnet34"),
         build_model=lambda data: nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10)),
     )
     runs = [
@@ -186,3 +198,35 @@ def test_missing_data_reaches_the_caller_as_a_clear_error(tmp_path, monkeypatch)
         FileNotFoundError, match=r"ptb\.train\.txt.*ptb\.valid\.txt.*ptb\.test\.txt"
     ):
         train("ptb_lstm1", "adam", {}, seed=0, budget=Budget(max_steps=1))
+
+
+def test_task_metadata_imports_no_torch_and_the_trainable_half_loads_it() -> None:
+    code = (
+        "import sys\n"
+        "from boundsweep.studies.tasks import TASKS, Budget\n"
+        "assert TASKS['mnist_mlp'].steps_per_epoch(Budget(epochs=2)) == 422\n"
+        "assert 'torch' not in sys.modules, 'the task metadata loaded torch'\n"
+        "from boundsweep.studies.tasks import trainable\n"
+        "assert trainable('mnist_mlp').build_model is not None and 'torch' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_every_task_is_trainable_and_keeps_its_metadata() -> None:
+    for name, task in TASKS.items():
+        full = trainable(name)
+        assert isinstance(full, TrainableTask) and isinstance(full, Task)
+        assert (full.name, full.batch_size, full.metric) == (name, task.batch_size, task.metric)
+    assert trainable("cifar10_resnet34").train_inputs is not None
+    with pytest.raises(ValueError, match="unknown task 'nope'; valid: mnist_mlp"):
+        trainable("nope")
+
+
+def test_a_task_registered_with_its_parts_is_its_own_trainable() -> None:
+    wide = make_mnist_mlp(1000, "mnist_mlp_1000")
+    TASKS["mnist_mlp_1000"] = wide
+    try:
+        assert trainable("mnist_mlp_1000") is wide
+        assert "784-1000-10" in wide.description
+    finally:
+        del TASKS["mnist_mlp_1000"]
