@@ -32,8 +32,9 @@ def _validate(group: dict[str, Any]) -> None:
         _check(name, value, math.isfinite(value), "finite")
     _check("lr", group["lr"], group["lr"] >= 0.0, ">= 0")
     _check("final_lr", group["final_lr"], group["final_lr"] >= 0.0, ">= 0")
-    # gamma = 0 would make the upper bound final_lr * (1 + 1/0): the bound never converges.
-    _check("gamma", group["gamma"], group["gamma"] > 0.0, "> 0")
+    # gamma = 0 would make the upper bound final_lr * (1 + 1/0): the bound never converges;
+    # gamma >= 1 closes the bounds within the first step (the registry refuses it too).
+    _check("gamma", group["gamma"], 0.0 < group["gamma"] < 1.0, "in (0, 1)")
     _check("eps", group["eps"], group["eps"] >= 0.0, ">= 0")
     _check("weight_decay", group["weight_decay"], group["weight_decay"] >= 0.0, ">= 0")
     betas = group["betas"]

@@ -370,6 +370,8 @@ def test_checkpoint_without_base_lr_still_loads() -> None:
         ({"final_lr": -0.1}, "final_lr"),
         ({"gamma": 0.0}, "gamma"),
         ({"gamma": -1e-3}, "gamma"),
+        ({"gamma": 1.0}, "gamma"),
+        ({"gamma": 3.0}, "gamma"),
         ({"eps": -1e-8}, "eps"),
         ({"weight_decay": -1e-4}, "weight_decay"),
         ({"impl": "cuda_graphs"}, "impl"),
@@ -379,6 +381,24 @@ def test_checkpoint_without_base_lr_still_loads() -> None:
 def test_invalid_hyperparameter_raises_naming_it(cls, kwargs, name: str) -> None:
     with pytest.raises(ValueError, match=f"Invalid {name}"):
         cls([torch.nn.Parameter(torch.ones(1))], **kwargs)
+
+
+def test_constructor_and_registry_agree_on_gamma() -> None:
+    from boundsweep.optimizers import REGISTRY
+
+    param = [torch.nn.Parameter(torch.ones(1))]
+    for gamma in (1e-6, 0.5, 0.999, 1.0, 1.5):
+        try:
+            REGISTRY["adabound"].hyperparams["gamma"].validate(gamma)
+            registry_ok = True
+        except ValueError:
+            registry_ok = False
+        try:
+            AdaBound(param, gamma=gamma)
+            constructor_ok = True
+        except ValueError:
+            constructor_ok = False
+        assert constructor_ok == registry_ok, gamma
 
 
 def test_environment_picks_the_implementation(monkeypatch: pytest.MonkeyPatch) -> None:
