@@ -11,6 +11,7 @@ from boundsweep.service.api.auth import RequireToken
 from boundsweep.service.api.body_limit import LimitBodySize
 from boundsweep.service.api.deps import StorageHolder
 from boundsweep.service.api.errors import install_error_handlers
+from boundsweep.service.api.json_body import CheckJsonBody
 from boundsweep.service.api.status_cache import StatusCache
 from boundsweep.service.db import make_engine, migrate
 from boundsweep.service.settings import DEMO_TOKEN, Settings
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.storage = StorageHolder(settings.database_url)
     app.state.status_cache = StatusCache(settings.status_cache_seconds)
     # Added last = runs first: a refused write never has its body looked at.
+    app.add_middleware(CheckJsonBody)
     app.add_middleware(LimitBodySize, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequireToken, settings=settings)
     install_error_handlers(app, settings.max_body_bytes)

@@ -111,14 +111,32 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
 
 
 def cmd_dashboard(args: argparse.Namespace) -> int:
-    """Serve optuna-dashboard alone over the storage, with the same write guard as the API."""
+    """Serve optuna-dashboard alone over the storage, with the same write guard as the API.
+
+    Without a token it is read-only; ``--allow-writes`` without one makes a random token for
+    this run and prints it: a write is never anonymous.
+    """
+    import secrets
+
     import uvicorn
     from boundsweep.service.dashboard import access_from_settings, dashboard_asgi
 
     access = access_from_settings(_settings(args))
-    if args.allow_writes:
-        access = dataclasses.replace(access, demo=True)
-    print(f"dashboard: http://{args.host}:{args.port}/dashboard", flush=True)
+    url = f"http://{args.host}:{args.port}/dashboard"
+    if args.allow_writes and access.api_token is None:
+        access = dataclasses.replace(access, api_token=secrets.token_urlsafe(18))
+        print(
+            f"dashboard: writes need this run's token {access.api_token}: give it as the "
+            "password of the browser's login prompt (any user name), or as "
+            "'Authorization: Bearer <token>'",
+            flush=True,
+        )
+    elif access.api_token is None:
+        print(
+            "dashboard: read-only (no BOUNDSWEEP_API_TOKEN); --allow-writes makes a token",
+            flush=True,
+        )
+    print(f"dashboard: {url}", flush=True)
     uvicorn.run(dashboard_asgi(_storage(args), access), host=args.host, port=args.port)
     return 0
 
@@ -137,6 +155,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def _parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     """``key=value`` pairs into a nested dict; values are YAML (``5``, ``[0, 1]``, ``true``)."""
     import yaml
+    from boundsweep.studies._campaign._limits import DocumentError, parse_yaml
 
     overrides: dict[str, Any] = {}
     for pair in pairs:
@@ -144,9 +163,11 @@ def _parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
         if not sep or not key:
             raise CLIError(f"--set {pair!r}: expected KEY=VALUE, e.g. --set seeds=[0,1]")
         try:
-            value = yaml.safe_load(raw)
+            value = parse_yaml(raw)
         except yaml.YAMLError as exc:
             raise CLIError(f"--set {key}: value {raw!r} is not valid YAML ({exc})") from None
+        except DocumentError as exc:
+            raise CLIError(f"--set {key}: {exc}") from None
         *parents, leaf = key.split(".")
         node = overrides
         for part in parents:
@@ -164,20 +185,30 @@ def _validation_message(exc: Exception) -> str:
         return str(exc)
     lines = []
     for error in errors():
-        where = ".".join(str(part) for part in error.get("loc", ())) or "spec"
-        lines.append(f"  {where}: {error.get('msg')}")
+        where = ".".join(str(part) for part in error.get("loc", ()))
+        message = str(error.get("msg", "")).removeprefix("Value error, ")
+        # A spec-wide check names its field itself ("budget.epochs: ...").
+        lines.append(f"  {where}: {message}" if where else f"  {message}")
     return "invalid campaign spec:\n" + "\n".join(lines)
 
 
 def _load_spec(args: argparse.Namespace) -> Any:
     import yaml
-    from boundsweep.studies.campaign import PRESETS, CampaignSpec, preset
+    from boundsweep.studies.campaign import (
+        PRESETS,
+        CampaignSpec,
+        DocumentError,
+        check_document,
+        parse_json,
+        parse_yaml,
+        preset,
+    )
     from pydantic import ValidationError
 
-    overrides = _parse_overrides(args.set or [])
-    if args.name:
-        overrides["name"] = args.name
     try:
+        overrides = check_document(_parse_overrides(args.set or []))
+        if args.name:
+            overrides["name"] = args.name
         if args.preset:
             if args.preset not in PRESETS:
                 raise CLIError(
@@ -187,21 +218,28 @@ def _load_spec(args: argparse.Namespace) -> Any:
         path = Path(args.file)
         if not path.is_file():
             raise CLIError(f"{path}: no such file")
-        text = path.read_text()
-        spec = (
-            CampaignSpec.model_validate_json(text)
-            if path.suffix == ".json"
-            else CampaignSpec.from_yaml(text)
-        )
-        if overrides:
-            spec = CampaignSpec.model_validate(_merge(spec.model_dump(mode="json"), overrides))
-        return spec
+        raw = path.read_bytes()
+        # The API's limits (depth, integer size, control characters), from the same place.
+        document = parse_json(raw) if path.suffix == ".json" else _yaml_document(raw, parse_yaml)
+        if not isinstance(document, dict):
+            raise CLIError(f"{path}: a campaign spec must be a mapping (name, task, arms, ...)")
+        return CampaignSpec.model_validate(_merge(document, overrides))
+    except DocumentError as exc:
+        raise CLIError(f"{args.file}: {exc}") from None
     except ValidationError as exc:
         raise CLIError(_validation_message(exc)) from None
     except yaml.YAMLError as exc:
         raise CLIError(f"{args.file}: not valid YAML: {exc}") from None
     except (ValueError, TypeError, KeyError) as exc:
         raise CLIError(str(exc)) from None
+
+
+def _yaml_document(raw: bytes, parse_yaml: Any) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CLIError(f"the file is not UTF-8 (byte {exc.start})") from None
+    return parse_yaml(text)
 
 
 def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -430,8 +468,9 @@ def build_parser(worker_options: bool = True) -> argparse.ArgumentParser:
         "Serve optuna-dashboard alone over the storage.",
         """
         The same dashboard the API mounts at /dashboard: every campaign arm is the study
-        <campaign>/<arm>. Writes (rename, delete, notes) need $BOUNDSWEEP_API_TOKEN as a bearer
-        token, or as the password of the browser's login prompt; reads need
+        <campaign>/<arm>. Writes (rename, delete, notes) need $BOUNDSWEEP_API_TOKEN (or the
+        token --allow-writes prints) as a bearer token, or as the password of the browser's
+        login prompt; without one the dashboard is read-only. Reads need
         $BOUNDSWEEP_READ_TOKEN when it is set.
         """,
         """
@@ -444,7 +483,8 @@ def build_parser(worker_options: bool = True) -> argparse.ArgumentParser:
     p.add_argument(
         "--allow-writes",
         action="store_true",
-        help="let anyone rename/delete studies and edit notes (local use only)",
+        help="allow renaming/deleting studies and editing notes: without "
+        "$BOUNDSWEEP_API_TOKEN, a random token is made for this run and printed",
     )
     p.set_defaults(func=cmd_dashboard)
 

@@ -9,6 +9,16 @@ CampaignSpec.from_yaml(spec.to_yaml()) == spec
 
 from __future__ import annotations
 
+from boundsweep.studies._campaign._limits import (
+    MAX_CAMPAIGN_STEPS,
+    MAX_EPOCHS,
+    MAX_INT_DIGITS,
+    MAX_JSON_DEPTH,
+    DocumentError,
+    check_document,
+    parse_json,
+    parse_yaml,
+)
 from boundsweep.studies._campaign._names import NAME_PATTERN
 from boundsweep.studies._campaign._presets import PRESETS, Preset, half_decade_grid, preset
 from boundsweep.studies._campaign._spec import (
@@ -26,6 +36,10 @@ from boundsweep.studies._campaign._spec import (
 )
 
 __all__ = [
+    "MAX_CAMPAIGN_STEPS",
+    "MAX_EPOCHS",
+    "MAX_INT_DIGITS",
+    "MAX_JSON_DEPTH",
     "MAX_GRID_POINTS",
     "MAX_TRIALS_PER_ARM",
     "MAX_TRIALS_PER_CAMPAIGN",
@@ -34,12 +48,16 @@ __all__ = [
     "SEED_PARAM",
     "ArmSpec",
     "CampaignSpec",
+    "DocumentError",
     "Grid",
     "Preset",
     "PrunerName",
     "Range",
     "SamplerName",
     "SpaceValue",
+    "check_document",
     "half_decade_grid",
+    "parse_json",
+    "parse_yaml",
     "preset",
 ]

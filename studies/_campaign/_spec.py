@@ -14,6 +14,17 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from boundsweep.optimizers import REGISTRY
+from boundsweep.studies._campaign._limits import (
+    MAX_ARMS,
+    MAX_CAMPAIGN_STEPS,
+    MAX_DESCRIPTION_CHARS,
+    MAX_EPOCHS,
+    MAX_GRID_POINTS,
+    MAX_SEEDS,
+    MAX_TRIALS_PER_ARM,
+    MAX_TRIALS_PER_CAMPAIGN,
+    check_text,
+)
 from boundsweep.studies._campaign._names import NAME_PATTERN
 from boundsweep.studies.tasks import TASKS, Budget
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
@@ -22,20 +33,11 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StrictInt,
     Tag,
     field_validator,
     model_validator,
 )
-
-# Caps that keep one campaign from flooding the database; raise them in code, not in a spec.
-MAX_GRID_POINTS = 1_000
-"""Most (configuration, seed) pairs one grid arm may hold."""
-MAX_TRIALS_PER_ARM = 1_000
-"""Most trials one sampled arm may ask for."""
-MAX_TRIALS_PER_CAMPAIGN = 10_000
-"""Most trials of all arms together."""
-MAX_SEEDS = 100
-MAX_ARMS = 32
 
 SEED_PARAM = "seed"
 """The trial parameter that carries the seed (next to the varied hyperparameters)."""
@@ -123,7 +125,7 @@ class ArmSpec(BaseModel):
     optimizer: str
     space: dict[str, SpaceValue] = Field(default_factory=dict)
     sampler: SamplerName = "grid"
-    n_trials: int | None = Field(default=None, ge=1, le=MAX_TRIALS_PER_ARM)
+    n_trials: StrictInt | None = Field(default=None, ge=1, le=MAX_TRIALS_PER_ARM)
 
     @field_validator("optimizer")
     @classmethod
@@ -242,10 +244,18 @@ class CampaignSpec(BaseModel):
     name: str = Field(pattern=NAME_PATTERN)
     task: str
     budget: Budget = Field(default_factory=Budget)
-    seeds: list[int] = Field(default_factory=lambda: [0, 1, 2], min_length=1, max_length=MAX_SEEDS)
+    # Strict: `true` is not the seed 1 (pydantic would take it for one).
+    seeds: list[StrictInt] = Field(
+        default_factory=lambda: [0, 1, 2], min_length=1, max_length=MAX_SEEDS
+    )
     arms: list[ArmSpec] = Field(min_length=1, max_length=MAX_ARMS)
     pruner: PrunerName = "none"
-    description: str = Field(default="", max_length=2_000)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
+
+    @field_validator("description")
+    @classmethod
+    def _plain_text(cls, description: str) -> str:
+        return check_text(description)
 
     @field_validator("task")
     @classmethod
@@ -279,7 +289,28 @@ class CampaignSpec(BaseModel):
                 f"arms: the campaign plans {total} trials, more than the cap of "
                 f"{MAX_TRIALS_PER_CAMPAIGN}"
             )
+        epochs = TASKS[self.task].epochs(self.budget)
+        if epochs > MAX_EPOCHS:
+            raise ValueError(
+                f"budget.epochs: {epochs} epochs per trial, more than the cap of {MAX_EPOCHS}"
+            )
+        steps = self.total_steps()
+        if steps > MAX_CAMPAIGN_STEPS:
+            raise ValueError(
+                f"budget: the campaign plans {steps} optimizer steps in all ({total} trials of "
+                f"up to {steps // total} steps), more than the cap of {MAX_CAMPAIGN_STEPS}; "
+                "lower budget.epochs, budget.max_steps or the number of trials"
+            )
         return self
+
+    def total_steps(self) -> int:
+        """Optimizer steps of every trial together, at most (pruning and divergence end some
+        trials early)."""
+        task = TASKS[self.task]
+        per_trial = task.epochs(self.budget) * task.steps_per_epoch(self.budget)
+        if self.budget.max_steps is not None:
+            per_trial = min(per_trial, self.budget.max_steps)
+        return self.total_trials() * per_trial
 
     def total_trials(self) -> int:
         """Trials of every arm together."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 
 class Budget(BaseModel):
@@ -23,6 +23,7 @@ class Budget(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    epochs: int | None = Field(default=None, ge=1)
+    # Strict: `true` is not one epoch.
+    epochs: StrictInt | None = Field(default=None, ge=1)
     data_fraction: float = Field(default=1.0, gt=0.0, le=1.0)
-    max_steps: int | None = Field(default=None, ge=1)
+    max_steps: StrictInt | None = Field(default=None, ge=1)

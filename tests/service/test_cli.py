@@ -103,6 +103,64 @@ def test_bad_files_are_clear_errors(
     assert code == 2 and "Traceback" not in err
 
 
+_SPEC_YAML = "name: hostile\ntask: digits_mlp\nseeds: [0]\narms: [{optimizer: adam}]\n"
+_HOSTILE_FILES = {
+    "deep.json": "[" * 10_000 + "]" * 10_000,
+    "deep.yaml": _SPEC_YAML + "description: " + "[" * 10_000 + "]" * 10_000 + "\n",
+    "deep-object.json": '{"a":' * 10_000 + "1" + "}" * 10_000,
+    "huge-seed.yaml": _SPEC_YAML.replace("[0]", "[" + "9" * 5000 + "]"),
+    "huge-seed.json": json.dumps(
+        {"name": "hostile", "task": "digits_mlp", "arms": [{"optimizer": "adam"}]}
+    ).replace("}]", '}], "seeds": [' + "9" * 5000 + "]"),
+    "huge-epochs.yaml": _SPEC_YAML + "budget: {epochs: " + "9" * 5000 + "}\n",
+    "epochs-1e9.yaml": _SPEC_YAML + "budget: {epochs: 1000000000}\n",
+    "epochs-1e30.yaml": _SPEC_YAML + "budget: {epochs: " + str(10**30) + "}\n",
+    "boolean-seeds.yaml": _SPEC_YAML.replace("[0]", "[true, false]"),
+    "nul.json": json.dumps(
+        {"name": "h", "task": "digits_mlp", "arms": [{"optimizer": "adam"}], "description": "\0"}
+    ),
+    "bell.yaml": _SPEC_YAML + 'description: "a\\x07b"\n',
+    "not-a-mapping.yaml": "- 1\n- 2\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(_HOSTILE_FILES))
+def test_hostile_spec_files_are_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, sqlite_url: str, name: str
+) -> None:
+    path = tmp_path / name
+    path.write_text(_HOSTILE_FILES[name])
+    code, _, err = run(capsys, "submit", str(path), "--storage", sqlite_url)
+    assert code == 2, err
+    assert err.startswith("boundsweep submit: error: ") and "Traceback" not in err
+    # One line, or one naming the problem and one per bad field.
+    assert all(line.startswith("  ") for line in err.strip().splitlines()[1:]), err
+
+
+@pytest.mark.parametrize(
+    "value", ["[" * 5000, "9" * 5000, "[true]"], ids=["deep", "huge-int", "bool"]
+)
+def test_hostile_set_values_are_one_line_exit_2(
+    capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    code, _, err = run(capsys, "submit", "--preset", "paper-robustness", f"--set=seeds={value}")
+    assert code == 2 and "Traceback" not in err and "seeds" in err, err
+
+
+def test_hostile_input_leaves_the_real_command_without_a_traceback(tmp_path: Path) -> None:
+    deep = tmp_path / "deep.yaml"
+    deep.write_text(_HOSTILE_FILES["deep.yaml"])
+    done = subprocess.run(
+        [sys.executable, "-m", "boundsweep.service.cli", "submit", str(deep)],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"boundsweep submit: error: {deep}: nested deeper than the limit of 32 levels"
+    ]
+    assert not (tmp_path / "boundsweep.db").exists()  # nothing written
+
+
 @pytest.mark.parametrize("command", ["status", "submit", "worker", "scheduler", "serve"])
 def test_a_wrong_or_unreachable_storage_is_one_line_not_a_traceback(
     capsys: pytest.CaptureFixture[str],

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
 from boundsweep.service.api.deps import EngineDep, StatusCacheDep, StorageDep, documented_token
+from boundsweep.service.api.json_body import document_error_items
 from boundsweep.service.api.models import (
     NAME_PATTERN,
     ArmStatus,
@@ -27,6 +27,7 @@ from boundsweep.service.db import (
 )
 from boundsweep.service.launch import cancel, launch_campaign
 from boundsweep.service.specs import PresetRequest, SpecError, build_spec
+from boundsweep.studies._campaign._limits import DocumentError, parse_json
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -164,15 +165,10 @@ async def create_campaign(
     The body is either a campaign spec (`name`, `task`, `budget`, `seeds`, `arms`, `pruner`,
     `description`) or `{"preset": ..., "name": ..., "overrides": {...}}`.
     """
-    raw = await request.body()
     try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        where = exc.pos if isinstance(exc, json.JSONDecodeError) else 0
-        reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "body is not UTF-8"
-        raise SpecError(
-            [{"loc": ["body", where], "msg": f"Malformed JSON: {reason}", "type": "json_invalid"}]
-        ) from None
+        body = parse_json(await request.body())
+    except DocumentError as exc:  # CheckJsonBody answers these first; kept for direct calls
+        raise SpecError(document_error_items(exc)) from None
     created = await run_in_threadpool(_create, engine, storage, body)
     response.headers["Location"] = str(request.url_for("get_campaign", name=created.name).path)
     return created
