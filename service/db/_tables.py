@@ -58,9 +58,11 @@ class Base(DeclarativeBase):
 class CampaignRecord(Base):
     """One campaign as the service knows it; its arms' Optuna studies hold the trials.
 
-    `state` is `creating` (row written, studies not yet), `active` or `cancelled`.
+    `state` is `creating` (row written, studies not all made yet), `active` or `cancelled`.
     `created_by` is `api`, `schedule` or `cli` (also used for campaigns found in the storage
-    without a row, i.e. created by any Optuna client).
+    without a row, i.e. created by any Optuna client). While `creating`, `creator` (host:pid)
+    and `heartbeat_at` say who makes it and when it last showed progress: a creation whose
+    creator died is finished by the next creator to find it (`service.launch`).
     """
 
     __tablename__ = "bs_campaigns"
@@ -72,6 +74,8 @@ class CampaignRecord(Base):
     schedule_name: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     spec: Mapped[dict[str, Any]]
     state: Mapped[str] = mapped_column(sa.String(16), default="active")
+    creator: Mapped[str | None] = mapped_column(sa.String(128))
+    heartbeat_at: Mapped[datetime | None]
 
 
 class Schedule(Base):
@@ -87,6 +91,8 @@ class Schedule(Base):
     enabled: Mapped[bool] = mapped_column(default=True)
     description: Mapped[str] = mapped_column(sa.Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    """Why the scheduler cannot compute this schedule's firings (None: it can)."""
 
 
 class ScheduleRun(Base):

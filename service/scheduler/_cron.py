@@ -5,11 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from croniter import croniter
+from croniter import CroniterError, croniter
 
-__all__ = ["CRON_ALIASES", "check_cron", "check_timezone", "latest_firing", "next_firings"]
+__all__ = [
+    "CRON_ALIASES",
+    "FIRING_HORIZON",
+    "check_cron",
+    "check_timezone",
+    "latest_firing",
+    "next_firings",
+]
 
 CRON_ALIASES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+FIRING_HORIZON = timedelta(days=4 * 366)
+"""A cron expression must fire within this long (four years: February 29 comes round)."""
+_FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
 
 
 def check_cron(expression: str) -> str:
@@ -34,10 +44,28 @@ def check_cron(expression: str) -> str:
             f"a cron expression has 5 fields (minute hour day-of-month month day-of-week), "
             f"got {len(fields)} in {expression!r}; e.g. '0 3 * * *' for 03:00 every day"
         )
+    for field, value in zip(_FIELDS, fields, strict=True):
+        parts = value.split(",")
+        if "" in parts or len(set(parts)) != len(parts):
+            shown = value if len(value) <= 24 else value[:20] + "..."
+            raise ValueError(
+                f"cron expression: the {field} field {shown!r} lists an empty or repeated "
+                "value; list each value once, e.g. '0,30'"
+            )
     if not croniter.is_valid(text):
         raise ValueError(
             f"invalid cron expression {expression!r}: minute 0-59, hour 0-23, day-of-month "
             "1-31, month 1-12, day-of-week 0-6; e.g. '0 3 * * *'"
+        )
+    now = datetime.now(UTC)
+    try:
+        first = croniter(text, now).get_next(datetime)
+    except (CroniterError, ValueError, OverflowError):
+        first = None
+    if first is None or first > now + FIRING_HORIZON:
+        raise ValueError(
+            f"cron expression {expression!r} never fires within {FIRING_HORIZON.days // 366} "
+            "years (a date that does not exist, such as February 30?); e.g. '0 3 * * *'"
         )
     return text
 

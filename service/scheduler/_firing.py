@@ -9,6 +9,11 @@ in a loop and never lost.
 At most once after downtime: only the latest due firing after the schedule's last run (or its
 creation) is considered, so a scheduler down for a week creates one campaign on its return,
 not seven.
+
+One bad schedule never stops the others: a schedule whose firings cannot be computed (a cron
+that never fires, a timezone that vanished from the system) is marked with its error in
+`bs_schedules.error`, logged once, and skipped; every other schedule fires as usual, and the
+mark is cleared as soon as the schedule computes again.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import sqlalchemy as sa
 from boundsweep.service.db import Schedule, ScheduleRun, utcnow
 from boundsweep.service.launch import launch_campaign
 from boundsweep.service.scheduler._cron import latest_firing
-from boundsweep.service.specs import build_spec
+from boundsweep.service.specs import SpecError, build_spec
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -73,6 +78,11 @@ def _create(
     except CampaignExists as exc:
         # A second firing the same day, or a takeover of a claim that had in fact finished.
         state, error = "exists", str(exc)
+    except SpecError as exc:  # a template that no longer validates: the user's to fix
+        logger.warning(
+            "schedule %s: template invalid, %s not created: %s", schedule.name, campaign, exc
+        )
+        state, error = "failed", f"invalid template: {exc}"
     except Exception as exc:  # recorded on the run for GET /schedules; the loop carries on
         logger.exception("schedule %s: creating %s failed", schedule.name, campaign)
         state, error = "failed", f"{type(exc).__name__}: {exc}"
@@ -176,12 +186,17 @@ def fire_due(
     fired: list[Firing] = []
     for schedule, last in rows:
         schedules[schedule.id] = schedule
-        fire_time = latest_firing(schedule.cron, schedule.timezone, now)
+        try:
+            fire_time = latest_firing(schedule.cron, schedule.timezone, now)
+            campaign = campaign_name_for(schedule.name, schedule.timezone, fire_time)
+        except Exception as exc:  # this schedule's alone: the others still fire
+            _mark(engine, schedule, f"cannot compute its firings: {type(exc).__name__}: {exc}")
+            continue
+        _mark(engine, schedule, None)
         # Firings before the schedule existed never count; nor do those already run.
         anchor = schedule.created_at if last is None else max(schedule.created_at, _utc(last))
         if fire_time <= anchor:
             continue
-        campaign = campaign_name_for(schedule.name, schedule.timezone, fire_time)
         # Open the storage before claiming: if it cannot be opened, no claim is left behind
         # for another scheduler to take over only after `stale_after`.
         optuna_storage = storage()
@@ -193,6 +208,24 @@ def fire_due(
         if schedule is not None:
             fired.append(_create(engine, storage(), schedule, run_id, fire_time, campaign))
     return fired
+
+
+def _mark(engine: sa.Engine, schedule: Schedule, error: str | None) -> None:
+    """Record (or clear) why `schedule` cannot fire; log only when that changes."""
+    if schedule.error == error:
+        return
+    with engine.begin() as connection:
+        connection.execute(
+            sa.update(Schedule).where(Schedule.id == schedule.id).values(error=error)
+        )
+    if error is None:
+        logger.info("schedule %s computes its firings again", schedule.name)
+    else:
+        logger.warning(
+            "schedule %s skipped, %s; fix or delete it (DELETE /api/v1/schedules/%s); the "
+            "other schedules keep firing",
+            schedule.name, error, schedule.name,
+        )  # fmt: skip
 
 
 def _utc(value: datetime) -> datetime:

@@ -28,15 +28,22 @@ TEMPLATE = {
 }
 
 
-def _add_schedule(url: str, created_at: datetime, template: dict[str, Any] = TEMPLATE) -> None:
+def _add_schedule(
+    url: str,
+    created_at: datetime,
+    template: dict[str, Any] = TEMPLATE,
+    name: str = "nightly",
+    cron: str = "0 3 * * *",
+    timezone: str = "Europe/Berlin",
+) -> None:
     migrate(url)
     engine = make_engine(url)
     with Session(engine) as session:
         session.add(
             Schedule(
-                name="nightly",
-                cron="0 3 * * *",
-                timezone="Europe/Berlin",
+                name=name,
+                cron=cron,
+                timezone=timezone,
                 template=template,
                 created_at=created_at,
             )
@@ -229,6 +236,11 @@ def test_schedulers_racing_in_threads_create_the_campaign_once(storage_url: str)
         ("0 25 * * *", False),
         ("@fortnightly", False),
         ("", False),
+        ("0 0 29 2 *", True),  # fires every four years
+        ("0 0 30 2 *", False),  # never fires
+        ("0 0 31 4 *", False),
+        ("0," * 61 + "0 0 * * *", False),  # 127 characters of one repeated minute
+        ("1,,2 * * * *", False),
     ],
 )
 def test_cron_expressions(expression: str, valid: bool) -> None:
@@ -250,3 +262,48 @@ def test_timezones_and_daylight_saving() -> None:
     assert (summer.hour, winter.hour) == (1, 2)
     exact = datetime(2026, 7, 1, 1, 0, tzinfo=UTC)
     assert latest_firing("0 3 * * *", "Europe/Berlin", exact) == exact
+
+
+def test_a_poison_schedule_is_marked_while_the_others_keep_firing(
+    storage_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Written past the API (which refuses both now): a cron that never fires, and a timezone
+    # that is gone from the system.
+    created = datetime(2026, 1, 1, tzinfo=UTC)
+    _add_schedule(storage_url, created, name="feb30", cron="0 0 30 2 *")
+    _add_schedule(storage_url, created, name="mars", timezone="Mars/Olympus")
+    _add_schedule(storage_url, created, name="berlin")
+    _add_schedule(storage_url, created, name="utc", cron="30 4 * * *", timezone="UTC")
+    fired = []
+    with caplog.at_level("WARNING", logger="boundsweep.service.scheduler._firing"):
+        for day in range(1, 4):
+            for hour in (6, 12):  # two polls a day, after both healthy firings
+                fired += _poll(storage_url, datetime(2026, 1, day, hour, tzinfo=UTC))
+    assert sorted(fired) == sorted(
+        (f"{name}-2026010{day}", "created") for name in ("berlin", "utc") for day in (1, 2, 3)
+    )
+    engine = make_engine(storage_url)
+    with Session(engine) as session:
+        errors = dict(session.execute(sa.select(Schedule.name, Schedule.error)).tuples().all())
+    engine.dispose()
+    assert errors["berlin"] is None and errors["utc"] is None
+    assert "CroniterBadDateError" in errors["feb30"]
+    assert "Mars/Olympus" in errors["mars"]
+    # One line each for the six polls, no traceback.
+    skipped = [r for r in caplog.records if "skipped" in r.getMessage()]
+    assert sorted(r.getMessage().split()[1] for r in skipped) == ["feb30", "mars"]
+    assert all(r.exc_info is None for r in caplog.records)
+
+
+def test_a_schedule_that_computes_again_is_unmarked(sqlite_url: str) -> None:
+    _add_schedule(sqlite_url, datetime(2026, 1, 1, tzinfo=UTC), timezone="Mars/Olympus")
+    assert _poll(sqlite_url, datetime(2026, 1, 1, 6, tzinfo=UTC)) == []
+    engine = make_engine(sqlite_url)
+    with engine.begin() as connection:
+        connection.execute(sa.update(Schedule).values(timezone="UTC"))
+    assert _poll(sqlite_url, datetime(2026, 1, 2, 6, tzinfo=UTC)) == [
+        ("nightly-20260102", "created")
+    ]
+    with engine.connect() as connection:
+        assert connection.scalar(sa.select(Schedule.error)) is None
+    engine.dispose()

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from boundsweep.service.api.models._common import Page
 from boundsweep.service.scheduler import check_cron, check_timezone
+from boundsweep.studies._campaign._limits import MAX_DESCRIPTION_CHARS, check_text
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["ScheduleCreate", "SchedulePublic", "ScheduleRunPublic", "SchedulesPage"]
@@ -35,7 +36,12 @@ class ScheduleCreate(BaseModel):
         examples=[{"preset": "paper-robustness", "overrides": {"task": "digits_mlp"}}]
     )
     enabled: bool = True
-    description: str = Field(default="", max_length=2_000)
+    description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
+
+    @field_validator("description")
+    @classmethod
+    def _plain_text(cls, value: str) -> str:
+        return check_text(value)
 
     @field_validator("cron")
     @classmethod
@@ -71,6 +77,10 @@ class SchedulePublic(BaseModel):
     description: str
     created_at: datetime
     next_firings: list[datetime]
+    error: str | None = Field(
+        description="Why its firings cannot be computed (it is skipped until fixed); null "
+        "when it fires normally."
+    )
     recent_runs: list[ScheduleRunPublic]
 
 

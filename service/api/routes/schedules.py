@@ -53,7 +53,16 @@ def _recent_runs(session: Session, schedule_ids: list[int]) -> dict[int, list[Sc
     return by_schedule
 
 
+def _firings(schedule: Schedule) -> tuple[list[Any], str | None]:
+    """The next firings, or none and why: one bad row must not fail the whole listing."""
+    try:
+        return next_firings(schedule.cron, schedule.timezone, utcnow()), schedule.error
+    except Exception as exc:
+        return [], schedule.error or f"cannot compute its firings: {type(exc).__name__}: {exc}"
+
+
 def _public(schedule: Schedule, runs: list[ScheduleRun]) -> SchedulePublic:
+    firings, error = _firings(schedule)
     return SchedulePublic(
         name=schedule.name,
         cron=schedule.cron,
@@ -62,7 +71,8 @@ def _public(schedule: Schedule, runs: list[ScheduleRun]) -> SchedulePublic:
         enabled=schedule.enabled,
         description=schedule.description,
         created_at=schedule.created_at,
-        next_firings=next_firings(schedule.cron, schedule.timezone, utcnow()),
+        next_firings=firings,
+        error=error,
         recent_runs=[
             ScheduleRunPublic(
                 fire_time=run.fire_time,
