@@ -7,7 +7,9 @@ studies, write notes and tell trials. Here it runs behind one small WSGI layer t
 * refuses every other method (POST, PUT, PATCH, DELETE) with a JSON 401/403 unless the request
   carries the API token, either as ``Authorization: Bearer <token>`` (scripts) or as HTTP
   Basic credentials whose password is the token (browsers: the dashboard's own page then gets
-  the browser's login prompt on its first write). In demo mode writes are allowed.
+  the browser's login prompt on its first write). Without an API token the dashboard is
+  read-only, however it is served (``serve``, ``dashboard``, the demo, demo mode included):
+  no write is ever anonymous.
 
 The same layer fixes the dashboard's 500 on requests without ``Accept-Encoding``: its
 ``/static`` and ``/favicon.ico`` views read ``request.headers["Accept-Encoding"]``, which raises
@@ -18,6 +20,12 @@ Two ways to serve it: `mount_dashboard` puts it at ``/`` of the FastAPI app, aft
 routes (its page hard-codes ``/dashboard``, ``/api/...`` and ``/static/...`` at the root, so a
 prefix mount would never load), and `dashboard_asgi` gives a standalone ASGI app for
 ``boundsweep dashboard``.
+
+Everything under ``/api/`` answers JSON, errors included. A mount at ``/`` receives every
+request no API route took: under ``/api/v1`` that is an unknown path (404) or a known path with
+the wrong method (405), answered here as FastAPI would, never by the dashboard's HTML 404 page.
+The dashboard's own ``/api/...`` errors that are HTML (bottle's 404/405/500 pages) are turned
+into ``{"detail": ...}`` too.
 """
 
 from __future__ import annotations
@@ -26,13 +34,15 @@ import base64
 import binascii
 import json
 import logging
+import re
 import sqlite3
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
-from boundsweep.service.api.auth import token_matches
+from boundsweep.service.api.auth import API_PREFIX, token_matches
 from boundsweep.service.api.deps import StorageHolder
 from boundsweep.service.api.errors import DATABASE_UNAVAILABLE
 from sqlalchemy.exc import SQLAlchemyError
@@ -59,15 +69,13 @@ class DashboardAccess:
     """Who may read and who may write through the dashboard.
 
     Attributes:
-        api_token: the token that authorises writes; ``None`` refuses every write
-            (fail closed) unless ``demo`` is set.
+        api_token: the token that authorises writes; ``None`` refuses every write (fail
+            closed: the dashboard is read-only).
         read_token: when set, reads need it (or the API token) too.
-        demo: demo mode: every write is allowed, as in the rest of the demo service.
     """
 
     api_token: str | None = None
     read_token: str | None = None
-    demo: bool = False
 
 
 def _secret(value: Any) -> str | None:
@@ -82,8 +90,11 @@ def _secret(value: Any) -> str | None:
 def access_from_settings(settings: Any) -> DashboardAccess:
     """The dashboard's access rules from `service.settings.Settings`.
 
+    Demo mode's built-in token is not accepted here: it is printed in the docs, so a write
+    with it would be as good as anonymous.
+
     Args:
-        settings: the service settings (``api_token``, ``read_token``, ``demo``).
+        settings: the service settings (``api_token``, ``read_token``).
 
     Returns:
         The matching `DashboardAccess`.
@@ -91,7 +102,6 @@ def access_from_settings(settings: Any) -> DashboardAccess:
     return DashboardAccess(
         api_token=_secret(getattr(settings, "api_token", None)),
         read_token=_secret(getattr(settings, "read_token", None)),
-        demo=bool(getattr(settings, "demo", False)),
     )
 
 
@@ -143,13 +153,12 @@ def guard_dashboard(app: WSGIApp, access: DashboardAccess) -> WSGIApp:
             ):
                 return _refuse(start_response, "401 Unauthorized", "Reading needs a token.")
             return app(environ, start_response)
-        if access.demo:
-            return app(environ, start_response)
         if access.api_token is None:
             return _refuse(
                 start_response,
                 "403 Forbidden",
-                "Dashboard writes are disabled: BOUNDSWEEP_API_TOKEN is not set.",
+                "The dashboard is read-only: BOUNDSWEEP_API_TOKEN is not set (start it with "
+                "a token to allow writes).",
             )
         if not token_matches(presented, access.api_token):
             return _refuse(
@@ -226,4 +235,81 @@ def mount_dashboard(app: Any, settings: Any) -> None:
         settings: the service settings (``api_token``, ``read_token``, ``demo``).
     """
     asgi = dashboard_asgi(app.state.storage.get, access_from_settings(settings))
-    app.mount("/", asgi, name="dashboard")
+    app.mount("/", ApiAnswersJson(asgi, app.openapi), name="dashboard")
+
+
+class ApiAnswersJson:
+    """In front of the dashboard's mount: JSON for every ``/api/`` request that reaches it."""
+
+    def __init__(self, dashboard: Any, openapi: Callable[[], dict[str, Any]]) -> None:
+        self.dashboard = dashboard
+        self._openapi = openapi
+        self._paths: list[tuple[re.Pattern[str], set[str]]] | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
+            # No API route took it: a path none has (404), or one whose methods differ (405).
+            allowed = self._allowed_methods(path)
+            if allowed:
+                headers = [(b"allow", ", ".join(sorted(allowed)).encode())]
+                await _send_json(send, 405, "Method Not Allowed", headers)
+            else:
+                await _send_json(send, 404, "Not Found")
+            return
+        if path.startswith("/api/"):
+            await self.dashboard(scope, receive, _json_errors(send))
+            return
+        await self.dashboard(scope, receive, send)
+
+    def _allowed_methods(self, path: str) -> set[str]:
+        """The methods of the API's routes whose path template matches `path`.
+
+        Read from the app's OpenAPI document (its public list of routes), built once.
+        """
+        if self._paths is None:
+            self._paths = [
+                (
+                    re.compile("^" + re.sub(r"\\\{[^}]*\\\}", "[^/]+", re.escape(template)) + "$"),
+                    {method.upper() for method in operations},
+                )
+                for template, operations in self._openapi().get("paths", {}).items()
+            ]
+        allowed = {m for pattern, methods in self._paths if pattern.match(path) for m in methods}
+        return allowed | {"HEAD"} if "GET" in allowed else allowed
+
+
+async def _send_json(send: Any, status: int, detail: str, headers: Any = ()) -> None:
+    body = json.dumps({"detail": detail}).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _json_errors(send: Any) -> Any:
+    """A ``send`` that turns a non-JSON error response into ``{"detail": <reason>}``."""
+    replaced = False
+
+    async def wrapped(message: Any) -> None:
+        nonlocal replaced
+        if message["type"] == "http.response.start" and message["status"] >= 400:
+            headers = dict(message.get("headers", ()))
+            if not headers.get(b"content-type", b"").startswith(b"application/json"):
+                replaced = True
+                status = message["status"]
+                await _send_json(send, status, HTTPStatus(status).phrase)
+                return
+        if replaced:
+            return  # the HTML body of the replaced response
+        await send(message)
+
+    return wrapped

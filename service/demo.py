@@ -333,7 +333,8 @@ def run_demo(
     say("")
     say(f"report     {out_dir / 'report.html'}")
     say(f"dashboard  boundsweep dashboard --storage {url}")
-    say("           then open http://127.0.0.1:8080/dashboard")
+    say("           then open http://127.0.0.1:8080/dashboard (read-only; --allow-writes")
+    say("           makes a token for writes)")
     say(f"done in {time.monotonic() - started:.0f} s")
     return 0
 
@@ -360,6 +361,10 @@ def _run(
     _wait_until_up(api, processes)
     say(f"api        {api.base}/docs")
     say(f"dashboard  {api.base}/dashboard   (live while the demo runs)")
+    say(
+        f"token      {api.token}   (writes: 'Authorization: Bearer <token>', or the password "
+        "of the dashboard's login prompt)"
+    )
     say(f"workers    {workers}, logs in {processes.log_dir}")
 
     created = api.json("POST", "/api/v1/campaigns", body, expect=201)

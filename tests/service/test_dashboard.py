@@ -143,11 +143,18 @@ def test_writes_are_disabled_without_an_api_token(storage: str) -> None:
         assert _study_names(port) == ["demo-campaign/adam"]
 
 
-def test_demo_mode_allows_writes(storage: str) -> None:
-    with _serve(storage, demo=True) as port:
-        status, _, body = request(port, "POST", "/api/studies/1/rename", {"study_name": "demo-2"})
-        assert status == 201, body
-        assert _study_names(port) == ["demo-2"]
+def test_no_write_is_anonymous_without_a_token(storage: str) -> None:
+    with _serve(storage) as port:
+        for method, path, body in (
+            ("POST", "/api/studies", {"study_name": "x", "directions": ["minimize"]}),
+            ("POST", "/api/studies/1/rename", {"study_name": "demo-2"}),
+            ("DELETE", "/api/studies/1", {}),
+            ("PUT", "/api/studies/1/note", {"version": 1, "body": "hi"}),
+        ):
+            status, _, answer = request(port, method, path, body)
+            assert status == 403, (method, path, answer)
+            assert "read-only" in json.loads(answer)["detail"]
+        assert _study_names(port) == ["demo-campaign/adam"]
 
 
 def test_a_read_token_guards_reads_too(storage: str) -> None:
