@@ -27,6 +27,7 @@ _TORCH_NAMES = {
     "write_idx": "_formats",
     "write_mnist": "_formats",
     "write_ptb": "_formats",
+    "write_random_datasets": "_formats",
 }
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "write_idx",
     "write_mnist",
     "write_ptb",
+    "write_random_datasets",
 ]
 
 

@@ -110,3 +110,41 @@ def write_ptb(
         # The real files start every line with a space.
         (folder / f"ptb.{name}.txt").write_text("".join(f" {line} \n" for line in lines))
     return folder
+
+
+def write_random_datasets(
+    data_dir: Path,
+    *,
+    mnist: tuple[int, int] = (64, 16),
+    cifar: tuple[int, int] = (12, 4),
+    ptb_sentences: tuple[int, int, int] = (30, 5, 5),
+    ptb_vocabulary: int = 30,
+    seed: int = 0,
+) -> Path:
+    """MNIST, CIFAR-10 and PTB files of random content in their real formats, at the sizes
+    asked ((train, test) images; (train, valid, test) sentences of 8 words drawn from
+    ``ptb_vocabulary`` words), so every paper task loads them as it loads the real data.
+
+    Returns:
+        ``data_dir``.
+    """
+    rng = np.random.default_rng(seed)
+    write_mnist(
+        data_dir,
+        rng.integers(0, 256, (mnist[0], 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, mnist[0]),
+        rng.integers(0, 256, (mnist[1], 28, 28), dtype=np.uint8),
+        rng.integers(0, 10, mnist[1]),
+    )
+    write_cifar10(
+        data_dir,
+        rng.integers(0, 256, (cifar[0], 3, 32, 32), dtype=np.uint8),
+        rng.integers(0, 10, cifar[0]),
+        rng.integers(0, 256, (cifar[1], 3, 32, 32), dtype=np.uint8),
+        rng.integers(0, 10, cifar[1]),
+    )
+    words = [f"w{i}" for i in range(ptb_vocabulary)]
+    sentences = [" ".join(rng.choice(words, size=8)) for _ in range(sum(ptb_sentences))]
+    train, valid = ptb_sentences[0], ptb_sentences[0] + ptb_sentences[1]
+    write_ptb(data_dir, sentences[:train], sentences[train:valid], sentences[valid:])
+    return data_dir

@@ -16,9 +16,7 @@ from boundsweep.studies.tasks import (
     TrainableTask,
     make_mnist_mlp,
     trainable,
-    write_cifar10,
-    write_mnist,
-    write_ptb,
+    write_random_datasets,
 )
 from boundsweep.studies.tasks._densenet import densenet121_cifar
 from boundsweep.studies.tasks._resnet import resnet34_cifar
@@ -40,26 +38,7 @@ PAPER_TASKS = {
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory):
     """Tiny MNIST, CIFAR-10 and PTB files in their real formats."""
-    root = tmp_path_factory.mktemp("data")
-    rng = np.random.default_rng(0)
-    write_mnist(
-        root,
-        rng.integers(0, 256, (64, 28, 28), dtype=np.uint8),
-        rng.integers(0, 10, 64),
-        rng.integers(0, 256, (16, 28, 28), dtype=np.uint8),
-        rng.integers(0, 10, 16),
-    )
-    write_cifar10(
-        root,
-        rng.integers(0, 256, (12, 3, 32, 32), dtype=np.uint8),
-        rng.integers(0, 10, 12),
-        rng.integers(0, 256, (4, 3, 32, 32), dtype=np.uint8),
-        rng.integers(0, 10, 4),
-    )
-    words = [f"w{i}" for i in range(30)]
-    sentences = [" ".join(rng.choice(words, size=8)) for _ in range(40)]
-    write_ptb(root, sentences[:30], sentences[30:35], sentences[35:])
-    return root
+    return write_random_datasets(tmp_path_factory.mktemp("data"))
 
 
 def test_registry_holds_exactly_the_papers_tasks() -> None:
