@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser test bench demo lint clean
+.PHONY: install browser test bench gpu-check demo lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ test: install browser
 
 bench: install
 	@set -e; for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f; done
+
+# The CUDA path in one call (one table, < 5 min on one GPU); see benchmarks/gpu_check.py.
+gpu-check: install
+	$(BIN)/python benchmarks/gpu_check.py
 
 demo: install
 	$(BIN)/boundsweep demo
