@@ -78,7 +78,7 @@ class Sizes:
 
 
 CUDA_SIZES = Sizes(300, 60, 50, 3, 20, 10_000, 4, 0.1, ("resnet34", "mlp"))
-CPU_SIZES = Sizes(20, 6, 2, 1, 1, 50, 2, 1.0, ("mlp",))
+CPU_SIZES = Sizes(20, 6, 2, 1, 1, 50, 2, 0.9, ("mlp",))
 
 
 @dataclass
