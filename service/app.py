@@ -10,6 +10,7 @@ from boundsweep.service.api import api_router, probe_router
 from boundsweep.service.api.auth import RequireToken
 from boundsweep.service.api.body_limit import LimitBodySize
 from boundsweep.service.api.deps import StorageHolder
+from boundsweep.service.api.docs_pages import install_docs_pages
 from boundsweep.service.api.errors import install_error_handlers
 from boundsweep.service.api.json_body import CheckJsonBody
 from boundsweep.service.api.status_cache import StatusCache
@@ -84,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=_lifespan(settings),
+        # Served from the package instead of a CDN (docs_pages), so they work air-gapped.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = make_engine(settings.database_url)
@@ -96,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app, settings.max_body_bytes)
     app.include_router(probe_router)
     app.include_router(api_router)
+    install_docs_pages(app)
     app.openapi = _openapi_with_create_body(app)  # type: ignore[method-assign]
     if settings.dashboard:
         from boundsweep.service.dashboard import mount_dashboard
