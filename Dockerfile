@@ -1,7 +1,7 @@
-# One image for every role (api, scheduler, worker, dashboard); docker-compose.yml picks the
-# role with the command. torch comes first and pinned (as in the Makefile) so the layer with the
-# big wheels is cached across code changes; the PyPI Linux wheels carry CUDA for the workers.
-FROM python:3.11-slim
+# Two images from one file: `service` (API, scheduler, dashboard: no GPU, no CUDA) and `worker`
+# (CUDA torch from PyPI's Linux wheels, Triton with it, gcc for the CPU kernel). The worker is
+# the last stage, so a plain `docker build .` makes it; docker-compose.yml names the target.
+FROM python:3.11-slim AS base
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -9,26 +9,45 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     BOUNDSWEEP_DATA_DIR=/data
 
-# gcc builds the fused AdaBound kernel once per machine (optimizers/_fused.py); without it
-# workers fall back to the per-tensor loop, 3-4x slower per step.
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends gcc libc6-dev \
-    && rm -rf /var/lib/apt/lists/*
-
-RUN pip install torch==2.14.1 torchvision==0.29.1
-
+RUN useradd --create-home --uid 1000 boundsweep \
+    && mkdir -p /data \
+    && chown boundsweep /data
 WORKDIR /app
-COPY pyproject.toml README.md ./
+
+
+# The package still declares torch for every role (until the torch-free faces get their own
+# extra), so the slim image takes the CPU-only wheel, ~0.2 GB instead of the CUDA build's
+# several: pip then finds torch satisfied and fetches no CUDA libraries.
+FROM base AS service
+RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.14.1 torchvision==0.29.1
+COPY pyproject.toml setup.py README.md LICENSE ./
 COPY optimizers ./optimizers
 COPY studies ./studies
 COPY workers ./workers
 COPY service ./service
-RUN pip install . \
-    && useradd --create-home --uid 1000 boundsweep \
-    && mkdir -p /data \
-    && chown boundsweep /data
-
+RUN pip install .
 USER boundsweep
 EXPOSE 8000 8080
 ENTRYPOINT ["boundsweep"]
 CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]
+
+
+FROM base AS worker
+# gcc builds the fused CPU kernel (optimizers/_fused.py) used by CPU trials; CUDA trials use
+# the Triton kernel, which Triton compiles on the first step into ~/.triton.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+# First and pinned (as in the Makefile): the layer with the big wheels is cached across code
+# changes.
+RUN pip install torch==2.14.1 torchvision==0.29.1
+COPY pyproject.toml setup.py README.md LICENSE ./
+COPY optimizers ./optimizers
+COPY studies ./studies
+COPY workers ./workers
+COPY service ./service
+RUN pip install .
+USER boundsweep
+ENTRYPOINT ["boundsweep"]
+# One process per GPU the container was given (docker-compose.yml gives it all of them).
+CMD ["worker", "--gpus", "all"]

@@ -97,7 +97,6 @@ def test_every_role_waits_for_a_healthy_database(config: dict, service: str) -> 
 def test_the_others_wait_for_the_api_that_migrates(config: dict, service: str) -> None:
     assert config["services"][service]["depends_on"]["api"]["condition"] == "service_healthy"
     assert config["services"]["api"]["command"][0] == "serve"
-    assert "healthz" in " ".join(config["services"]["api"]["healthcheck"]["test"])
 
 
 def test_every_role_uses_postgres_and_the_token_from_the_environment(config: dict) -> None:
@@ -108,16 +107,37 @@ def test_every_role_uses_postgres_and_the_token_from_the_environment(config: dic
         assert env["BOUNDSWEEP_API_TOKEN"] == "t0ken-for-the-test"
 
 
-def test_workers_reserve_one_nvidia_gpu_each_and_can_scale(config: dict) -> None:
+def test_one_worker_container_takes_every_gpu_and_runs_a_process_per_gpu(config: dict) -> None:
+    """Compose gives every replica of a service the same devices, so "one replica per GPU"
+    (`count: 1` and `--scale`) would put every replica on GPU 0; one container with every
+    GPU that starts a worker process per GPU gives each process its own."""
     worker = config["services"]["worker"]
-    assert worker["command"][0] == "worker"
+    assert worker["command"] == ["worker", "--gpus", "all"]
     (device,) = worker["deploy"]["resources"]["reservations"]["devices"]
     assert device["driver"] == "nvidia"
-    assert int(device["count"]) == 1
+    assert device["count"] == "all"
     assert "gpu" in device["capabilities"]
-    # `--scale worker=N` needs distinct container names and no fixed host port.
+    assert "device_ids" not in device
+    # Other hosts run the same service: no fixed container name, no host port.
     assert "container_name" not in worker
     assert "ports" not in worker
+
+
+def test_api_scheduler_and_dashboard_use_the_slim_image_workers_the_cuda_one(
+    config: dict,
+) -> None:
+    for name in ("api", "scheduler", "dashboard"):
+        service = config["services"][name]
+        assert service["build"]["target"] == "service", name
+        assert service["image"] == "boundsweep-service:latest", name
+        assert "deploy" not in service, name  # no GPU reserved
+    worker = config["services"]["worker"]
+    assert (worker["build"]["target"], worker["image"]) == ("worker", "boundsweep-worker:latest")
+
+
+def test_the_api_is_healthy_only_when_ready(config: dict) -> None:
+    test = " ".join(config["services"]["api"]["healthcheck"]["test"])
+    assert "http://127.0.0.1:8000/readyz" in test and "healthz" not in test
 
 
 def test_the_api_token_is_required(compose: list[str]) -> None:
@@ -180,14 +200,43 @@ def test_a_broken_file_is_refused_with_the_field_named(
     assert named in errors, errors
 
 
-def test_the_dockerfile_installs_the_package_and_runs_the_cli() -> None:
-    dockerfile = (ROOT / "Dockerfile").read_text()
-    lines = [line.strip() for line in dockerfile.splitlines()]
-    assert "FROM python:3.11-slim" in lines
-    assert any(line.startswith("RUN pip install torch") for line in lines)
-    assert 'ENTRYPOINT ["boundsweep"]' in lines
-    # Every package the entry point imports is copied into the image.
-    for package in ("optimizers", "studies", "workers", "service"):
-        assert f"COPY {package} ./{package}" in lines
+def _stages(dockerfile: str) -> dict[str, list[str]]:
+    """The Dockerfile's lines per stage name (``FROM ... AS name``)."""
+    stages: dict[str, list[str]] = {}
+    current: list[str] = []
+    for raw in dockerfile.splitlines():
+        line = raw.strip()
+        if line.startswith("FROM "):
+            current = stages.setdefault(line.split()[-1], [line])
+        elif line and not line.startswith("#"):
+            current.append(line)
+    return stages
+
+
+def test_the_dockerfile_builds_a_slim_service_image_and_a_cuda_worker_image() -> None:
+    stages = _stages((ROOT / "Dockerfile").read_text())
+    assert list(stages) == ["base", "service", "worker"]
+    assert stages["base"][0] == "FROM python:3.11-slim AS base"
+    for name in ("service", "worker"):
+        lines = stages[name]
+        assert lines[0] == f"FROM base AS {name}"
+        assert 'ENTRYPOINT ["boundsweep"]' in lines and "USER boundsweep" in lines
+        # What `pip install .` needs (setup.py maps the folders, LICENSE is in the metadata),
+        # and every package the entry point imports.
+        assert "COPY pyproject.toml setup.py README.md LICENSE ./" in lines
+        for package in ("optimizers", "studies", "workers", "service"):
+            assert f"COPY {package} ./{package}" in lines
+        assert lines.index("RUN pip install .") > max(i for i, x in enumerate(lines) if "COPY" in x)
+    # The slim image: the CPU-only torch wheel (the package still declares torch), no compiler.
+    service = " ".join(stages["service"])
+    assert "download.pytorch.org/whl/cpu torch==2.14.1" in service
+    assert "gcc" not in service and "nvidia" not in service
+    assert stages["service"][-1] == 'CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]'
+    # The worker: PyPI's CUDA build (Triton comes with it) and gcc for the CPU kernel.
+    worker = stages["worker"]
+    assert "RUN pip install torch==2.14.1 torchvision==0.29.1" in worker
+    assert any("gcc" in line for line in worker)
+    assert worker[-1] == 'CMD ["worker", "--gpus", "all"]'
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert ".venv" in ignored and ".git" in ignored
+    assert "setup.py" not in ignored and "LICENSE" not in ignored
