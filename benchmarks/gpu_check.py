@@ -243,7 +243,9 @@ def _fp32_eager_steps(spec: Any, model: Any, opt: Any, data: Any, generator: Any
     losses = []
     if spec.bptt is not None:
         state = None
-        for step, (inputs, targets) in enumerate(_windows(batchify(data.train, 20), spec.bptt)):
+        for step, (inputs, targets) in enumerate(
+            _windows(batchify(data.train, spec.batch_size), spec.bptt)
+        ):
             if step >= limit:
                 break
             state = None if state is None else [(h.detach(), c.detach()) for h, c in state]
