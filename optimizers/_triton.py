@@ -176,29 +176,27 @@ def _compiled(interpreted: bool) -> Any:
     return triton.jit(_adabound_kernel, do_not_specialize=["tensors", "chunks"])
 
 
-def _dense(tensor: Tensor) -> bool:
-    return tensor.is_contiguous() or (
-        tensor.dim() == 4 and tensor.is_contiguous(memory_format=torch.channels_last)
-    )
-
-
 def supports(tensor_lists: list[list[Tensor]]) -> bool:
     """Whether the kernel can take these tensors: float32/float64 on CUDA (or CPU, under the
-    interpreter), one dtype, dense (contiguous or channels_last) with every state tensor laid
-    out as its parameter, so one flat index walks them all in step."""
+    interpreter), dense (contiguous or channels_last) with every grad and state tensor laid
+    out as its parameter, so one flat index walks them all in step.
+
+    Called every step, so it checks only what can differ: a bucket holds one device and dtype
+    (``adabound()`` groups the parameters so), autograd gives each grad its parameter's device
+    and dtype, and the optimizer its state; a layout (strides) can still differ.
+    """
     first = tensor_lists[0][0]
     if first.device.type not in ("cuda", "cpu") or first.dtype not in _DTYPES:
         return False
+    others = tensor_lists[1:]
     for i, param in enumerate(tensor_lists[0]):
-        if not _dense(param):
+        if not param.is_contiguous() and not (
+            param.dim() == 4 and param.is_contiguous(memory_format=torch.channels_last)
+        ):
             return False
-        for tensors in tensor_lists[1:]:
-            other = tensors[i]
-            if (
-                other.device != first.device
-                or other.dtype != first.dtype
-                or other.stride() != param.stride()
-            ):
+        stride = param.stride()
+        for tensors in others:
+            if tensors[i].stride() != stride:
                 return False
     return True
 
