@@ -3,16 +3,24 @@
 Tests the claim of Luo et al. 2019 that AdaBound / AMSBound are robust to ``final_lr`` and
 ``gamma``, against Adam, AMSGrad and SGD-momentum tuned over their learning rate, with the
 campaign's own numbers and their seed-bootstrap uncertainty. Methods: docs/report.md.
+
+The analysis and its summary import no drawing library. The page and the PNG files
+(``render_html``, ``write_pngs``) are matplotlib's, which loads on first use of one of those
+names (PEP 562): a report printed as text does not pay for it.
 """
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from boundsweep.studies.robustness._analysis import analyze_campaign
 from boundsweep.studies.robustness._campaign_data import CampaignNotFoundError
-from boundsweep.studies.robustness._html import render_html
-from boundsweep.studies.robustness._png import write_pngs
 from boundsweep.studies.robustness._summary import summary_lines
 from boundsweep.studies.robustness._trend import nightly_trend
+
+# The drawing half: each public name and the module that defines it.
+_DRAWING_NAMES = {"render_html": "_html", "write_pngs": "_drawing"}
 
 __all__ = [
     "CampaignNotFoundError",
@@ -22,3 +30,16 @@ __all__ = [
     "summary_lines",
     "write_pngs",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _DRAWING_NAMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -19,7 +19,7 @@ from boundsweep.studies.robustness._expected_max import (
     expected_max_with_replacement,
     tunability,
 )
-from boundsweep.studies.robustness._importance import importance
+from boundsweep.studies.robustness._importance import importance as arm_importance
 from boundsweep.studies.robustness._published import context_notes, published_runs, published_source
 from boundsweep.studies.robustness._spread import (
     Configuration,
@@ -207,7 +207,11 @@ def _caveats(arms: list[dict]) -> list[str]:
 
 
 def _arm_report(
-    arm: ArmData, campaign: CampaignData, delta: float, rng: np.random.Generator
+    arm: ArmData,
+    campaign: CampaignData,
+    delta: float,
+    rng: np.random.Generator,
+    with_importance: bool,
 ) -> tuple[dict, list[Configuration]]:
     configs = configurations(arm)
     base = {
@@ -259,7 +263,7 @@ def _arm_report(
         },
         sweeps=_sweep_plots(configs, base["varied"], best),
         learning_curve=_learning_curve(best_records),
-        importance=importance(arm),
+        importance=arm_importance(arm) if with_importance else None,
     )
     if arm.bounded:
         base["heatmap"] = _heatmap(configs, best)
@@ -297,7 +301,11 @@ def _published(campaign: CampaignData, arms: list[dict]) -> dict | None:
 
 
 def analyze_campaign(
-    storage: str | BaseStorage, name: str, metric: str = "val", delta: float | None = None
+    storage: str | BaseStorage,
+    name: str,
+    metric: str = "val",
+    delta: float | None = None,
+    importance: bool = True,
 ) -> dict:
     """Analyse a campaign's COMPLETE trials and test the paper's robustness claims.
 
@@ -307,6 +315,10 @@ def analyze_campaign(
         metric: ``"val"`` (the trial value) or ``"test"`` (user attr ``test_metric``).
         delta: robust-region width: accuracy points (default 0.5) or, for perplexity, a
             fraction of the arm's best (default 0.02).
+        importance: compute each arm's fANOVA / PED-ANOVA importance. Only the figures and
+            the JSON show it, and fANOVA's forests (scikit-learn) take a second or more to
+            load: ``boundsweep report`` without ``--json``/``--html``/``--png-dir`` passes
+            False, and each arm's ``importance`` is then None. Nothing else changes.
 
     Returns:
         The report as a JSON-able dict (outline in docs/report.md).
@@ -325,7 +337,7 @@ def analyze_campaign(
     unit = "points" if campaign.metric_name == "accuracy" else "perplexity"
     arms, configs_by_arm = [], {}
     for arm in campaign.arms:
-        report, configs = _arm_report(arm, campaign, delta, rng)
+        report, configs = _arm_report(arm, campaign, delta, rng, importance)
         arms.append(report)
         configs_by_arm[arm.name] = configs
     sized = [a["n_configurations"] for a in arms if a["n_configurations"]]

@@ -10,7 +10,6 @@ Hyperparameter Tuning") summarise such a curve as omega-weighted sums of it.
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln
 
 
 def expected_max_with_replacement(scores: np.ndarray | list[float]) -> np.ndarray:
@@ -44,11 +43,14 @@ def expected_max_unbiased(scores: np.ndarray | list[float]) -> np.ndarray:
     valid = i >= k
     # log C(i-1, k-1) - log C(n, k), evaluated only where i >= k (else the weight is 0).
     ii = np.where(valid, i, k)
+    # log j! for j = 0..n: every argument is a whole number, so a running sum of logs is
+    # exact enough and needs no special-function library.
+    log_factorial = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, n + 1)))])
     log_w = (
-        gammaln(ii)
-        - gammaln(k)
-        - gammaln(ii - k + 1)
-        - (gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1))
+        log_factorial[ii - 1]
+        - log_factorial[k - 1]
+        - log_factorial[ii - k]
+        - (log_factorial[n] - log_factorial[k] - log_factorial[n - k])
     )
     weights = np.where(valid, np.exp(log_w), 0.0)
     return weights @ v

@@ -1,6 +1,7 @@
-"""The report's figures as data, drawn twice: as inline SVG for the page and as PNG files.
+"""The report's figures as data: what each figure shows, drawn by ``_drawing``.
 
-One description per figure keeps the page and the PNGs showing the same thing.
+One description per figure, drawn by matplotlib once per format, keeps the page's SVG and the
+PNG files showing the same thing.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""`render_html`: the report as one self-contained page (inline SVG and CSS, no scripts)."""
+"""`render_html`: the report as one self-contained page (matplotlib's SVG and CSS inline, no scripts)."""
 
 from __future__ import annotations
 
 from html import escape
 
-from boundsweep.studies.robustness._figures import Figure, figures
-from boundsweep.studies.robustness._svg import bar_chart, heatmap, line_chart
+from boundsweep.studies.robustness._drawing import svg
+from boundsweep.studies.robustness._figures import figures
 
 _CSS = """
 body{font-family:sans-serif;margin:24px;color:#222;max-width:1140px}
@@ -16,25 +16,6 @@ th{background:#f4f4f4}.supported{background:#e3f6e3}.not-supported{background:#f
 .inconclusive{background:#fff6da}.plots{display:flex;flex-wrap:wrap;gap:12px}
 .plot{border:1px solid #eee;background:#fff}.note{color:#555;font-size:13px}
 """
-
-
-def _svg(figure: Figure) -> str:
-    if figure.kind == "heatmap":
-        hm = figure.heat
-        return heatmap(
-            figure.id, figure.title, hm["xs"], hm["ys"], hm["z"], figure.x_label, figure.y_label
-        )
-    if figure.kind == "bars":
-        return bar_chart(figure.id, figure.title, figure.groups)
-    return line_chart(
-        figure.id,
-        figure.title,
-        figure.series,
-        figure.x_label,
-        figure.y_label,
-        log_x=figure.log_x,
-        log_y=figure.log_y,
-    )
 
 
 def _num(v: float | None, digits: int = 2) -> str:
@@ -124,7 +105,7 @@ def _caveat_list(report: dict) -> str:
 
 
 def render_html(report: dict) -> str:
-    """The report as one HTML page that needs no network: inline SVG plots, inline CSS.
+    """The report as one HTML page that needs no network: inline SVG figures, inline CSS.
 
     Args:
         report: the dict `analyze_campaign` returns.
@@ -160,7 +141,7 @@ def render_html(report: dict) -> str:
         _arm_rows(report),
         f'<p class="note">Tunability (Sivaprasad et al. 2020) over a common budget of K={k} configurations.</p>',
         '<h2>Figures</h2><div class="plots">',
-        *(_svg(f) for f in figs),
+        *(svg(f) for f in figs),
         "</div>",
         f'<h2>Independent re-runs</h2><ul id="context">{context}</ul>',
         "</body></html>",

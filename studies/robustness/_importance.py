@@ -16,7 +16,6 @@ from contextlib import contextmanager
 import optuna
 from boundsweep.studies.robustness._campaign_data import ArmData
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
-from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
 
 # Small forests keep the report quick (benchmarks/bench_report.py times it).
 FANOVA_TREES = 16
@@ -81,6 +80,10 @@ def importance(arm: ArmData) -> dict:
             )
         )
     study.add_trials(trials)
+    # Optuna's fANOVA fits scikit-learn forests, and importing scikit-learn takes a second
+    # or more: loaded with the first importance asked for, not with every report.
+    from optuna.importance import FanovaImportanceEvaluator, PedAnovaImportanceEvaluator
+
     out: dict = {"factors": factors}
     evaluators = {
         "fanova": FanovaImportanceEvaluator(n_trees=FANOVA_TREES, max_depth=FANOVA_DEPTH, seed=0),

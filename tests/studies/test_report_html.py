@@ -75,9 +75,25 @@ def test_page_has_every_plot_and_nothing_external(report: dict) -> None:
         assert plot in collector.ids, plot
     assert len(collector.ids) == len(set(collector.ids)), "element ids must be unique"
     assert collector.external == [] and collector.scripts == 0
-    assert not re.search(r"url\(|@import|https?://(?!www\.w3\.org/2000/svg)", page)
+    # url(#...) points inside the page (matplotlib's clip paths); anything else would fetch.
+    assert not re.search(r"url\((?!#)|@import|https?://(?!www\.w3\.org/2000/svg)", page)
     for verdict in report["verdicts"]:
         assert verdict["sentence"].split(":")[0] in page
+
+
+def test_figures_are_matplotlibs_svg_inline_and_the_page_is_stable(report: dict) -> None:
+    page = render_html(report)
+    assert render_html(report) == page, "the same report must give the same page"
+    figures = re.findall(r"<svg [^>]*>", page)
+    assert len(figures) == len(re.findall(r'class="plot"', page)) >= len(expected_plots(report))
+    # Drawn by matplotlib (its SVG backend's style block), with its file wrapping stripped.
+    assert "stroke-linejoin" in page
+    for leftover in ("<?xml", "<!DOCTYPE svg", "<metadata", "Matplotlib v", "xmlns:xlink"):
+        assert leftover not in page, leftover
+    # Every internal reference resolves to an id of this page.
+    ids = set(re.findall(r' id="([^"]+)"', page))
+    for target in re.findall(r'(?:url\(#|href="#)([^)"]+)', page):
+        assert target in ids, target
 
 
 def test_page_escapes_names() -> None:

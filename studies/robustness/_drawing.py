@@ -1,0 +1,146 @@
+"""The report's figures drawn once, by matplotlib: as SVG for the page and as PNG files.
+
+Agg canvases, no pyplot state. The page inlines each figure's SVG, so it opens with no network
+and no scripts; what the SVG carries beyond the drawing (XML prolog, DOCTYPE, RDF metadata,
+matplotlib's element ids) is stripped, and the ids the drawing refers to (clip paths,
+markers) are prefixed with the figure's id, so several figures share one page and the same
+report gives the same page byte for byte.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from html import escape
+from pathlib import Path
+
+import matplotlib
+from boundsweep.studies.robustness._figures import Figure, figures
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure as MplFigure
+
+__all__ = ["svg", "write_pngs"]
+
+# Stable SVG: clip-path ids hashed with a fixed salt, text as text (the page's fonts, not
+# glyph outlines), no creation date.
+_SVG_STYLE = {"svg.hashsalt": "boundsweep", "svg.fonttype": "none"}
+_SVG_METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}
+_MARGINS = {"left": 0.11, "right": 0.97, "bottom": 0.13, "top": 0.91}
+_PROLOG = re.compile(r"^.*?(?=<svg\b)", re.DOTALL)
+_METADATA = re.compile(r"<metadata>.*?</metadata>\s*", re.DOTALL)
+_XLINK_NS = re.compile(r'\s+xmlns:xlink="[^"]*"')
+_REFERENCE = re.compile(r'(url\(#|href="#)([^)"]+)')
+_ID = re.compile(r'\s+id="([^"]+)"')
+
+
+def _draw(fig: Figure) -> MplFigure:
+    # Fixed margins, not a layout engine: constrained layout draws every figure twice.
+    canvas_figure = MplFigure(figsize=(7, 4), dpi=100)
+    canvas_figure.subplots_adjust(**_MARGINS)
+    FigureCanvasAgg(canvas_figure)
+    ax = canvas_figure.add_subplot()
+    ax.set_title(fig.title, fontsize=10)
+    if fig.kind == "heatmap":
+        _heatmap(canvas_figure, ax, fig.heat)
+    elif fig.kind == "bars":
+        _bars(ax, fig.groups)
+    else:
+        _lines(ax, fig)
+    ax.set_xlabel(fig.x_label or ax.get_xlabel())
+    ax.set_ylabel(fig.y_label or ax.get_ylabel())
+    return canvas_figure
+
+
+def _heatmap(canvas_figure: MplFigure, ax, hm: dict) -> None:
+    # Cells as vector quads (pcolormesh), not an embedded raster: sharp in the page's SVG.
+    z = [[float("nan") if v is None else v for v in row] for row in hm["z"]]
+    mesh = ax.pcolormesh(z, cmap="viridis")
+    ax.set_xticks([i + 0.5 for i in range(len(hm["xs"]))], [f"{x:.3g}" for x in hm["xs"]])
+    ax.set_yticks([j + 0.5 for j in range(len(hm["ys"]))], [f"{y:.3g}" for y in hm["ys"]])
+    for j, row in enumerate(hm["z"]):
+        for i, v in enumerate(row):
+            if v is not None:
+                ax.text(
+                    i + 0.5, j + 0.5, f"{v:.4g}", ha="center", va="center", fontsize=7, color="w"
+                )
+    canvas_figure.colorbar(mesh, ax=ax)
+
+
+def _bars(ax, groups: dict[str, dict[str, float]]) -> None:
+    factors = sorted({f for g in groups.values() for f in g})
+    width = 0.8 / len(groups)
+    for g, (name, values) in enumerate(groups.items()):
+        ax.barh(
+            [i + g * width for i in range(len(factors))],
+            [values.get(f, 0.0) for f in factors],
+            height=width,
+            label=name,
+        )
+    ax.set_yticks([i + 0.4 - width / 2 for i in range(len(factors))], factors)
+    ax.set_xlabel("importance (normalised)")
+    ax.legend(fontsize=8)
+
+
+def _lines(ax, fig: Figure) -> None:
+    for s in fig.series:
+        # None (a diverged run's gap, a value a log axis cannot show) is skipped, not drawn.
+        pts = [
+            (x, y) for x, y in zip(s["x"], s["y"], strict=True) if x is not None and y is not None
+        ]
+        if not pts:
+            continue
+        color = f"C{s['color']}" if "color" in s else None
+        line = ax.plot(
+            *zip(*pts, strict=True),
+            label=s["name"],
+            color=color,
+            linestyle="--" if s.get("dash") else "-",
+            marker="." if len(pts) <= 12 else None,
+        )
+        if s.get("lo") and s.get("hi"):
+            band = [
+                (x, lo, hi)
+                for x, lo, hi in zip(s["x"], s["lo"], s["hi"], strict=True)
+                if None not in (x, lo, hi)
+            ]
+            if band:
+                xs, los, his = zip(*band, strict=True)
+                ax.fill_between(xs, los, his, alpha=0.2, color=line[0].get_color())
+    if fig.log_x:
+        ax.set_xscale("log")
+    if fig.log_y:
+        ax.set_yscale("log")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7, loc="best")
+
+
+def svg(fig: Figure) -> str:
+    """The figure as one inline ``<svg>`` element with the figure's id and a ``<title>``."""
+    buffer = io.StringIO()
+    with matplotlib.rc_context(_SVG_STYLE):
+        _draw(fig).savefig(buffer, format="svg", metadata=_SVG_METADATA)
+    text = _METADATA.sub("", _PROLOG.sub("", buffer.getvalue(), count=1), count=1)
+    text = _XLINK_NS.sub("", text, count=1)  # HTML parses xlink:href without it
+    referenced = {name for _, name in _REFERENCE.findall(text)}
+    text = _ID.sub(
+        lambda m: f' id="{fig.id}-{m[1]}"' if m[1] in referenced else "",
+        text,
+    )
+    text = _REFERENCE.sub(lambda m: f"{m[1]}{fig.id}-{m[2]}", text)
+    return text.replace(
+        "<svg ",
+        f'<svg id="{escape(fig.id)}" data-plot="{escape(fig.kind)}" class="plot" role="img" ',
+        1,
+    ).replace(">", f"><title>{escape(fig.title)}</title>", 1)
+
+
+def write_pngs(report: dict, out_dir: str | Path) -> list[Path]:
+    """Write one PNG per figure into ``out_dir`` (created if missing); return the paths."""
+    folder = Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for fig in figures(report):
+        path = folder / f"{fig.id}.png"
+        _draw(fig).savefig(path)
+        paths.append(path)
+    return paths
