@@ -13,7 +13,9 @@ from boundsweep.service.api.deps import StorageHolder
 from boundsweep.service.api.docs_pages import install_docs_pages
 from boundsweep.service.api.errors import install_error_handlers
 from boundsweep.service.api.json_body import CheckJsonBody
+from boundsweep.service.api.routes.campaigns import create_body_components
 from boundsweep.service.api.status_cache import StatusCache
+from boundsweep.service.dashboard import mount_dashboard
 from boundsweep.service.db import make_engine, migrate
 from boundsweep.service.settings import DEMO_TOKEN, Settings
 from fastapi import FastAPI
@@ -58,8 +60,6 @@ def _openapi_with_create_body(app: FastAPI):
     def openapi() -> dict:
         if app.openapi_schema is None:
             schema = FastAPI.openapi(app)
-            from boundsweep.service.api.routes.campaigns import create_body_components
-
             components = schema.setdefault("components", {}).setdefault("schemas", {})
             for name, component in create_body_components().items():
                 components.setdefault(name, component)
@@ -103,7 +103,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs_pages(app)
     app.openapi = _openapi_with_create_body(app)  # type: ignore[method-assign]
     if settings.dashboard:
-        from boundsweep.service.dashboard import mount_dashboard
-
         mount_dashboard(app, settings)
     return app

@@ -2,25 +2,55 @@
 
 Every command reads the campaigns' storage from ``--storage URL``, else from
 ``BOUNDSWEEP_DATABASE_URL``, else a SQLite file ``boundsweep.db`` in the working directory.
-Heavy modules (torch, the app, optuna-dashboard) are imported inside the command that needs
-them, so ``--help`` answers at once.
+The commands that only read or write the storage (submit, status, report, scheduler, demo)
+import no torch and no web framework. The servers' stacks (FastAPI for ``serve``, the
+dashboard's for ``dashboard``) and the worker's (torch) are imported by the command that runs
+them, so every other command starts without paying for them.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.metadata
 import json
 import os
+import secrets
+import signal
 import sys
 import textwrap
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from boundsweep.studies._storage._defaults import (
-    DEFAULT_STORAGE,  # imports nothing: --help stays fast
+import optuna
+import yaml
+from boundsweep.service.db import migrate, register_campaign
+from boundsweep.service.demo import database_url, run_demo
+from boundsweep.service.scheduler import run_scheduler
+from boundsweep.service.settings import Settings
+from boundsweep.studies import robustness
+from boundsweep.studies.campaign import (
+    PRESETS,
+    CampaignSpec,
+    DocumentError,
+    check_document,
+    parse_json,
+    parse_yaml,
+    preset,
 )
+from boundsweep.studies.robustness import CampaignNotFoundError, analyze_campaign, summary_lines
+from boundsweep.studies.storage import (
+    DEFAULT_STORAGE,
+    CampaignNotFound,
+    campaign_progress,
+    create_campaign,
+    list_campaigns,
+    open_storage,
+    storage_error_message,
+)
+from pydantic import ValidationError
 
 __all__ = ["CLIError", "build_parser", "main"]
 
@@ -49,17 +79,12 @@ def _storage(args: argparse.Namespace) -> str:
 
 def _open_storage(url: str) -> Any:
     """The campaigns' storage, Optuna's INFO lines silenced: the commands say what matters."""
-    import optuna
-    from boundsweep.studies.storage import open_storage
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return open_storage(url)
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
     """The service settings from the environment, with the command line's storage on top."""
-    from boundsweep.service.settings import Settings
-
     return Settings(database_url=_storage(args), **overrides)
 
 
@@ -68,9 +93,8 @@ def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Migrate the database, then serve the REST API (and the dashboard) with uvicorn."""
-    import uvicorn
+    import uvicorn  # the web stack: only this command and `dashboard` need it
     from boundsweep.service.app import create_app
-    from boundsweep.service.db import migrate
 
     # Migrated here, so the app's start-up need not do it a second time.
     settings = _settings(args, migrate_on_start=False)
@@ -86,12 +110,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
     """Run the nightly scheduler: create each schedule's dated campaign exactly once."""
-    import signal
-    import threading
-
-    from boundsweep.service.db import migrate
-    from boundsweep.service.scheduler import run_scheduler
-
     settings = _settings(args)
     migrate(str(settings.database_url))
     # SIGTERM (docker stop, the demo) and Ctrl-C end the loop between polls, not mid-firing.
@@ -116,9 +134,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     Without a token it is read-only; ``--allow-writes`` without one makes a random token for
     this run and prints it: a write is never anonymous.
     """
-    import secrets
-
-    import uvicorn
+    import uvicorn  # the web stack: only this command and `serve` need it
     from boundsweep.service.dashboard import access_from_settings, dashboard_asgi
 
     access = access_from_settings(_settings(args))
@@ -143,7 +159,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Train trials from the storage until stopped (or, with --until-idle, until none are left)."""
-    from boundsweep import workers
+    from boundsweep import workers  # torch: only the command that trains loads it
 
     args.storage = _storage(args)
     return int(workers.worker_main(args) or 0)
@@ -154,9 +170,6 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def _parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     """``key=value`` pairs into a nested dict; values are YAML (``5``, ``[0, 1]``, ``true``)."""
-    import yaml
-    from boundsweep.studies._campaign._limits import DocumentError, parse_yaml
-
     overrides: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
@@ -192,19 +205,7 @@ def _validation_message(exc: Exception) -> str:
     return "invalid campaign spec:\n" + "\n".join(lines)
 
 
-def _load_spec(args: argparse.Namespace) -> Any:
-    import yaml
-    from boundsweep.studies.campaign import (
-        PRESETS,
-        CampaignSpec,
-        DocumentError,
-        check_document,
-        parse_json,
-        parse_yaml,
-        preset,
-    )
-    from pydantic import ValidationError
-
+def _load_spec(args: argparse.Namespace) -> CampaignSpec:
     try:
         overrides = check_document(_parse_overrides(args.set or []))
         if args.name:
@@ -254,9 +255,6 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     """Create a campaign (one Optuna study per arm, its trials queued) straight in the storage."""
-    from boundsweep.service.db import register_campaign
-    from boundsweep.studies.storage import create_campaign
-
     spec = _load_spec(args)
     if args.dry_run:
         print(spec.to_yaml())
@@ -307,8 +305,6 @@ def format_progress(rows: Sequence[dict[str, Any]]) -> str:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Per-arm progress of one campaign, or the list of campaigns."""
-    from boundsweep.studies.storage import CampaignNotFound, campaign_progress, list_campaigns
-
     storage = _open_storage(_storage(args))
     if args.name is None:
         names = list(list_campaigns(storage))
@@ -334,11 +330,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """The robustness report of one campaign: summary, and optionally HTML / PNGs / JSON."""
-    from boundsweep.studies.robustness import CampaignNotFoundError, analyze_campaign, summary_lines
-
     storage = _open_storage(_storage(args))
     try:
-        report = analyze_campaign(storage, args.name, metric=args.metric)
+        # The text summary shows no importance; the page, the figures and the JSON do.
+        drawn = bool(args.json or args.html or args.png_dir)
+        report = analyze_campaign(storage, args.name, metric=args.metric, importance=drawn)
     except CampaignNotFoundError:
         raise CLIError(f"no campaign named {args.name!r} in {_storage(args)}") from None
     # With --json, stdout is the report alone; the written files are named on stderr.
@@ -348,24 +344,18 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         print("\n".join(summary_lines(report)))
     if args.html:
-        from boundsweep.studies.robustness import render_html
-
         path = Path(args.html)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render_html(report))
+        path.write_text(robustness.render_html(report))
         print(f"report: {path}", file=notes)
     if args.png_dir:
-        from boundsweep.studies.robustness import write_pngs
-
-        for path in write_pngs(report, args.png_dir):
+        for path in robustness.write_pngs(report, args.png_dir):
             print(f"figure: {path}", file=notes)
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the whole service on SQLite: API, scheduler, two workers, one small campaign."""
-    from boundsweep.service.demo import run_demo
-
     return run_demo(
         out_dir=Path(args.dir),
         workers=args.workers,
@@ -392,6 +382,14 @@ def _command(
     return parser
 
 
+def _version() -> str:
+    """The installed distribution's version (pyproject.toml's, through its metadata)."""
+    try:
+        return importlib.metadata.version("boundsweep")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
 def build_parser(worker_options: bool = True) -> argparse.ArgumentParser:
     """The ``boundsweep`` argument parser with all its subcommands.
 
@@ -406,6 +404,7 @@ def build_parser(worker_options: bool = True) -> argparse.ArgumentParser:
         "is to its hyperparameters (AdaBound, AMSBound and their baselines).",
         epilog="Start with `boundsweep demo`; `boundsweep COMMAND --help` explains each command.",
     )
+    parser.add_argument("--version", action="version", version=f"boundsweep {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = _command(
@@ -585,20 +584,35 @@ def build_parser(worker_options: bool = True) -> argparse.ArgumentParser:
 
 def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     """The worker's own options come from the workers package, which knows what they mean."""
-    from boundsweep.workers import add_worker_arguments
+    from boundsweep.workers import add_worker_arguments  # torch, as cmd_worker
 
     add_worker_arguments(parser)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run ``boundsweep``; returns the exit status (2 for a user mistake, with one message)."""
+    """Run ``boundsweep``; returns the exit status (2 for a user mistake, with one message).
+
+    Output piped to a reader that stops early (``| head -1``) ends quietly with status 141,
+    as a Unix tool killed by SIGPIPE does, instead of a BrokenPipeError traceback. (SIGPIPE
+    itself stays ignored: the servers must survive a client that hangs up.)
+    """
+    try:
+        try:
+            return _run(argv)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+    except BrokenPipeError:
+        # The reader has all it wanted; nothing more may reach the closed pipe.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
+
+
+def _run(argv: Sequence[str] | None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(worker_options="worker" in argv)
     args = parser.parse_args(argv)
     storage, from_option = _storage(args), bool(args.storage)
     if args.command == "demo":  # its own file, whatever --storage says: name that one
-        from boundsweep.service.demo import database_url
-
         storage, from_option = database_url(Path(args.dir)), False
     try:
         return int(args.func(args) or 0)
@@ -608,8 +622,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:
-        from boundsweep.studies.storage import storage_error_message
-
         found = storage_error_message(exc, storage, from_option=from_option)
         if found is None:
             raise

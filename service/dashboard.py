@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
 
+from a2wsgi import WSGIMiddleware
 from boundsweep.service.api.auth import API_PREFIX, token_matches
 from boundsweep.service.api.deps import StorageHolder
 from boundsweep.service.api.errors import DATABASE_UNAVAILABLE
@@ -197,6 +198,8 @@ class _OpenOnFirstRequest:
                         return _refuse(
                             start_response, "503 Service Unavailable", DATABASE_UNAVAILABLE
                         )
+                    # optuna-dashboard takes seconds to import: loaded with the first
+                    # dashboard request, so the API answers its probes at once.
                     import optuna_dashboard
 
                     self._app = optuna_dashboard.wsgi(storage)
@@ -216,8 +219,6 @@ def dashboard_asgi(storage: str | Callable[[], Any], access: DashboardAccess) ->
     Returns:
         An ASGI application.
     """
-    from a2wsgi import WSGIMiddleware
-
     if isinstance(storage, str):
         storage = StorageHolder(storage).get
     return WSGIMiddleware(guard_dashboard(_OpenOnFirstRequest(storage), access))

@@ -11,6 +11,7 @@ in its own session and stopped by the demo, also on Ctrl-C; each process logs to
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import json
 import os
 import secrets
@@ -24,6 +25,10 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
+
+from boundsweep.service.db import migrate
+from boundsweep.studies.robustness import summary_lines
+from boundsweep.studies.storage import open_storage
 
 __all__ = ["DEMO_CAMPAIGN", "DemoFailed", "database_url", "demo_request", "run_demo"]
 
@@ -93,8 +98,6 @@ def _set_parent_death_signal() -> None:
     # Linux: if the demo itself is killed (SIGKILL, closed terminal), its children get SIGTERM
     # instead of living on as orphans holding the port and the database.
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
@@ -307,9 +310,6 @@ def run_demo(
     say = _Say(out)
 
     # Migrate and create Optuna's tables once, here, so the processes never race to do it.
-    from boundsweep.service.db import migrate
-    from boundsweep.studies.storage import open_storage
-
     migrate(url)
     open_storage(url)
     body = demo_request(epochs or DEMO_EPOCHS, seeds or DEMO_SEEDS)
@@ -325,8 +325,6 @@ def run_demo(
         return 1
     finally:
         processes.stop_all()
-
-    from boundsweep.studies.robustness import summary_lines
 
     say("")
     say("\n".join(summary_lines(report)))

@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from boundsweep.service.db import CampaignRecord, register_campaign
+from boundsweep.studies.storage import CampaignExists, cancel_campaign, create_campaign
 
 __all__ = ["cancel", "launch_campaign"]
 
@@ -38,7 +39,6 @@ def launch_campaign(
     Raises:
         studies.storage.CampaignExists: The name is taken (registry or storage).
     """
-    from boundsweep.studies.storage import CampaignExists, create_campaign
 
     if not register_campaign(engine, spec, source, schedule_name, state="creating"):
         raise CampaignExists(f"campaign {spec.name!r} already exists")
@@ -65,7 +65,6 @@ def cancel(engine: sa.Engine, storage: Any, name: str) -> None:
     Raises:
         studies.storage.CampaignNotFound: No such campaign in the storage.
     """
-    from boundsweep.studies.storage import cancel_campaign
 
     cancel_campaign(storage, name)
     with engine.begin() as connection:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from boundsweep.studies._storage._defaults import DEFAULT_STORAGE
+from boundsweep.studies.storage import DEFAULT_STORAGE
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from boundsweep.studies.campaign import CampaignSpec, preset
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = ["PresetRequest", "SpecError", "build_spec", "is_preset"]
@@ -97,7 +98,6 @@ def build_spec(body: Any, name: str | None = None, loc: tuple[str | int, ...] = 
     Raises:
         SpecError: Naming every bad field and, where the domain says them, the valid choices.
     """
-    from boundsweep.studies.campaign import CampaignSpec, preset
 
     if not isinstance(body, dict):
         raise SpecError(

@@ -30,6 +30,7 @@ from boundsweep.studies._storage._defaults import DEFAULT_STORAGE
 from boundsweep.studies._storage._open import (
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_MAX_RETRIES,
+    POSTGRES_CONNECT_TIMEOUT,
     CampaignStorage,
     engine_of,
     ensure_wal,
@@ -68,6 +69,7 @@ __all__ = [
     "DEFAULT_HEARTBEAT_INTERVAL",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_STORAGE",
+    "POSTGRES_CONNECT_TIMEOUT",
     "ArmProgress",
     "CampaignStorage",
     "CampaignExists",

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from boundsweep.service.api.auth import bearer_scheme
 from boundsweep.service.api.status_cache import StatusCache
 from boundsweep.service.settings import Settings
+from boundsweep.studies.storage import open_storage
 from fastapi import Depends, Request, Security
 
 __all__ = [
@@ -37,8 +38,6 @@ class StorageHolder:
         if self._storage is None:
             with self._lock:
                 if self._storage is None:
-                    from boundsweep.studies.storage import open_storage
-
                     self._storage = open_storage(self._url)
         return self._storage
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 
-from boundsweep.studies._campaign._limits import DocumentError, parse_json
+from boundsweep.studies.campaign import DocumentError, parse_json
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 

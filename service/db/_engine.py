@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 # Not from studies.storage, which loads torch.
-from boundsweep.studies._storage._open import POSTGRES_CONNECT_TIMEOUT, ensure_wal
+from boundsweep.studies.storage import POSTGRES_CONNECT_TIMEOUT, ensure_wal
 
 __all__ = ["make_engine", "normalize_url"]
 

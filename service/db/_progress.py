@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
-from boundsweep.studies._storage import _tables as ot  # not studies.storage: it loads torch
+from boundsweep.studies.storage import optuna_tables as ot
 
 __all__ = ["TRIAL_STATES", "ArmProgress", "CampaignProgress", "arm_study_ids", "campaign_progress"]
 

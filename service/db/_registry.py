@@ -15,8 +15,10 @@ from typing import Any
 
 import sqlalchemy as sa
 from boundsweep.service.db._engine import make_engine
+from boundsweep.service.db._migrate import migrate
 from boundsweep.service.db._tables import CampaignRecord, utcnow
-from boundsweep.studies._storage import _tables as ot  # not studies.storage: it loads torch
+from boundsweep.studies.storage import optuna_tables as ot
+from sqlalchemy.dialects import postgresql, sqlite
 
 __all__ = ["CREATED_BY", "discover_campaigns", "insert_campaign_rows", "register_campaign"]
 
@@ -33,10 +35,7 @@ def insert_campaign_rows(connection: sa.Connection, rows: Iterable[dict[str, Any
     if not rows:
         return 0
     table = CampaignRecord.__table__
-    if connection.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     statement = insert(table).values(rows).on_conflict_do_nothing(index_elements=["name"])
     # SQLAlchemy keeps an INSERT's rowcount only when asked (psycopg's reads -1 otherwise).
     result = connection.execute(statement, execution_options={"preserve_rowcount": True})
@@ -78,8 +77,6 @@ def register_campaign(
         True if a row was written, False if the campaign was registered already.
     """
     if isinstance(url_or_engine, str):
-        from boundsweep.service.db._migrate import migrate
-
         migrate(url_or_engine)
         engine = make_engine(url_or_engine, poolclass=sa.NullPool)
     else:

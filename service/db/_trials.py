@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from boundsweep.service.db._progress import _API_STATE, TRIAL_STATES
-from boundsweep.studies._storage import _tables as ot  # not studies.storage: it loads torch
+from boundsweep.studies.storage import optuna_tables as ot
 from optuna.distributions import json_to_distribution
 from optuna.trial import TrialState
 

@@ -32,6 +32,7 @@ from boundsweep.service.db import Schedule, ScheduleRun, utcnow
 from boundsweep.service.launch import launch_campaign
 from boundsweep.service.scheduler._cron import latest_firing
 from boundsweep.service.specs import SpecError, build_spec
+from boundsweep.studies.storage import CampaignExists
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -69,7 +70,6 @@ def _create(
     fire_time: datetime,
     campaign: str,
 ) -> Firing:
-    from boundsweep.studies.storage import CampaignExists
 
     state, error = "created", None
     try:

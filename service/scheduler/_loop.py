@@ -12,6 +12,7 @@ from typing import Any
 from boundsweep.service.db import make_engine, utcnow
 from boundsweep.service.scheduler._firing import Firing, fire_due
 from boundsweep.service.settings import Settings
+from boundsweep.studies.storage import open_storage
 
 __all__ = ["run_scheduler"]
 
@@ -45,7 +46,6 @@ def run_scheduler(
     @functools.cache
     def storage() -> Any:
         # Opened on the first firing only: a scheduler with nothing due never touches Optuna.
-        from boundsweep.studies.storage import open_storage
 
         return open_storage(settings.database_url)
 

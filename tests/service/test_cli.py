@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import signal
@@ -10,11 +11,15 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from boundsweep.service.cli import build_parser, main
+from boundsweep.service.db import Schedule, make_engine, migrate
 from boundsweep.studies.campaign import CampaignSpec
+from boundsweep.studies.storage import list_campaigns, open_storage
+from sqlalchemy.orm import Session
 
 COMMANDS = ["serve", "worker", "scheduler", "dashboard", "submit", "status", "report", "demo"]
 
@@ -70,6 +75,42 @@ def test_the_installed_entry_point_runs() -> None:
     result = subprocess.run([script, "status", "--help"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert "usage: boundsweep status" in result.stdout
+
+
+def test_version_comes_from_the_installed_metadata() -> None:
+    script = Path(sys.executable).parent / "boundsweep"
+    result = subprocess.run([script, "--version"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"boundsweep {importlib.metadata.version('boundsweep')}\n"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--help"], ["status"], ["submit", "--preset", "paper-robustness", "--dry-run"]],
+    ids=["help", "status", "dry-run"],
+)
+def test_output_piped_to_a_reader_that_stops_early_ends_quietly(
+    argv: list[str], sqlite_url: str
+) -> None:
+    script = Path(sys.executable).parent / "boundsweep"
+    storage = [] if argv == ["--help"] else ["--storage", sqlite_url]
+    # As in a shell: `boundsweep ... | head -1`.
+    piped = subprocess.run(
+        f"{script} {' '.join(argv + storage)} | head -1",
+        shell=True, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert piped.returncode == 0 and piped.stderr == "", piped.stderr
+    assert len(piped.stdout.splitlines()) == 1
+    # The reader gone before the first write: the write itself meets the closed pipe.
+    process = subprocess.Popen(
+        [script, *argv, *storage], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    process.stdout.close()
+    errors = process.stderr.read().decode()
+    process.wait(timeout=120)
+    process.stderr.close()
+    assert errors == "", errors
+    assert process.returncode in (0, 128 + signal.SIGPIPE)
 
 
 def test_unknown_preset_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -417,17 +458,137 @@ def test_servers_start_answer_and_stop_on_sigterm(
     assert "Traceback" not in output
 
 
-def test_the_service_and_the_report_start_without_loading_torch() -> None:
-    # torch takes seconds to import; the API, the scheduler, the dashboard and the report
-    # need it only once they build a spec or read a campaign's bounds, not to start.
-    code = (
-        "import sys; import boundsweep.service.app, boundsweep.service.db, boundsweep.service.scheduler, "
-        "boundsweep.service.dashboard, boundsweep.studies.robustness; "
-        "print(sorted(m for m in ('torch', 'boundsweep.optimizers', 'boundsweep.studies.tasks') if m in sys.modules))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], cwd=Path(__file__).parents[2], capture_output=True,
-        text=True, timeout=120,
+# Runs in a fresh interpreter: every command the service runs without training, each on the
+# real storage, then the servers (API and dashboard) answering real requests on loopback.
+# After each step torch must still be absent (it takes seconds and ~800 MB to load).
+_TORCH_FREE_RUN = r"""
+import json, socket, sys, threading, time, urllib.request
+from pathlib import Path
+
+from boundsweep.service.cli import main
+
+url, spec_file, finished, out = sys.argv[1:5]
+steps = []
+
+
+def check(step):
+    assert "torch" not in sys.modules, f"{step} imported torch"
+    steps.append(step)
+
+
+def command(*argv):
+    assert main([*argv, "--storage", url]) == 0, argv
+    check(" ".join(argv[:2]))
+
+
+command("submit", spec_file)
+command("status")
+command("status", "torch-free")
+command("report", finished)
+command("report", finished, "--json", "--html", f"{out}/r.html", "--png-dir", f"{out}/png")
+command("scheduler", "--once")
+
+import uvicorn
+from boundsweep.service.app import create_app
+from boundsweep.service.dashboard import DashboardAccess, dashboard_asgi
+from boundsweep.service.settings import Settings
+
+
+def serve(app, lifespan, requests):
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan=lifespan))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    while not server.started:
+        assert thread.is_alive()
+        time.sleep(0.02)
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    try:
+        for method, path, body in requests:
+            data = None if body is None else json.dumps(body).encode()
+            request = urllib.request.Request(base + path, data=data, method=method)
+            request.add_header("Authorization", "Bearer t0ken")
+            request.add_header("Content-Type", "application/json")
+            with urllib.request.urlopen(request, timeout=120) as answer:
+                assert answer.status in (200, 201), (path, answer.status)
+            check(f"{method} {path}")
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+body = {"preset": "paper-robustness", "name": "via-api",
+        "overrides": {"task": "digits_mlp", "grid_width": 1, "seeds": [0]}}
+serve(create_app(Settings(database_url=url, api_token="t0ken", dashboard=True)), "on", [
+    ("GET", "/healthz", None),
+    ("POST", "/api/v1/campaigns", body),
+    ("GET", "/api/v1/campaigns/via-api", None),
+    ("GET", "/api/v1/campaigns/via-api/trials", None),
+    ("GET", f"/api/v1/campaigns/{finished}/report", None),
+    ("GET", f"/api/v1/campaigns/{finished}/report?format=html", None),
+    ("GET", "/api/v1/schedules/every-minute/trend", None),
+    ("GET", "/dashboard", None),
+])
+serve(dashboard_asgi(url, DashboardAccess(api_token="t0ken")), "auto", [("GET", "/dashboard", None)])
+print(json.dumps(steps))
+"""
+
+
+def test_submit_status_report_scheduler_serve_and_dashboard_never_load_torch(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    # A finished campaign, trained by a real worker (the one command that loads torch).
+    finished = _tiny_spec("finished")
+    finished_file = tmp_path / "finished.yaml"
+    finished_file.write_text(finished.to_yaml())
+    assert main(["submit", str(finished_file), "--storage", sqlite_url]) == 0
+    worker = subprocess.run(
+        [sys.executable, "-m", "boundsweep.workers", "--storage", sqlite_url, "--until-idle"],
+        capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    assert worker.returncode == 0, worker.stderr
+    spec_file = tmp_path / "torch-free.yaml"
+    spec_file.write_text(_tiny_spec("torch-free").to_yaml())
+    _add_minutely_schedule(sqlite_url)
+
+    done = subprocess.run(
+        [sys.executable, "-c", _TORCH_FREE_RUN, sqlite_url, str(spec_file), "finished",
+         str(tmp_path)],
+        cwd=Path(__file__).parents[2], capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    steps = json.loads(done.stdout.strip().splitlines()[-1])
+    assert steps[:6] == [
+        "submit " + str(spec_file),
+        "status",
+        "status torch-free",
+        "report finished",
+        "report finished",
+        "scheduler --once",
+    ]
+    assert len(steps) == 6 + 8 + 1
+    assert (tmp_path / "r.html").stat().st_size > 10_000
+    assert list((tmp_path / "png").glob("plot-*.png"))
+    assert "every-minute-" in " ".join(list_campaigns(open_storage(sqlite_url)))
+
+
+def _add_minutely_schedule(url: str) -> None:
+    """A schedule that is due at once: `scheduler --once` creates its campaign."""
+    migrate(url)
+    engine = make_engine(url)
+    with Session(engine) as session:
+        session.add(
+            Schedule(
+                name="every-minute",
+                cron="* * * * *",
+                timezone="UTC",
+                template={
+                    "preset": "paper-robustness",
+                    "overrides": {"task": "digits_mlp", "grid_width": 1, "seeds": [0]},
+                },
+                created_at=datetime.now(UTC) - timedelta(hours=1),
+            )
+        )
+        session.commit()
+    engine.dispose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from boundsweep.studies._campaign._names import NAME_PATTERN  # not studies.campaign: it loads torch
+from boundsweep.studies.campaign import NAME_PATTERN
 from pydantic import BaseModel
 
 __all__ = ["NAME_PATTERN", "Page", "json_safe"]

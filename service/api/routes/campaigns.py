@@ -27,10 +27,13 @@ from boundsweep.service.db import (
 )
 from boundsweep.service.launch import cancel, launch_campaign
 from boundsweep.service.specs import PresetRequest, SpecError, build_spec
-from boundsweep.studies._campaign._limits import DocumentError, parse_json
+from boundsweep.studies.campaign import CampaignSpec, DocumentError, parse_json
+from boundsweep.studies.robustness import analyze_campaign, render_html
+from boundsweep.studies.storage import CampaignExists, CampaignNotFound
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
+from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
@@ -49,9 +52,6 @@ def create_body_components() -> dict[str, Any]:
     The route reads the body itself (to tell the two forms apart and name the bad field), so
     FastAPI cannot derive this schema; `service.app` adds it to the document.
     """
-    from boundsweep.studies.campaign import CampaignSpec
-    from pydantic import TypeAdapter
-
     schema = TypeAdapter(CampaignSpec | PresetRequest).json_schema(
         ref_template="#/components/schemas/{model}"
     )
@@ -129,8 +129,6 @@ def _record(session: Session, name: str) -> CampaignRecord:
 
 
 def _create(engine: sa.Engine, storage: Any, body: Any) -> CampaignPublic:
-    from boundsweep.studies.storage import CampaignExists
-
     spec = build_spec(body)
     try:
         launch_campaign(engine, storage, spec, source="api")
@@ -307,8 +305,6 @@ def cancel_campaign(
     name: CampaignName, engine: EngineDep, storage: StorageDep, cache: StatusCacheDep
 ) -> CampaignPublic:
     """Waiting trials stay waiting, running ones finish; the campaign stays readable."""
-    from boundsweep.studies.storage import CampaignNotFound
-
     with Session(engine) as session:
         _record(session, name)
     try:
@@ -339,8 +335,6 @@ def campaign_report(
     ] = "val",
 ) -> Response:
     """`studies.robustness.analyze_campaign` over the campaign's trials."""
-    from boundsweep.studies.robustness import analyze_campaign, render_html
-
     with Session(engine) as session:
         _record(session, name)
     report = json_safe(analyze_campaign(storage, name, metric=metric))

@@ -18,6 +18,7 @@ from boundsweep.service.api.routes.campaigns import Limit, Offset
 from boundsweep.service.db import CampaignRecord, Schedule, ScheduleRun, utcnow
 from boundsweep.service.scheduler import campaign_name_for, next_firings
 from boundsweep.service.specs import build_spec
+from boundsweep.studies.robustness import nightly_trend
 from fastapi import APIRouter, HTTPException, Path, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError
@@ -185,7 +186,6 @@ def delete_schedule(name: ScheduleName, engine: EngineDep) -> Response:
 def schedule_trend(name: ScheduleName, engine: EngineDep, storage: StorageDep) -> JSONResponse:
     """`studies.robustness.nightly_trend` over the campaigns this schedule created, oldest
     first."""
-    from boundsweep.studies.robustness import nightly_trend
 
     with Session(engine) as session:
         _get(session, name)
