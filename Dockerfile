@@ -15,9 +15,9 @@ RUN useradd --create-home --uid 1000 boundsweep \
 WORKDIR /app
 
 
-# The package still declares torch for every role (until the torch-free faces get their own
-# extra), so the slim image takes the CPU-only wheel, ~0.2 GB instead of the CUDA build's
-# several: pip then finds torch satisfied and fetches no CUDA libraries.
+# torch is the base package's one dependency (the optimizers), though the service never
+# imports it: the slim image takes the CPU-only wheel, ~0.2 GB instead of the CUDA build's
+# several, so pip finds torch satisfied and fetches no CUDA libraries.
 FROM base AS service
 RUN pip install --index-url https://download.pytorch.org/whl/cpu torch==2.14.1 torchvision==0.29.1
 COPY pyproject.toml setup.py README.md LICENSE ./
@@ -25,7 +25,7 @@ COPY optimizers ./optimizers
 COPY studies ./studies
 COPY workers ./workers
 COPY service ./service
-RUN pip install .
+RUN pip install '.[service]'
 USER boundsweep
 EXPOSE 8000 8080
 ENTRYPOINT ["boundsweep"]
@@ -46,7 +46,7 @@ COPY optimizers ./optimizers
 COPY studies ./studies
 COPY workers ./workers
 COPY service ./service
-RUN pip install .
+RUN pip install '.[service]'
 USER boundsweep
 ENTRYPOINT ["boundsweep"]
 # One process per GPU the container was given (docker-compose.yml gives it all of them).

@@ -221,13 +221,14 @@ def test_the_dockerfile_builds_a_slim_service_image_and_a_cuda_worker_image() ->
         lines = stages[name]
         assert lines[0] == f"FROM base AS {name}"
         assert 'ENTRYPOINT ["boundsweep"]' in lines and "USER boundsweep" in lines
-        # What `pip install .` needs (setup.py maps the folders, LICENSE is in the metadata),
-        # and every package the entry point imports.
+        # What `pip install '.[service]'` needs (setup.py maps the folders, LICENSE is in the
+        # metadata), and every package the entry point imports; the extra brings the CLI's
+        # dependencies (the base package is the optimizers alone).
         assert "COPY pyproject.toml setup.py README.md LICENSE ./" in lines
         for package in ("optimizers", "studies", "workers", "service"):
             assert f"COPY {package} ./{package}" in lines
-        assert lines.index("RUN pip install .") > max(i for i, x in enumerate(lines) if "COPY" in x)
-    # The slim image: the CPU-only torch wheel (the package still declares torch), no compiler.
+        assert lines.index("RUN pip install '.[service]'") > max(i for i, x in enumerate(lines) if "COPY" in x)
+    # The slim image: the CPU-only torch wheel (the base package needs torch), no compiler.
     service = " ".join(stages["service"])
     assert "download.pytorch.org/whl/cpu torch==2.14.1" in service
     assert "gcc" not in service and "nvidia" not in service
