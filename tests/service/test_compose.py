@@ -227,7 +227,9 @@ def test_the_dockerfile_builds_a_slim_service_image_and_a_cuda_worker_image() ->
         assert "COPY pyproject.toml setup.py README.md LICENSE ./" in lines
         for package in ("optimizers", "studies", "workers", "service"):
             assert f"COPY {package} ./{package}" in lines
-        assert lines.index("RUN pip install '.[service]'") > max(i for i, x in enumerate(lines) if "COPY" in x)
+        assert lines.index("RUN pip install '.[service]'") > max(
+            i for i, x in enumerate(lines) if "COPY" in x
+        )
     # The slim image: the CPU-only torch wheel (the base package needs torch), no compiler.
     service = " ".join(stages["service"])
     assert "download.pytorch.org/whl/cpu torch==2.14.1" in service
