@@ -28,7 +28,6 @@ from typing import Literal
 
 import torch
 from boundsweep.optimizers import _batched_kernel
-from boundsweep.optimizers._bounds import bound_at, scaled_final_lr
 from boundsweep.optimizers._registry import REGISTRY
 from torch import Tensor
 
@@ -142,19 +141,13 @@ class BatchedOptimizer:
         return torch.stack(columns, dim=1).contiguous()
 
     def _bounds(self, step: int) -> tuple[Tensor, Tensor]:
-        # Model by model through the single-model functions: the very same float64 values.
-        pairs = [
-            bound_at(
-                scaled_final_lr(
-                    float(self.hparams["final_lr"][k]), float(self.lr[k]), float(self.base_lr[k])
-                ),
-                float(self.hparams["gamma"][k]),
-                step,
-            )
-            for k in range(self.models)
-        ]
-        lower, upper = zip(*pairs, strict=True)
-        return torch.tensor(lower, dtype=torch.float64), torch.tensor(upper, dtype=torch.float64)
+        """``bound_at(scaled_final_lr(final_lr, lr, base_lr), gamma, step)`` for every model:
+        the same float64 operations in the same order, so the very same values."""
+        final_lr, gamma, t = self.hparams["final_lr"], self.hparams["gamma"], float(step)
+        scaled = torch.where(self.base_lr == 0.0, 0.0, final_lr * self.lr / self.base_lr)
+        lower = scaled * (1.0 - 1.0 / (gamma * t + 1.0))
+        upper = scaled * (1.0 + 1.0 / (gamma * t))
+        return lower, upper
 
     def bounds(self) -> tuple[list[float], list[float]] | None:
         """Each model's (lower, upper) step-size bound at the current step, as
