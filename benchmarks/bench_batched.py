@@ -3,6 +3,9 @@
 Everything is measured in this one process, as ratios against one-by-one training measured
 right beside it (timings on a shared machine are noisy; repeat and read ranges).
 
+0. **Optimizer step.** ``BatchedOptimizer``'s step (its C kernel and its torch reference) for
+   every optimizer over 27 stacked ``mnist_mlp`` models, against ``Adam(fused=True)`` stepping
+   the very same tensors (the same bytes), round-robin.
 1. **Training loop.** Trials per hour of ``train_batched`` for K = 1, 9, 27, 81 against
    ``train()`` one trial at a time (K = 1 one by one is the baseline), on ``mnist1d_mlp`` and
    ``digits_mlp`` at their default budgets and on the paper's ``mnist_mlp`` over MNIST-format
@@ -19,7 +22,7 @@ right beside it (timings on a shared machine are noisy; repeat and read ranges).
    (``--batch-trials 1``), then batched (automatic): trials per hour over the campaign's span
    and the report's verdict lines side by side.
 
-    python benchmarks/bench_batched.py [--ks 1,9,27,81] [--parts loop,equivalence,campaign]
+    python benchmarks/bench_batched.py [--ks 1,9,27,81] [--parts step,loop,equivalence,campaign]
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import optuna
 import torch
-from boundsweep.optimizers import REGISTRY
+from boundsweep.optimizers import REGISTRY, BatchedOptimizer
 from boundsweep.studies.campaign import preset
 from boundsweep.studies.robustness import analyze_campaign, summary_lines
 from boundsweep.studies.storage import create_campaign, open_storage
@@ -66,43 +69,79 @@ def configurations(optimizer: str, k: int) -> list[tuple[dict[str, float], int]]
     return [({"lr": lrs[i % 3]}, i // 3) for i in range(k)]
 
 
+def step_section(device: str, models: int, repeats: int) -> None:
+    """The batched step against one ``Adam(fused=True)`` step over the same bytes."""
+    print(
+        f"\n== optimizer step on {device}: {models} stacked mnist_mlp models "
+        f"({models} x 203,530 params), median ms and ratio to Adam(fused=True) on the same tensors"
+    )
+    shapes = [(256, 784), (256,), (10, 256), (10,)]
+    params = [torch.randn(models, *shape, device=device) for shape in shapes]
+    grads = [torch.randn_like(p) for p in params]
+    steppers: dict[str, object] = {}
+    fused = [p.clone().requires_grad_() for p in params]
+    adam = torch.optim.Adam(fused, lr=1e-3, fused=True)
+    steppers["Adam(fused=True)"] = (fused, adam.step)
+    for name in REGISTRY:
+        for impl in ("kernel", "reference") if device == "cpu" else ("reference",):
+            tensors = [p.clone().requires_grad_() for p in params]
+            runs = configurations(name, models)
+            batched = BatchedOptimizer(name, tensors, [h for h, _ in runs], impl=impl)
+            steppers[f"{name} batched {impl}"] = (tensors, batched.step)
+    times: dict[str, list[float]] = {label: [] for label in steppers}
+    for tensors, stepper in steppers.values():  # state allocated before timing
+        for t, g in zip(tensors, grads, strict=True):
+            t.grad = g
+        stepper()
+    for _ in range(repeats):
+        for label, (_, stepper) in steppers.items():  # round-robin: the same load for all
+            if device == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(5):
+                stepper()
+            if device == "cuda":
+                torch.cuda.synchronize()
+            times[label].append((time.perf_counter() - start) / 5 * 1e3)
+    base = statistics.median(times["Adam(fused=True)"])
+    for label, values in times.items():
+        median = statistics.median(values)
+        print(f"  {label:32} {median:8.2f} ms  {median / base:5.2f}x")
+
+
 def loop_section(
     device: str, ks: list[int], repeats: int, data_dir: Path, mnist_epochs: int
 ) -> None:
     print(f"\n== training loop on {device}: trials per hour, ratio against one by one")
     budgets = {name: Budget() for name in SMALL_TASKS}
     budgets["mnist_mlp"] = Budget(epochs=mnist_epochs)
-    print(f"{'task':12} {'K':>4} {'s/batch':>10} {'trials/h':>10} {'ratio':>14}")
+    print(f"{'task':12} {'K':>4} {'s/batch':>10} {'trials/h':>10} {'ratio (range)':>16}")
     for task, budget in budgets.items():
         runs = configurations("adabound", max(ks))
         # Warm: data loaded and moved, kernels built, before anything is timed.
         train(task, "adabound", *runs[0], Budget(epochs=1, max_steps=2), device, data_dir=data_dir)
         train_batched(task, "adabound", runs[:2], Budget(epochs=1, max_steps=2), device,
                       data_dir=data_dir)  # fmt: skip
-        alone_rates, batched_rates = [], {k: [] for k in ks}
-        for _ in range(repeats):
-            # Interleaved: each repeat times one by one, then every K, in the same minute.
-            n_alone = 2
-            start = time.perf_counter()
-            for hparams, seed in runs[:n_alone]:
-                train(task, "adabound", hparams, seed, budget, device, data_dir=data_dir)
-            alone_rates.append(n_alone / (time.perf_counter() - start) * 3600)
-            for k in ks:
+        print_row = f"{task:12} {{k:>4}} {{seconds:10.2f}} {{rate:10.0f}} {{ratio:>16}}"
+        for k in ks:
+            alone_rates, rates, ratios = [], [], []
+            for _ in range(repeats):
+                # Each batch right after its own one-by-one baseline: the same minute's load.
+                start = time.perf_counter()
+                for hparams, seed in runs[:2]:
+                    train(task, "adabound", hparams, seed, budget, device, data_dir=data_dir)
+                alone_rates.append(2 / (time.perf_counter() - start) * 3600)
                 start = time.perf_counter()
                 train_batched(task, "adabound", runs[:k], budget, device, data_dir=data_dir)
-                batched_rates[k].append(k / (time.perf_counter() - start) * 3600)
-        base = statistics.median(alone_rates)
-        print(f"{task:12} {'1*':>4} {3600 / base:10.2f} {base:10.0f} {'1.00 (base)':>14}")
-        for k in ks:
-            rates = batched_rates[k]
-            ratios = [r / a for r, a in zip(rates, alone_rates, strict=True)]
-            spread = f"{min(ratios):.2f}-{max(ratios):.2f}" if len(ratios) > 1 else ""
-            median = statistics.median(rates)
-            print(
-                f"{task:12} {k:4} {k * 3600 / median:10.2f} {median:10.0f} "
-                f"{statistics.median(ratios):6.2f} {spread:>7}"
-            )
-    print("(1* = train() one trial at a time; K = train_batched with K trials at once)")
+                rates.append(k / (time.perf_counter() - start) * 3600)
+                ratios.append(rates[-1] / alone_rates[-1])
+            alone, rate = statistics.median(alone_rates), statistics.median(rates)
+            if k == ks[0]:
+                print(print_row.format(k="1*", seconds=3600 / alone, rate=alone, ratio="1 (base)"))
+            spread = f"{statistics.median(ratios):.2f} ({min(ratios):.2f}-{max(ratios):.2f})"
+            print(print_row.format(k=k, seconds=k * 3600 / rate, rate=rate, ratio=spread))
+    print("(1* = train() one trial at a time; K = train_batched with K trials at once; each")
+    print(" ratio is against the one-by-one rate measured just before it)")
 
 
 def equivalence_section(device: str) -> None:
@@ -157,14 +196,16 @@ def _run_workers(url: str, workers: int, batch_trials: int | None) -> float:
     command += ["--poll-interval", "0.2"]
     if batch_trials is not None:
         command += ["--batch-trials", str(batch_trials)]
-    processes = [
-        subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for _ in range(workers)
-    ]
-    for process in processes:
-        _, err = process.communicate()
-        if process.returncode != 0:
-            raise SystemExit(f"worker failed: {err.decode()[-2000:]}")
+    logs = [Path(url.removeprefix("sqlite:///") + f".worker{i}.log") for i in range(workers)]
+    processes = []
+    for log in logs:
+        with log.open("w") as out:  # a file, not a pipe: a full pipe would stall the worker
+            processes.append(
+                subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+            )
+    for process, log in zip(processes, logs, strict=True):
+        if process.wait() != 0:
+            raise SystemExit(f"worker failed: {log.read_text()[-2000:]}")
     trials = [
         t
         for study in optuna.get_all_study_summaries(url)
@@ -175,12 +216,14 @@ def _run_workers(url: str, workers: int, batch_trials: int | None) -> float:
     return (last - first).total_seconds()
 
 
-def campaign_section(width: int, root: Path, repeats: int, workers: int) -> None:
+def campaign_section(
+    width: int, root: Path, repeats: int, workers: int, tasks: tuple[str, ...] = SMALL_TASKS
+) -> None:
     print(
         f"\n== campaign: paper-robustness width {width}, 3 seeds, {workers} worker processes "
         f"({max(1, THREADS // workers)} torch threads each), real worker + SQLite storage"
     )
-    for task in SMALL_TASKS:
+    for task in tasks:
         lines: dict[str, list[str]] = {}
         rates: dict[str, list[float]] = {"one by one": [], "batched": []}
         for repeat in range(repeats):
@@ -211,6 +254,7 @@ def campaign_section(width: int, root: Path, repeats: int, workers: int) -> None
 
 
 def main() -> None:
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ks", default="1,9,27,81", help="batch sizes (default 1,9,27,81)")
     parser.add_argument("--repeats", type=int, default=2)
@@ -218,7 +262,8 @@ def main() -> None:
     parser.add_argument("--mnist-epochs", type=int, default=1)
     parser.add_argument("--width", type=int, default=3, help="campaign grid width (default 3)")
     parser.add_argument("--workers", type=int, default=2, help="campaign worker processes")
-    parser.add_argument("--parts", default="loop,equivalence,campaign")
+    parser.add_argument("--campaign-tasks", default=",".join(SMALL_TASKS))
+    parser.add_argument("--parts", default="step,loop,equivalence,campaign")
     args = parser.parse_args()
     ks = [int(k) for k in args.ks.split(",")]
     parts = set(args.parts.split(","))
@@ -230,12 +275,15 @@ def main() -> None:
         if "cuda" not in devices:
             print("CUDA absent: CPU figures only")
         for device in devices:
+            if "step" in parts:
+                step_section(device, 27, 5 * args.repeats)
             if "loop" in parts:
                 loop_section(device, ks, args.repeats, root, args.mnist_epochs)
             if "equivalence" in parts:
                 equivalence_section(device)
         if "campaign" in parts:
-            campaign_section(args.width, root, args.repeats, args.workers)
+            tasks = tuple(args.campaign_tasks.split(","))
+            campaign_section(args.width, root, args.repeats, args.workers, tasks)
 
 
 if __name__ == "__main__":

@@ -231,6 +231,8 @@ def _train_epoch(
     diverged: dict[int, int] = {}
 
     def watch() -> None:
+        if bool(torch.isfinite(total).all()):  # the usual case: one check, one sync
+            return
         bad = (~torch.isfinite(total)) & watched
         for k in bad.nonzero().flatten().tolist():
             diverged[k] = taken
