@@ -13,7 +13,6 @@ threads. Prints p50/p95/p99 of the status endpoint next to `/healthz` measured i
 from __future__ import annotations
 
 import argparse
-import json
 import socket
 import statistics
 import subprocess
@@ -30,15 +29,21 @@ import sqlalchemy as sa
 from optuna.distributions import (
     CategoricalDistribution,
     FloatDistribution,
-    distribution_to_json,
 )
 from optuna.trial import TrialState
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from boundsweep.service.db import campaign_progress, make_engine, migrate  # noqa: E402
+from boundsweep.service.db import make_engine, migrate  # noqa: E402
 from boundsweep.studies.campaign import CampaignSpec  # noqa: E402
-from boundsweep.studies.storage import arm_study_name, create_campaign, open_storage  # noqa: E402
+from boundsweep.studies.storage import (  # noqa: E402
+    add_finished_trials,
+    arm_progress,
+    arm_study_name,
+    create_campaign,
+    open_storage,
+    study_id_of,
+)
 
 from benchmarks._postgres import postgres_database, postgres_server  # noqa: E402
 
@@ -68,82 +73,33 @@ def _spec() -> CampaignSpec:
     )
 
 
-def _bulk_insert_finished(engine: sa.Engine, study_id: int, count: int, first_number: int) -> None:
-    """Insert `count` finished trials into Optuna's tables in a few multi-row statements.
-
-    `study.add_trials` issues several statements per trial (minutes for 5,000 on a busy
-    PostgreSQL); this writes the same rows through Optuna's own table definitions (its enum
-    types included), so Optuna reads them back like any trial.
-    """
-    from optuna.storages._rdb import models
-
+def _finished_trials(count: int) -> list[optuna.trial.FrozenTrial]:
+    """`count` finished trials (one in ten pruned) as a worker leaves them."""
     start = datetime(2026, 1, 1)  # Optuna stores naive UTC
-    rows = []
-    for i in range(count):
-        state = TrialState.COMPLETE if i % 10 else TrialState.PRUNED
-        rows.append(
-            {
-                "number": first_number + i,
-                "study_id": study_id,
-                "state": state,
-                "datetime_start": start,
-                "datetime_complete": start + timedelta(seconds=20 + i % 7),
-            }
-        )
     lr = FloatDistribution(1e-4, 1e-1, log=True)
     seed = CategoricalDistribution([0, 1, 2])  # as the objective suggests it (index = seed)
-    with engine.begin() as conn:
-        ids = (
-            conn.execute(
-                sa.insert(models.TrialModel.__table__).returning(
-                    models.TrialModel.__table__.c.trial_id, sort_by_parameter_order=True
-                ),
-                rows,
+    trials = []
+    for i in range(count):
+        value = 0.5 + (i % 97) / 200
+        complete = bool(i % 10)
+        trials.append(
+            optuna.trial.create_trial(
+                state=TrialState.COMPLETE if complete else TrialState.PRUNED,
+                value=value if complete else None,
+                params={"lr": 10 ** (-4 + 3 * (i % 50) / 50), "seed": i % 3},
+                distributions={"lr": lr, "seed": seed},
+                user_attrs={
+                    "seed": i % 3,
+                    "status": "completed",
+                    "val_metric": value,
+                    "wall_time": 20.0,
+                },
+                intermediate_values={step: value - 0.1 / step for step in (1, 2)},
             )
-            .scalars()
-            .all()
         )
-        values, params, attrs, steps = [], [], [], []
-        for i, trial_id in enumerate(ids):
-            value = 0.5 + (i % 97) / 200
-            if rows[i]["state"] == TrialState.COMPLETE:
-                values.append(
-                    {"trial_id": trial_id, "objective": 0, "value": value, "value_type": "FINITE"}
-                )
-            params += [
-                {
-                    "trial_id": trial_id,
-                    "param_name": "lr",
-                    "param_value": 10 ** (-4 + 3 * (i % 50) / 50),
-                    "distribution_json": distribution_to_json(lr),
-                },
-                {
-                    "trial_id": trial_id,
-                    "param_name": "seed",
-                    "param_value": i % 3,
-                    "distribution_json": distribution_to_json(seed),
-                },
-            ]
-            for key, attr in (
-                ("seed", i % 3),
-                ("status", "completed"),
-                ("val_metric", value),
-                ("wall_time", 20.0),
-            ):
-                attrs.append({"trial_id": trial_id, "key": key, "value_json": json.dumps(attr)})
-            for step in (1, 2):
-                steps.append(
-                    {
-                        "trial_id": trial_id,
-                        "step": step,
-                        "intermediate_value": value - 0.1 / step,
-                        "intermediate_value_type": "FINITE",
-                    }
-                )
-        conn.execute(sa.insert(models.TrialValueModel.__table__), values)
-        conn.execute(sa.insert(models.TrialParamModel.__table__), params)
-        conn.execute(sa.insert(models.TrialUserAttributeModel.__table__), attrs)
-        conn.execute(sa.insert(models.TrialIntermediateValueModel.__table__), steps)
+        trials[-1].datetime_start = start
+        trials[-1].datetime_complete = start + timedelta(seconds=20 + i % 7)
+    return trials
 
 
 def store_campaign(url: str) -> float:
@@ -158,7 +114,8 @@ def store_campaign(url: str) -> float:
         study_id = storage.get_study_id_from_name(arm_study_name(CAMPAIGN, arm))
         for _ in range(RUNNING_PER_ARM):
             storage.create_new_trial(study_id)
-        _bulk_insert_finished(engine, study_id, per_arm, QUEUED_PER_ARM + RUNNING_PER_ARM)
+        # Study.add_trials would take minutes for 5,000 on a busy PostgreSQL.
+        add_finished_trials(storage, study_id, _finished_trials(per_arm))
     with engine.connect() as connection:
         stored = connection.scalar(sa.text("SELECT count(*) FROM trials"))
     engine.dispose()
@@ -238,7 +195,7 @@ def _naive_vs_sql(url: str) -> None:
     def optuna_counts() -> None:
         for study in studies:
             for state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING):
-                study._storage.get_n_trials(study._study_id, state=(state,))
+                storage.get_n_trials(study_id_of(study), state=(state,))
 
     def optuna_summaries() -> None:
         optuna.get_all_study_summaries(storage)
@@ -246,14 +203,13 @@ def _naive_vs_sql(url: str) -> None:
     engine = make_engine(url)
 
     def ours() -> None:
-        with engine.connect() as connection:
-            campaign_progress(connection, dict(zip(ARMS, names, strict=True)))
+        arm_progress(engine, CAMPAIGN)
 
     sql = _median_seconds(ours, 20)
     counts = _median_seconds(optuna_counts, 3)
     summaries = _median_seconds(optuna_summaries, 3)
     print(f"  in-process, {TOTAL_TRIALS} trials, median:")
-    print(f"    service SQL campaign_progress        {sql * 1000:9.1f} ms   (baseline)")
+    print(f"    read model arm_progress             {sql * 1000:9.1f} ms   (baseline)")
     print(
         f"    optuna get_n_trials x3 states x5 arms {counts * 1000:9.1f} ms   ({counts / sql:6.1f}x)"
     )

@@ -22,7 +22,14 @@ from typing import Any
 import optuna
 from boundsweep.studies._campaign._spec import SEED_PARAM, ArmSpec, CampaignSpec
 from boundsweep.studies._storage._open import storage_error_reason
-from boundsweep.studies._storage._queue import set_intermediate_values, set_trial_user_attrs
+from boundsweep.studies._storage._optuna import (
+    is_rdb,
+    rdb_of,
+    set_intermediate_values,
+    set_trial_user_attrs,
+    storage_of,
+    trial_id_of,
+)
 from boundsweep.studies.tasks import TASKS
 from boundsweep.studies.training import EpochRecord, TrainResult, resolve_hparams, train
 from optuna.distributions import CategoricalDistribution, FloatDistribution
@@ -130,10 +137,11 @@ class Objective:
         # Without a pruner nothing needs an epoch's value at once: a thread writes them (and
         # the trial's first attrs) and training never waits on the database (a fast task's
         # epoch can be a few ms).
-        rdb = getattr(trial.study._storage, "_backend", trial.study._storage)
-        background = spec.pruner == "none" and isinstance(rdb, RDBStorage)
+        background = spec.pruner == "none" and is_rdb(storage_of(trial.study))
         if background:
-            reports = _BackgroundReports(rdb, trial._trial_id, first_attrs=started)
+            reports = _BackgroundReports(
+                rdb_of(storage_of(trial.study)), trial_id_of(trial), first_attrs=started
+            )
         else:
             reports = None
             clock.timed("storage", _set_user_attrs, trial, **started)
@@ -210,8 +218,8 @@ class _BackgroundReports:
     def __init__(
         self, storage: RDBStorage, trial_id: int, first_attrs: dict[str, Any] | None = None
     ) -> None:
-        self._storage = storage
-        self._trial_id = trial_id
+        self.storage = storage
+        self.trial_id = trial_id
         self._first_attrs = first_attrs
         self._pending: dict[int, float] = {}
         self._lock = threading.Lock()
@@ -235,22 +243,22 @@ class _BackgroundReports:
         if not batch:
             return
         try:
-            set_intermediate_values(self._storage, self._trial_id, batch)
+            set_intermediate_values(self.storage, self.trial_id, batch)
         except Exception as exc:  # a database hiccup must not fail the trial
             # Kept for the next write, or for the record that goes with the result.
             with self._lock:
                 self._pending = {**batch, **self._pending}
             log.warning(
                 "could not store epochs %d-%d of trial id %s yet (%s)",
-                min(batch), max(batch), self._trial_id, storage_error_reason(exc),
+                min(batch), max(batch), self.trial_id, storage_error_reason(exc),
             )  # fmt: skip
 
     def _run(self) -> None:
         if self._first_attrs:
             try:
-                set_trial_user_attrs(self._storage, self._trial_id, self._first_attrs)
+                set_trial_user_attrs(self.storage, self.trial_id, self._first_attrs)
             except Exception:  # the record repeats them; a running trial just shows less
-                log.warning("could not store the first attrs of trial id %s", self._trial_id)
+                log.warning("could not store the first attrs of trial id %s", self.trial_id)
         while True:
             self._wake.wait()
             # Gather the epochs of the next few seconds into one write (or stop on close).
@@ -274,10 +282,10 @@ def _set_user_attrs(
     trial: optuna.Trial, intermediate_values: dict[int, float] | None = None, **attrs: Any
 ) -> None:
     """Record ``attrs`` (and epochs' values) on the trial: one transaction on an RDB storage."""
-    storage = getattr(trial.study._storage, "_backend", trial.study._storage)
-    if isinstance(storage, RDBStorage):
+    storage = storage_of(trial.study)
+    if is_rdb(storage):
         set_trial_user_attrs(
-            storage, trial._trial_id, attrs, intermediate_values=intermediate_values
+            rdb_of(storage), trial_id_of(trial), attrs, intermediate_values=intermediate_values
         )
         return
     for key, value in attrs.items():

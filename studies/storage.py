@@ -14,7 +14,13 @@ for arm in campaign_progress(storage, spec.name):
 
 from __future__ import annotations
 
-from boundsweep.studies._storage import _tables as optuna_tables
+from boundsweep.studies._storage._attrs import (
+    ATTR_ARM,
+    ATTR_CAMPAIGN,
+    ATTR_CANCELLED,
+    ATTR_CREATED_AT,
+    ATTR_SPEC,
+)
 from boundsweep.studies._storage._campaigns import (
     CampaignExists,
     CampaignNotFound,
@@ -31,19 +37,23 @@ from boundsweep.studies._storage._open import (
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_MAX_RETRIES,
     POSTGRES_CONNECT_TIMEOUT,
-    CampaignStorage,
-    engine_of,
     ensure_wal,
     open_storage,
     storage_error_message,
     storage_error_reason,
 )
-from boundsweep.studies._storage._progress import ArmProgress, arm_progress, campaign_progress
-from boundsweep.studies._storage._queue import (
+from boundsweep.studies._storage._optuna import (
+    CampaignStorage,
+    Storage,
+    TrialRow,
+    add_finished_trials,
+    arm_studies,
     beat,
+    campaign_names,
     claim_trial,
     claim_trials,
     claim_waiting_trial,
+    engine_of,
     fail_if_running,
     fail_stale_trials,
     finish_trial,
@@ -51,32 +61,47 @@ from boundsweep.studies._storage._queue import (
     retries_left,
     set_intermediate_values,
     set_trial_user_attrs,
+    study_id_of,
+    talk_directly,
+    trial_id_of,
+    trial_rows,
 )
-from boundsweep.studies._storage._tables import (
-    ATTR_ARM,
-    ATTR_CAMPAIGN,
-    ATTR_CANCELLED,
-    ATTR_CREATED_AT,
-    ATTR_SPEC,
+from boundsweep.studies._storage._progress import (
+    API_STATES,
+    TRIAL_STATES,
+    ArmProgress,
+    api_state,
+    arm_progress,
+    campaign_eta_seconds,
+    campaign_progress,
 )
 
 __all__ = [
+    "API_STATES",
     "ATTR_ARM",
     "ATTR_CAMPAIGN",
     "ATTR_CANCELLED",
     "ATTR_CREATED_AT",
     "ATTR_SPEC",
+    "TRIAL_STATES",
     "DEFAULT_HEARTBEAT_INTERVAL",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_STORAGE",
     "POSTGRES_CONNECT_TIMEOUT",
     "ArmProgress",
     "CampaignStorage",
+    "Storage",
+    "TrialRow",
+    "add_finished_trials",
+    "api_state",
+    "arm_studies",
     "CampaignExists",
     "CampaignNotFound",
     "arm_progress",
     "arm_study_name",
     "beat",
+    "campaign_eta_seconds",
+    "campaign_names",
     "campaign_progress",
     "campaign_study_ids",
     "cancel_campaign",
@@ -93,11 +118,14 @@ __all__ = [
     "list_campaigns",
     "load_spec",
     "open_storage",
-    "optuna_tables",
     "requeue",
     "retries_left",
     "set_intermediate_values",
     "set_trial_user_attrs",
     "storage_error_message",
     "storage_error_reason",
+    "study_id_of",
+    "talk_directly",
+    "trial_id_of",
+    "trial_rows",
 ]

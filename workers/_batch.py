@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import optuna
 from boundsweep.studies.campaign import CampaignSpec
 from boundsweep.studies.objective import WORKER_ID, TrialRecord, run_record, suggest
-from boundsweep.studies.storage import ArmProgress
+from boundsweep.studies.storage import ArmProgress, CampaignStorage, trial_id_of
 from boundsweep.studies.tasks import TASKS
 from boundsweep.studies.training import EpochRecord, TrainResult, resolve_hparams, train_batched
 from boundsweep.workers._heartbeat import Heartbeat
@@ -68,7 +68,7 @@ def run_batch(worker: Worker, row: ArmProgress, claimed: list[FrozenTrial]) -> N
     arm = worker._arms[row.study_id]  # loaded by the claim
     arm_spec, task = arm.spec.arm(row.arm), TASKS[arm.spec.task]
     clock = worker.stats.clock
-    ids = [frozen._trial_id for frozen in claimed]
+    ids = [trial_id_of(frozen) for frozen in claimed]
     label = f"{row.study_name} #{claimed[0].number}..#{claimed[-1].number}"
     log.info("%s claimed, %d trials batched (%s)", label, len(ids), worker.config.device)
     with Heartbeat(
@@ -79,7 +79,7 @@ def run_batch(worker: Worker, row: ArmProgress, claimed: list[FrozenTrial]) -> N
         try:
             if worker.stop.is_set():  # the signal came between the claim and here
                 raise WorkerStopping()
-            trials = clock.timed("storage", _trials, arm, claimed)
+            trials = clock.timed("storage", _trials, worker.storage, arm, claimed)
             runs, started = [], []
             for trial in trials:
                 # Each trial's own suggestion: a grid trial's queued values, or the random or
@@ -117,17 +117,19 @@ def run_batch(worker: Worker, row: ArmProgress, claimed: list[FrozenTrial]) -> N
             worker._tell(arm, trial, TrialState.COMPLETE, result.val_metric, row, record)
 
 
-def _trials(arm: _Arm, claimed: list[FrozenTrial]) -> list[optuna.Trial]:
+def _trials(
+    worker_storage: CampaignStorage, arm: _Arm, claimed: list[FrozenTrial]
+) -> list[optuna.Trial]:
     """An ``optuna.Trial`` for each claimed trial, without reading them again where we can."""
     if arm.direct:
         trials = []
         for frozen in claimed:
-            with arm.study._storage.primed(frozen):
-                trials.append(optuna.Trial(arm.study, frozen._trial_id))
+            with worker_storage.primed(frozen):
+                trials.append(optuna.Trial(arm.study, trial_id_of(frozen)))
         return trials
     # Optuna's trial cache must learn of the claimed trials (QMC arms): one sync for all.
     arm.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    return [optuna.Trial(arm.study, frozen._trial_id) for frozen in claimed]
+    return [optuna.Trial(arm.study, trial_id_of(frozen)) for frozen in claimed]
 
 
 def _train(

@@ -7,11 +7,15 @@ import math
 import threading
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
 
 import optuna
 import sqlalchemy as sa
-from boundsweep.studies.storage import beat, fail_stale_trials, storage_error_reason
+from boundsweep.studies.storage import (
+    CampaignStorage,
+    beat,
+    fail_stale_trials,
+    storage_error_reason,
+)
 
 log = logging.getLogger("boundsweep.worker")
 STORAGE_ERRORS = (
@@ -32,21 +36,21 @@ class Heartbeat:
 
     def __init__(
         self,
-        storage: Any,
+        storage: CampaignStorage,
         trial_id: int | Sequence[int],
         interval: int,
         grace_period: int,
         max_retries: int,
     ) -> None:
-        self._storage = storage
-        self._trial_id = trial_id if isinstance(trial_id, int) else list(trial_id)
+        self.storage = storage
+        self.trial_id = trial_id if isinstance(trial_id, int) else list(trial_id)
         self._interval = interval
         self._sweep_every = max(1, math.ceil(grace_period / interval))
         self._grace_period = grace_period
         self._max_retries = max_retries
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, name=f"heartbeat-{self._trial_id}", daemon=True
+            target=self._run, name=f"heartbeat-{self.trial_id}", daemon=True
         )
 
     def _run(self) -> None:
@@ -55,13 +59,13 @@ class Heartbeat:
         while not self._stop.wait(self._interval):
             beats += 1
             try:
-                if isinstance(self._trial_id, list):
-                    beat(self._storage, self._trial_id)
+                if isinstance(self.trial_id, list):
+                    beat(self.storage, self.trial_id)
                 else:
-                    self._storage.record_heartbeat(self._trial_id)
+                    self.storage.record_heartbeat(self.trial_id)
                 if beats % self._sweep_every == 0:
                     failed = fail_stale_trials(
-                        self._storage,
+                        self.storage,
                         grace_period=self._grace_period,
                         max_retries=self._max_retries,
                     )
@@ -71,10 +75,10 @@ class Heartbeat:
                         )
             except STORAGE_ERRORS as exc:  # a database outage must not kill the trial
                 log.warning(
-                    "heartbeat of trial id %s failed: %s", self._trial_id, storage_error_reason(exc)
+                    "heartbeat of trial id %s failed: %s", self.trial_id, storage_error_reason(exc)
                 )
             except Exception:  # nor anything else; the next beat retries
-                log.warning("heartbeat of trial id %s failed", self._trial_id, exc_info=True)
+                log.warning("heartbeat of trial id %s failed", self.trial_id, exc_info=True)
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()

@@ -48,6 +48,9 @@ from boundsweep.studies.storage import (
     retries_left,
     set_trial_user_attrs,
     storage_error_reason,
+    study_id_of,
+    talk_directly,
+    trial_id_of,
 )
 from boundsweep.studies.tasks import TASKS
 from boundsweep.studies.training import EpochRecord
@@ -207,7 +210,7 @@ class Worker:
                 continue
             if self._arm(row).direct:
                 claimed = claim_trial(self.storage, row.study_id)
-                trial_id = None if claimed is None else claimed._trial_id
+                trial_id = None if claimed is None else trial_id_of(claimed)
             else:
                 claimed, trial_id = None, claim_waiting_trial(self.storage, row.study_id)
             if trial_id is not None:
@@ -233,7 +236,7 @@ class Worker:
         claimed = claim_trials(self.storage, row.study_id, limit)
         self._count(row, waiting=-len(claimed), running=len(claimed))
         if len(claimed) == 1:  # nothing to batch with: the one-by-one path
-            return row, claimed[0]._trial_id, claimed[0] if arm.direct else None
+            return row, trial_id_of(claimed[0]), claimed[0] if arm.direct else None
         return (row, claimed) if claimed else ()
 
     def _sweep_stale(self) -> None:
@@ -264,7 +267,7 @@ class Worker:
                 # Nothing reads other trials then, so Optuna's trial cache only costs:
                 # it must re-read every unfinished (queued) trial before it accepts a claimed
                 # one. The study talks to the database directly instead.
-                study._storage = self.storage
+                talk_directly(study, self.storage)
             self._arms[row.study_id] = _Arm(spec, study, direct)
         return self._arms[row.study_id]
 
@@ -399,7 +402,7 @@ class Worker:
             # What ``tell`` stores, and the run's record, in one transaction and without
             # re-reading the trial (its sampler has nothing to learn from it).
             won = clock.timed(
-                "storage", finish_trial, self.storage, trial._trial_id, value,
+                "storage", finish_trial, self.storage, trial_id_of(trial), value,
                 user_attrs=record.user_attrs if record else None,
                 intermediate_values=record.intermediate_values if record else None,
             )  # fmt: skip
@@ -408,7 +411,7 @@ class Worker:
             return
         # A NaN takes ``tell``'s path; a deferred record is written first.
         if record is not None and not clock.timed(
-            "storage", set_trial_user_attrs, self.storage, trial._trial_id,
+            "storage", set_trial_user_attrs, self.storage, trial_id_of(trial),
             record.user_attrs, intermediate_values=record.intermediate_values,
         ):  # fmt: skip
             raise ValueError("the trial is no longer RUNNING")
@@ -431,7 +434,7 @@ class Worker:
                     frozen.number, self.config.max_retries + 1,
                 )  # fmt: skip
                 return
-            requeue(backend, arm.study._study_id, frozen, count_as_retry=count_as_retry)
+            requeue(backend, study_id_of(arm.study), frozen, count_as_retry=count_as_retry)
         except STORAGE_ERRORS as exc:
             # The worker goes on (or stops cleanly); the trial stops beating, so another
             # worker fails it as stale and queues the copy once the database is back.

@@ -1,36 +1,29 @@
-"""The service's own tables, their migrations, and fast SQL reads of Optuna's tables."""
+"""The service's own tables (`bs_*`) and their migrations; Optuna's are read through
+`studies.storage`."""
 
 from __future__ import annotations
 
 from boundsweep.service.db._engine import make_engine, normalize_url
 from boundsweep.service.db._migrate import migrate
-from boundsweep.service.db._progress import (
-    TRIAL_STATES,
-    ArmProgress,
-    CampaignProgress,
-    arm_study_ids,
-    campaign_progress,
+from boundsweep.service.db._registry import (
+    insert_campaign_rows,
+    record_row,
+    register_campaign,
+    unregistered_campaigns,
 )
-from boundsweep.service.db._registry import discover_campaigns, register_campaign
 from boundsweep.service.db._tables import Base, CampaignRecord, Schedule, ScheduleRun, utcnow
-from boundsweep.service.db._trials import TrialRow, trial_page
 
 __all__ = [
-    "TRIAL_STATES",
-    "ArmProgress",
     "Base",
-    "CampaignProgress",
     "CampaignRecord",
     "Schedule",
     "ScheduleRun",
-    "TrialRow",
-    "arm_study_ids",
-    "campaign_progress",
-    "discover_campaigns",
+    "insert_campaign_rows",
     "make_engine",
     "migrate",
     "normalize_url",
+    "record_row",
     "register_campaign",
-    "trial_page",
+    "unregistered_campaigns",
     "utcnow",
 ]

@@ -2,8 +2,9 @@
 
 The arm studies in Optuna's tables are the truth; the registry adds who created a campaign and
 from which schedule, and makes `GET /campaigns` one indexed query. A campaign created by any
-Optuna client without a registry row (an old CLI, a script) is entered on the next listing by
-`discover_campaigns`, from the `boundsweep:*` user attributes of its studies.
+Optuna client without a registry row (an old CLI, a script) is shown by the listing all the
+same (`unregistered_campaigns`, from the `boundsweep:*` user attributes of its studies) and
+entered by the first write about it.
 """
 
 from __future__ import annotations
@@ -17,10 +18,16 @@ import sqlalchemy as sa
 from boundsweep.service.db._engine import make_engine
 from boundsweep.service.db._migrate import migrate
 from boundsweep.service.db._tables import CampaignRecord, utcnow
-from boundsweep.studies.storage import optuna_tables as ot
+from boundsweep.studies.storage import arm_studies, campaign_names
 from sqlalchemy.dialects import postgresql, sqlite
 
-__all__ = ["CREATED_BY", "discover_campaigns", "insert_campaign_rows", "register_campaign"]
+__all__ = [
+    "CREATED_BY",
+    "insert_campaign_rows",
+    "record_row",
+    "register_campaign",
+    "unregistered_campaigns",
+]
 
 CREATED_BY = ("api", "schedule", "cli")
 
@@ -97,53 +104,37 @@ def _parse_created_at(value: Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=utcnow().tzinfo)
 
 
-def discover_campaigns(connection: sa.Connection) -> int:
-    """Register campaigns found in Optuna's tables without a registry row.
+def unregistered_campaigns(engine: sa.Engine, known: set[str]) -> list[CampaignRecord]:
+    """Campaigns in Optuna's tables that the registry has no row for, as unsaved records.
 
-    Reads the `boundsweep:campaign`, `boundsweep:spec`, `boundsweep:created_at` and
-    `boundsweep:cancelled` study attributes; costs one query when nothing is missing.
-
-    Returns:
-        How many campaigns were registered.
+    Read from the arm studies' ``boundsweep:*`` user attrs (``studies.storage``'s read model);
+    costs one grouped query when nothing is missing. A read never writes them: a GET shows
+    them as they are, and the next write about them (a cancel) enters them.
     """
-    attrs = ot.study_user_attributes
-    found = connection.execute(
-        sa.select(attrs.c.study_id, attrs.c.value_json).where(attrs.c.key == ot.ATTR_CAMPAIGN)
-    ).all()
-    by_name: dict[str, list[int]] = {}
-    for study_id, value_json in found:
-        by_name.setdefault(json.loads(value_json), []).append(study_id)
-    if not by_name:
-        return 0
-    known = set(connection.scalars(sa.select(CampaignRecord.name)))
-    missing = {name: ids for name, ids in by_name.items() if name not in known}
-    if not missing:
-        return 0
-    study_ids = {i for ids in missing.values() for i in ids}
-    keys = (ot.ATTR_SPEC, ot.ATTR_CREATED_AT, ot.ATTR_CANCELLED)
-    values: dict[tuple[int, str], Any] = {
-        (study_id, key): json.loads(value_json)
-        for study_id, key, value_json in connection.execute(
-            sa.select(attrs.c.study_id, attrs.c.key, attrs.c.value_json).where(
-                attrs.c.study_id.in_(study_ids), attrs.c.key.in_(keys)
-            )
-        )
-    }
-    rows = []
-    for name, ids in missing.items():
-        spec = values.get((ids[0], ot.ATTR_SPEC))
+    missing = [name for name in campaign_names(engine) if name not in known]
+    records = []
+    for name in missing:
+        arms = arm_studies(engine, name)
+        spec_json = next((arm.spec_json for arm in arms if arm.spec_json), None)
+        spec = json.loads(spec_json) if spec_json else None
         if not isinstance(spec, dict):
             continue  # not a boundsweep campaign after all (attribute set by hand)
-        cancelled = any(values.get((i, ot.ATTR_CANCELLED)) for i in ids)
-        rows.append(
-            {
-                "name": name,
-                "task": str(spec.get("task", "")),
-                "created_at": _parse_created_at(values.get((ids[0], ot.ATTR_CREATED_AT))),
-                "created_by": "cli",
-                "schedule_name": None,
-                "spec": spec,
-                "state": "cancelled" if cancelled else "active",
-            }
+        records.append(
+            CampaignRecord(
+                name=name,
+                task=str(spec.get("task", "")),
+                created_at=_parse_created_at(arms[0].created_at),
+                created_by="cli",
+                schedule_name=None,
+                spec=spec,
+                state="cancelled" if any(arm.cancelled for arm in arms) else "active",
+            )
         )
-    return insert_campaign_rows(connection, rows)
+    return records
+
+
+def record_row(record: CampaignRecord) -> dict[str, Any]:
+    """The registry row of a record, for ``insert_campaign_rows``."""
+    return {
+        column.name: getattr(record, column.name) for column in CampaignRecord.__table__.columns
+    }

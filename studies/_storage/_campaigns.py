@@ -4,17 +4,28 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from typing import Any
 
 import optuna
-import sqlalchemy as sa
 from boundsweep.studies._campaign._spec import CampaignSpec
-from boundsweep.studies._storage import _tables as t
+from boundsweep.studies._storage._attrs import (
+    ATTR_ARM,
+    ATTR_CAMPAIGN,
+    ATTR_CANCELLED,
+    ATTR_CREATED_AT,
+    ATTR_SPEC,
+)
 from boundsweep.studies._storage._errors import CampaignExists, CampaignNotFound
-from boundsweep.studies._storage._open import engine_of
+from boundsweep.studies._storage._optuna import (
+    ArmStudy,
+    CampaignStorage,
+    Storage,
+    arm_studies,
+    campaign_names,
+    enqueue_fixed_params,
+    set_study_attr,
+    study_id_of,
+)
 from boundsweep.studies.tasks import TASKS
-from optuna.distributions import BaseDistribution, distribution_to_json
-from optuna.trial import TrialState
 
 
 def arm_study_name(campaign: str, arm: str) -> str:
@@ -22,93 +33,12 @@ def arm_study_name(campaign: str, arm: str) -> str:
     return f"{campaign}/{arm}"
 
 
-def campaign_study_ids(storage: Any, name: str) -> dict[str, int]:
+def campaign_study_ids(storage: Storage, name: str) -> dict[str, int]:
     """Arm name → study id of the campaign ``name`` (empty if there is none)."""
-    sua = t.study_user_attributes
-    arm_attr = sua.alias("arm_attr")
-    query = (
-        sa.select(sua.c.study_id, arm_attr.c.value_json)
-        .join(arm_attr, arm_attr.c.study_id == sua.c.study_id)
-        .where(sua.c.key == t.ATTR_CAMPAIGN, sua.c.value_json == t.attr_json(name))
-        .where(arm_attr.c.key == t.ATTR_ARM)
-    )
-    with engine_of(storage).connect() as conn:
-        return {json.loads(arm): study_id for study_id, arm in conn.execute(query)}
+    return {arm.arm: arm.study_id for arm in arm_studies(storage, name)}
 
 
-_BATCH = 1_000
-
-
-def enqueue_fixed_params(
-    storage: Any,
-    study_id: int,
-    queued: list[dict[str, Any]],
-    distributions: dict[str, BaseDistribution],
-) -> None:
-    """Queue one WAITING trial per params dict, in one transaction, with its params set.
-
-    Each trial gets what ``Study.enqueue_trial`` writes (the ``fixed_params`` system attr),
-    and its params are stored with ``distributions`` as well, the way ``Trial.suggest_*``
-    would store them. The objective's suggest calls then find every queued value already in
-    the trial and write nothing, which saves a worker a transaction per param of every
-    trial; a queued trial also shows its configuration to any Optuna reader. Done in bulk:
-    Optuna adds trials one transaction each, over a minute for 1,000 trials on a busy
-    PostgreSQL.
-    """
-    trials, attrs, params_table = t.trials, t.trial_system_attributes, t.trial_params
-    missing = sorted({name for params in queued for name in params} - set(distributions))
-    if missing:
-        raise ValueError(f"no distribution for the queued params {missing}")
-    encoded = {name: distribution_to_json(d) for name, d in distributions.items()}
-    with engine_of(storage).begin() as conn:
-        # Numbers continue the study's own; the study row lock keeps them unique as
-        # Optuna's trial creation does.
-        if conn.dialect.name == "postgresql":
-            conn.execute(
-                sa.select(t.studies.c.study_id)
-                .where(t.studies.c.study_id == study_id)
-                .with_for_update()
-            )
-        first = conn.execute(
-            sa.select(sa.func.count()).select_from(trials).where(trials.c.study_id == study_id)
-        ).scalar_one()
-        for start in range(0, len(queued), _BATCH):
-            chunk = queued[start : start + _BATCH]
-            ids = list(
-                conn.execute(
-                    sa.insert(trials).returning(trials.c.trial_id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "study_id": study_id,
-                            "number": first + start + i,
-                            "state": TrialState.WAITING,
-                        }
-                        for i in range(len(chunk))
-                    ],
-                ).scalars()
-            )
-            conn.execute(
-                sa.insert(attrs),
-                [
-                    {"trial_id": trial_id, "key": "fixed_params", "value_json": json.dumps(params)}
-                    for trial_id, params in zip(ids, chunk, strict=True)
-                ],
-            )
-            rows = [
-                {
-                    "trial_id": trial_id,
-                    "param_name": name,
-                    "param_value": distributions[name].to_internal_repr(value),
-                    "distribution_json": encoded[name],
-                }
-                for trial_id, params in zip(ids, chunk, strict=True)
-                for name, value in params.items()
-            ]
-            if rows:
-                conn.execute(sa.insert(params_table), rows)
-
-
-def create_campaign(storage: Any, spec: CampaignSpec) -> list[str]:
+def create_campaign(storage: CampaignStorage, spec: CampaignSpec) -> list[str]:
     """Create one study per arm and queue every trial the campaign will run.
 
     Grid arms queue each (configuration, seed) as a WAITING trial; sampled arms queue
@@ -140,72 +70,63 @@ def create_campaign(storage: Any, spec: CampaignSpec) -> list[str]:
                 direction=direction,
             )
             created.append(study)
-            study.set_user_attr(t.ATTR_CAMPAIGN, spec.name)
-            study.set_user_attr(t.ATTR_ARM, arm.name)
-            study.set_user_attr(t.ATTR_SPEC, spec_json)
-            study.set_user_attr(t.ATTR_CANCELLED, False)
-            study.set_user_attr(t.ATTR_CREATED_AT, created_at)
+            study.set_user_attr(ATTR_CAMPAIGN, spec.name)
+            study.set_user_attr(ATTR_ARM, arm.name)
+            study.set_user_attr(ATTR_SPEC, spec_json)
+            study.set_user_attr(ATTR_CANCELLED, False)
+            study.set_user_attr(ATTR_CREATED_AT, created_at)
             enqueue_fixed_params(
                 storage,
-                study._study_id,
+                study_id_of(study),
                 arm.queued_params(spec.seeds),
                 arm.distributions(spec.seeds),
             )
     except optuna.exceptions.DuplicatedStudyError as exc:
-        _delete(created)
+        _delete(storage, created)
         raise CampaignExists(
             f"campaign {spec.name!r}: a study named {exc.args[0] if exc.args else ''} exists"
         ) from None
     except BaseException:
-        _delete(created)
+        _delete(storage, created)
         raise
     return [study.study_name for study in created]
 
 
-def _delete(created: list[optuna.Study]) -> None:
+def _delete(storage: CampaignStorage, created: list[optuna.Study]) -> None:
     for study in created:
-        optuna.delete_study(study_name=study.study_name, storage=study._storage)
+        optuna.delete_study(study_name=study.study_name, storage=storage)
 
 
-def list_campaigns(storage: Any) -> list[str]:
+def list_campaigns(storage: Storage) -> list[str]:
     """Names of every campaign in the storage, oldest first."""
-    sua = t.study_user_attributes
-    query = (
-        sa.select(sua.c.value_json, sa.func.min(sua.c.study_id))
-        .where(sua.c.key == t.ATTR_CAMPAIGN)
-        .group_by(sua.c.value_json)
-        .order_by(sa.func.min(sua.c.study_id))
-    )
-    with engine_of(storage).connect() as conn:
-        return [json.loads(value) for value, _ in conn.execute(query)]
+    return campaign_names(storage)
 
 
-def _first_attr(storage: Any, name: str, key: str) -> Any:
-    ids = campaign_study_ids(storage, name)
-    if not ids:
+def _arms(storage: Storage, name: str) -> list[ArmStudy]:
+    arms = arm_studies(storage, name)
+    if not arms:
         raise CampaignNotFound(f"no campaign named {name!r}")
-    sua = t.study_user_attributes
-    query = sa.select(sua.c.value_json).where(sua.c.study_id == min(ids.values()), sua.c.key == key)
-    with engine_of(storage).connect() as conn:
-        value = conn.execute(query).scalar_one_or_none()
-    return None if value is None else json.loads(value)
+    return arms
 
 
-def load_spec(storage: Any, name: str) -> CampaignSpec:
+def load_spec(storage: Storage, name: str) -> CampaignSpec:
     """The spec the campaign ``name`` was created with.
 
     Raises:
         CampaignNotFound: No such campaign.
     """
-    return CampaignSpec.model_validate(_first_attr(storage, name, t.ATTR_SPEC))
+    stored = next((arm.spec_json for arm in _arms(storage, name) if arm.spec_json), None)
+    if stored is None:
+        raise CampaignNotFound(f"campaign {name!r} has no stored spec")
+    return CampaignSpec.model_validate(json.loads(stored))
 
 
-def is_cancelled(storage: Any, name: str) -> bool:
+def is_cancelled(storage: Storage, name: str) -> bool:
     """Whether ``cancel_campaign`` was called on ``name``."""
-    return bool(_first_attr(storage, name, t.ATTR_CANCELLED))
+    return _arms(storage, name)[0].cancelled
 
 
-def cancel_campaign(storage: Any, name: str) -> None:
+def cancel_campaign(storage: Storage, name: str) -> None:
     """Stop workers from claiming the campaign's trials; WAITING trials stay WAITING.
 
     Running trials finish; nothing is deleted, so the campaign can be inspected as it is.
@@ -213,13 +134,5 @@ def cancel_campaign(storage: Any, name: str) -> None:
     Raises:
         CampaignNotFound: No such campaign.
     """
-    ids = campaign_study_ids(storage, name)
-    if not ids:
-        raise CampaignNotFound(f"no campaign named {name!r}")
-    sua = t.study_user_attributes
-    with engine_of(storage).begin() as conn:
-        conn.execute(
-            sa.update(sua)
-            .where(sua.c.study_id.in_(ids.values()), sua.c.key == t.ATTR_CANCELLED)
-            .values(value_json=t.attr_json(True))
-        )
+    ids = [arm.study_id for arm in _arms(storage, name)]
+    set_study_attr(storage, ids, ATTR_CANCELLED, True)

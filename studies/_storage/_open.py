@@ -12,14 +12,12 @@ import random
 import sqlite3
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from typing import Any
 
 import optuna
 import sqlalchemy as sa
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
-from optuna.trial import FrozenTrial
+from boundsweep.studies._storage._optuna import CampaignStorage, heartbeat_storage
 
 DEFAULT_HEARTBEAT_INTERVAL = 10
 """Seconds between two heartbeats of a running trial."""
@@ -71,34 +69,6 @@ def ensure_wal(conn: sqlite3.Connection, timeout: float) -> None:
             )
         # Others' transactions are short; try again soon, at a random moment.
         time.sleep(random.uniform(0.001, 0.02))
-
-
-class CampaignStorage(RDBStorage):
-    """Optuna's ``RDBStorage``, which can also serve a trial its process has just claimed.
-
-    ``optuna.Trial(study, trial_id)`` starts by reading the whole trial, one query per table
-    in a session of its own. The claim (``studies.storage.claim_trial``) has just read the
-    same rows in its own transaction; inside ``with storage.primed(trial):`` a ``get_trial``
-    of that id returns them (once) instead of asking the database again.
-    """
-
-    _primed: FrozenTrial | None = None
-
-    @contextmanager
-    def primed(self, trial: FrozenTrial) -> Iterator[None]:
-        """Serve ``trial`` to the first ``get_trial`` of its id inside the block."""
-        self._primed = trial
-        try:
-            yield
-        finally:
-            self._primed = None
-
-    def get_trial(self, trial_id: int) -> FrozenTrial:
-        primed = self._primed
-        if primed is not None and primed._trial_id == trial_id:
-            self._primed = None
-            return primed
-        return super().get_trial(trial_id)
 
 
 def _unwrap(exc: BaseException) -> BaseException:
@@ -201,29 +171,15 @@ def open_storage(
             with warnings.catch_warnings():
                 # Heartbeats are "experimental" in Optuna 5 but the only crash detection it has.
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return CampaignStorage(
+                return heartbeat_storage(
                     url,
                     engine_kwargs=kwargs,
                     heartbeat_interval=heartbeat_interval,
                     grace_period=grace_period,
-                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(
-                        max_retry=max_retries
-                    ),
+                    max_retries=max_retries,
                 )
         except (sa.exc.DBAPIError, optuna.exceptions.StorageInternalError):
             if attempt == 4:
                 raise
             time.sleep(0.2 * (attempt + 1))
     raise AssertionError("unreachable")
-
-
-def engine_of(storage: Any) -> sa.Engine:
-    """The SQLAlchemy engine behind an ``RDBStorage``, a cached wrapper, an engine or a URL."""
-    if isinstance(storage, sa.Engine):
-        return storage
-    if isinstance(storage, str):
-        return open_storage(storage).engine
-    backend = getattr(storage, "_backend", storage)  # optuna's _CachedStorage wraps the RDB one
-    if isinstance(backend, RDBStorage):
-        return backend.engine
-    raise TypeError(f"expected an RDBStorage, an Engine or a URL, got {type(storage).__name__}")

@@ -1,49 +1,69 @@
-"""Per-arm progress counts straight from Optuna's tables.
+"""The read model of campaigns' progress: one answer for the worker, the CLI and the API.
 
-``Study.get_trials`` reads every trial with all its attributes (seconds for 5,000 trials on
-SQLite); a progress page and a worker's choice of arm need only counts, which one grouped
-query gives in milliseconds.
+Counts come from grouped queries (``_optuna.study_counts``), membership from the arm
+studies' attrs (``_optuna.arm_studies``); nothing here loads a trial.
 """
 
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
-import sqlalchemy as sa
-from boundsweep.studies._campaign._spec import CampaignSpec
-from boundsweep.studies._storage import _tables as t
-from boundsweep.studies._storage._campaigns import CampaignNotFound
-from boundsweep.studies._storage._open import engine_of
-from optuna.study import StudyDirection
+from boundsweep.studies._storage._errors import CampaignNotFound
+from boundsweep.studies._storage._optuna import (
+    ArmStudy,
+    Storage,
+    StudyCounts,
+    arm_studies,
+    study_counts,
+)
 from optuna.trial import TrialState
+
+API_STATES = ("waiting", "running", "complete", "pruned", "failed")
+"""The trial states as the API and CLI name them (``failed`` is Optuna's ``FAIL``)."""
+TRIAL_STATES: dict[str, TrialState] = {
+    "waiting": TrialState.WAITING,
+    "running": TrialState.RUNNING,
+    "complete": TrialState.COMPLETE,
+    "pruned": TrialState.PRUNED,
+    "failed": TrialState.FAIL,
+}
+"""Each API state name's Optuna ``TrialState``."""
+_API_NAME = {state: name for name, state in TRIAL_STATES.items()}
+
+
+def api_state(state: TrialState) -> str:
+    """The API's name of an Optuna trial state (``failed`` for ``FAIL``)."""
+    return _API_NAME.get(state, state.name.lower())
 
 
 @dataclass(frozen=True)
 class ArmProgress:
     """Where one arm of a campaign stands.
 
-    Every planned trial is in exactly one of ``waiting``, ``running``, ``complete``,
-    ``pruned`` or ``fail`` (crashed more than ``max_retries`` times, reported failed);
-    ``retried`` counts crashed attempts that were queued again.
+    Every trial is in exactly one of ``waiting``, ``running``, ``complete``, ``pruned`` or
+    ``fail`` (crashed and given up); a crash that was queued again is one FAIL row plus a
+    WAITING copy, and counts once (in ``retried``, not in ``fail`` nor ``total``).
 
     Attributes:
         campaign: Campaign name.
         arm: Arm name.
         study_name: The Optuna study, ``<campaign>/<arm>``.
+        study_id: The study's id in the storage.
         optimizer: The arm's optimizer.
         sampler: The arm's sampler.
-        total: Trials planned (grid points x seeds, or ``n_trials``).
+        direction: ``minimize`` or ``maximize``.
+        total: The arm's trials: waiting + running + complete + pruned + fail.
         waiting: Queued, not started.
         running: Being trained now.
         complete: Finished with a value (diverged runs included).
         pruned: Stopped early by the pruner (they count as finished).
         fail: Given up after too many crashes.
         retried: Crashed attempts that were queued again.
-        best: Best value so far (per the task's direction), ``None`` before the first.
+        best: Best value so far (per the direction), ``None`` before the first.
+        mean_trial_seconds: Mean wall time of the complete trials, ``None`` before the first.
         cancelled: Whether the campaign was cancelled.
     """
 
@@ -53,6 +73,7 @@ class ArmProgress:
     study_id: int
     optimizer: str
     sampler: str
+    direction: str | None
     total: int
     waiting: int
     running: int
@@ -61,6 +82,7 @@ class ArmProgress:
     fail: int
     retried: int
     best: float | None
+    mean_trial_seconds: float | None
     cancelled: bool
 
     @property
@@ -69,125 +91,118 @@ class ArmProgress:
         return self.complete + self.pruned + self.fail
 
     @property
+    def remaining(self) -> int:
+        """Trials still to run: waiting or running."""
+        return self.waiting + self.running
+
+    @property
     def done(self) -> bool:
-        """Whether every planned trial is finished."""
+        """Whether every trial is finished."""
         return self.finished >= self.total
 
+    @property
+    def counts(self) -> dict[str, int]:
+        """The count of each state, by its API name."""
+        values = (self.waiting, self.running, self.complete, self.pruned, self.fail)
+        return dict(zip(API_STATES, values, strict=True))
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Mean trial time x remaining / running trials (the workers busy on the arm);
+        ``None`` when nothing completed yet, nothing runs, or nothing is left."""
+        if self.mean_trial_seconds is None or not self.running or not self.remaining:
+            return None
+        return self.mean_trial_seconds * self.remaining / self.running
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-able fields plus ``finished`` and ``done``."""
-        return {**asdict(self), "finished": self.finished, "done": self.done}
+        """JSON-able fields plus ``finished``, ``done`` and ``eta_seconds``."""
+        return {
+            **asdict(self),
+            "finished": self.finished,
+            "done": self.done,
+            "eta_seconds": self.eta_seconds,
+        }
+
+
+def campaign_eta_seconds(arms: list[ArmProgress]) -> float | None:
+    """Σ over arms of (mean trial time x remaining trials) / all running trials.
+
+    Workers move between arms, so the campaign's running trials are the worker count that
+    drains the remaining work of every arm. ``None`` when nothing runs, or when an arm with
+    work left has no completed trial to time yet.
+    """
+    running = sum(arm.running for arm in arms)
+    work = 0.0
+    for arm in arms:
+        if not arm.remaining:
+            continue
+        if arm.mean_trial_seconds is None:
+            return None
+        work += arm.mean_trial_seconds * arm.remaining
+    if not running or not work:
+        return None
+    return work / running
 
 
 @lru_cache(maxsize=4096)
-def _planned(spec_json: str, arm: str) -> tuple[int, str, str]:
-    """(planned trials, optimizer, sampler) of one arm; the spec of a study never changes."""
-    spec = CampaignSpec.model_validate(json.loads(spec_json))
-    arm_spec = spec.arm(arm)
-    return arm_spec.planned_trials(spec.seeds), arm_spec.optimizer, arm_spec.sampler
+def _arm_of_spec(spec_json: str | None, arm: str) -> tuple[str, str]:
+    """(optimizer, sampler) of one arm; the spec of a study never changes.
+
+    The stored spec is ``CampaignSpec.model_dump`` (every default filled in), so the two
+    fields are read as stored: validating the whole spec would load the optimizer registry
+    (torch) for a status page.
+    """
+    stored = json.loads(spec_json) if spec_json else {}
+    for arm_spec in stored.get("arms", []):
+        if (arm_spec.get("name") or arm_spec.get("optimizer")) == arm:
+            return str(arm_spec.get("optimizer", arm)), str(arm_spec.get("sampler", "grid"))
+    return arm, ""
 
 
-def arm_progress(storage: Any, campaign: str | None = None) -> list[ArmProgress]:
-    """Progress of every arm of ``campaign`` (or of every campaign), oldest study first."""
-    sua = t.study_user_attributes
-    keys = (t.ATTR_CAMPAIGN, t.ATTR_ARM, t.ATTR_SPEC, t.ATTR_CANCELLED)
-    attrs_query = sa.select(sua.c.study_id, sua.c.key, sua.c.value_json).where(sua.c.key.in_(keys))
-    if campaign is not None:
-        of_campaign = sa.select(sua.c.study_id).where(
-            sua.c.key == t.ATTR_CAMPAIGN, sua.c.value_json == t.attr_json(campaign)
-        )
-        attrs_query = attrs_query.where(sua.c.study_id.in_(of_campaign.scalar_subquery()))
-    with engine_of(storage).connect() as conn:
-        attrs: dict[int, dict[str, str]] = defaultdict(dict)
-        for study_id, key, value in conn.execute(attrs_query):
-            attrs[study_id][key] = value
-        arms = {sid: a for sid, a in attrs.items() if t.ATTR_SPEC in a and t.ATTR_ARM in a}
-        if not arms:
-            return []
-        ids = list(arms)
-        counts: dict[int, dict[TrialState, int]] = defaultdict(dict)
-        trials = t.trials
-        count_query = (
-            sa.select(trials.c.study_id, trials.c.state, sa.func.count())
-            .where(trials.c.study_id.in_(ids))
-            .group_by(trials.c.study_id, trials.c.state)
-        )
-        for study_id, state, n in conn.execute(count_query):
-            counts[study_id][state] = n
-        best = _best_values(conn, ids)
-        names = dict(
-            conn.execute(
-                sa.select(t.studies.c.study_id, t.studies.c.study_name).where(
-                    t.studies.c.study_id.in_(ids)
-                )
-            ).all()
-        )
-    rows = []
-    for study_id in sorted(ids):
-        a = arms[study_id]
-        arm = json.loads(a[t.ATTR_ARM])
-        total, optimizer, sampler = _planned(a[t.ATTR_SPEC], arm)
-        n = counts[study_id]
-        waiting = n.get(TrialState.WAITING, 0)
-        running = n.get(TrialState.RUNNING, 0)
-        complete = n.get(TrialState.COMPLETE, 0)
-        pruned = n.get(TrialState.PRUNED, 0)
-        # Every crash leaves a FAIL row; a retried one also left a new WAITING copy, so the
-        # slots not accounted for by live or finished trials are the ones given up.
-        fail = max(0, total - waiting - running - complete - pruned)
-        rows.append(
-            ArmProgress(
-                campaign=json.loads(a[t.ATTR_CAMPAIGN]),
-                arm=arm,
-                study_name=names[study_id],
-                study_id=study_id,
-                optimizer=optimizer,
-                sampler=sampler,
-                total=total,
-                waiting=waiting,
-                running=running,
-                complete=complete,
-                pruned=pruned,
-                fail=fail,
-                retried=max(0, n.get(TrialState.FAIL, 0) - fail),
-                best=best.get(study_id),
-                cancelled=json.loads(a.get(t.ATTR_CANCELLED, "false")) is True,
-            )
-        )
-    return rows
-
-
-def _best_values(conn: sa.Connection, ids: list[int]) -> dict[int, float]:
-    trials, values, directions = t.trials, t.trial_values, t.study_directions
-    query = (
-        sa.select(
-            trials.c.study_id,
-            directions.c.direction,
-            sa.func.max(values.c.value),
-            sa.func.min(values.c.value),
-        )
-        .join(values, values.c.trial_id == trials.c.trial_id)
-        .join(
-            directions,
-            sa.and_(directions.c.study_id == trials.c.study_id, directions.c.objective == 0),
-        )
-        .where(
-            trials.c.study_id.in_(ids),
-            trials.c.state == TrialState.COMPLETE,
-            values.c.objective == 0,
-        )
-        .group_by(trials.c.study_id, directions.c.direction)
+def _progress(study: ArmStudy, counts: StudyCounts) -> ArmProgress:
+    n = counts.count
+    retried = min(counts.retry_copies, n(TrialState.FAIL))
+    fail = n(TrialState.FAIL) - retried
+    complete = counts.states.get(TrialState.COMPLETE)
+    best = None
+    if complete is not None:
+        best = complete.high if study.direction == "maximize" else complete.low
+    optimizer, sampler = _arm_of_spec(study.spec_json, study.arm)
+    waiting, running = n(TrialState.WAITING), n(TrialState.RUNNING)
+    pruned, done = n(TrialState.PRUNED), n(TrialState.COMPLETE)
+    return ArmProgress(
+        campaign=study.campaign,
+        arm=study.arm,
+        study_name=study.study_name,
+        study_id=study.study_id,
+        optimizer=optimizer,
+        sampler=sampler,
+        direction=study.direction,
+        total=waiting + running + done + pruned + fail,
+        waiting=waiting,
+        running=running,
+        complete=done,
+        pruned=pruned,
+        fail=fail,
+        retried=retried,
+        best=best,
+        mean_trial_seconds=None if complete is None else complete.mean_seconds,
+        cancelled=study.cancelled,
     )
-    best = {}
-    for study_id, direction, high, low in conn.execute(query):
-        best[study_id] = high if direction == StudyDirection.MAXIMIZE else low
-    return best
 
 
-def campaign_progress(storage: Any, name: str) -> list[ArmProgress]:
+def arm_progress(storage: Storage, campaign: str | None = None) -> list[ArmProgress]:
+    """Progress of every arm of ``campaign`` (or of every campaign), oldest study first."""
+    studies = [s for s in arm_studies(storage, campaign) if s.spec_json is not None]
+    counts = study_counts(storage, [s.study_id for s in studies])
+    return [_progress(study, counts[study.study_id]) for study in studies]
+
+
+def campaign_progress(storage: Storage, name: str) -> list[ArmProgress]:
     """Per-arm progress of the campaign ``name``, in the spec's arm order.
 
     Args:
-        storage: An ``RDBStorage``, a SQLAlchemy ``Engine`` or a URL.
+        storage: An ``RDBStorage`` or its SQLAlchemy ``Engine``.
         name: Campaign name.
 
     Raises:

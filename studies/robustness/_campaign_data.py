@@ -7,8 +7,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from boundsweep.studies._storage._attrs import ATTR_ARM, ATTR_CAMPAIGN, ATTR_SPEC
 from boundsweep.studies._storage._errors import CampaignNotFound
-from boundsweep.studies._storage._tables import ATTR_ARM, ATTR_CAMPAIGN, ATTR_SPEC
+from boundsweep.studies._storage._optuna import study_id_of
 from boundsweep.studies.storage import open_storage as open_url
 from boundsweep.studies.tasks import TASKS
 from optuna.storages import BaseStorage
@@ -16,7 +17,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 if TYPE_CHECKING:
-    from optuna.study._frozen import FrozenStudy  # what BaseStorage.get_all_studies returns
+    from boundsweep.studies._storage._optuna import FrozenStudy
 
 METRICS = ("val", "test")
 BOUNDED_OPTIMIZERS = frozenset({"adabound", "amsbound", "adaboundw"})
@@ -184,7 +185,7 @@ def load_campaign(
     for study in studies:
         arm_name = study.user_attrs.get(ATTR_ARM, study.study_name[len(prefix) :])
         arm_spec = arm_specs.get(arm_name, {})
-        trials = backend.get_all_trials(study._study_id, deepcopy=False)
+        trials = backend.get_all_trials(study_id_of(study), deepcopy=False)
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         arm = ArmData(
             name=arm_name,

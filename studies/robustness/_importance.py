@@ -7,13 +7,11 @@ shows up directly in the bars.
 
 from __future__ import annotations
 
-import logging
 import math
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import optuna
+from boundsweep.studies._storage._optuna import quiet_study_creation
 from boundsweep.studies.robustness._campaign_data import ArmData
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution
 
@@ -21,23 +19,6 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 FANOVA_TREES = 16
 FANOVA_DEPTH = 6
 MIN_TRIALS = 8
-
-
-class _DropStudyCreated(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("A new study created in memory")
-
-
-@contextmanager
-def _quiet_study_creation() -> Iterator[None]:
-    """The scratch study is an implementation detail; keep its creation out of the log."""
-    logger = logging.getLogger("optuna.storages._in_memory")
-    drop = _DropStudyCreated()
-    logger.addFilter(drop)
-    try:
-        yield
-    finally:
-        logger.removeFilter(drop)
 
 
 def _distribution(values: list[float]) -> FloatDistribution:
@@ -65,7 +46,7 @@ def importance(arm: ArmData) -> dict:
         distributions["seed"] = CategoricalDistribution(seeds)
     # An in-memory copy holding only what importance needs: no second read of the database,
     # and the objective in report units whichever metric the report is about.
-    with _quiet_study_creation():
+    with quiet_study_creation():
         study = optuna.create_study(direction=arm.direction)
     trials = []
     for r in arm.records:

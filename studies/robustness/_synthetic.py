@@ -14,7 +14,7 @@ from itertools import product
 
 import numpy as np
 import optuna
-from boundsweep.studies._storage._tables import ATTR_ARM, ATTR_CAMPAIGN, ATTR_CANCELLED, ATTR_SPEC
+from boundsweep.studies._storage._attrs import ATTR_ARM, ATTR_CAMPAIGN, ATTR_CANCELLED, ATTR_SPEC
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.storages import BaseStorage
 from optuna.trial import create_trial

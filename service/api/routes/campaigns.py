@@ -20,16 +20,25 @@ from boundsweep.service.api.models import (
 )
 from boundsweep.service.db import (
     CampaignRecord,
-    arm_study_ids,
-    campaign_progress,
-    discover_campaigns,
-    trial_page,
+    insert_campaign_rows,
+    record_row,
+    unregistered_campaigns,
 )
 from boundsweep.service.launch import cancel, launch_campaign
 from boundsweep.service.specs import PresetRequest, SpecError, build_spec
 from boundsweep.studies.campaign import CampaignSpec, DocumentError, parse_json
 from boundsweep.studies.robustness import analyze_campaign, render_html
-from boundsweep.studies.storage import CampaignExists, CampaignNotFound
+from boundsweep.studies.storage import (
+    TRIAL_STATES,
+    ArmProgress,
+    CampaignExists,
+    CampaignNotFound,
+    api_state,
+    arm_progress,
+    arm_studies,
+    campaign_eta_seconds,
+    trial_rows,
+)
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -37,6 +46,17 @@ from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+
+TRIAL_SUMMARY_ATTRS = (
+    "seed",
+    "status",
+    "val_metric",
+    "test_metric",
+    "wall_time",
+    "device",
+    "worker",
+)
+"""Scalar user attrs worth a column in a listing; `curve` and `hparams` stay out (size)."""
 
 CampaignName = Annotated[str, Path(pattern=NAME_PATTERN, description="The campaign's name")]
 Limit = Annotated[int, Query(ge=1, le=500, description="Page size")]
@@ -115,17 +135,23 @@ def _public(record: CampaignRecord) -> CampaignPublic:
 
 
 def _record(session: Session, name: str) -> CampaignRecord:
-    """The registry row of `name`, registering it first if only the storage has it; else 404."""
+    """The registry row of `name`, or (unsaved) the campaign as the storage alone has it; 404
+    if neither has it. Reads only: a GET never writes."""
     row = session.get(CampaignRecord, name)
     if row is None:
-        # Re-read even when this call registered nothing: a concurrent request may have
-        # registered the same campaign first (its insert won, ours did nothing).
-        discover_campaigns(session.connection())
-        session.commit()
-        row = session.get(CampaignRecord, name)
+        known = set(session.scalars(sa.select(CampaignRecord.name)))
+        found = [r for r in unregistered_campaigns(session.get_bind(), known) if r.name == name]
+        row = found[0] if found else None
     if row is None:
         raise HTTPException(status_code=404, detail=f"Campaign {name!r} not found")
     return row
+
+
+def _register(session: Session, record: CampaignRecord) -> None:
+    """Enter a campaign the storage alone had (on a write about it)."""
+    if record not in session:
+        insert_campaign_rows(session.connection(), [record_row(record)])
+        session.commit()
 
 
 def _create(engine: sa.Engine, storage: Any, body: Any) -> CampaignPublic:
@@ -174,18 +200,25 @@ async def create_campaign(
 
 @router.get("", summary="List campaigns, newest first", response_model=CampaignsPage)
 def list_campaigns(engine: EngineDep, limit: Limit = 50, offset: Offset = 0) -> CampaignsPage:
-    """Campaigns from the registry; campaigns created straight in the storage (CLI, any Optuna
-    client) are registered on the way."""
+    """Campaigns from the registry, and those created straight in the storage (CLI, any Optuna
+    client) that it has no row for; nothing is written."""
     with Session(engine) as session:
-        if discover_campaigns(session.connection()):
-            session.commit()
-        count = session.scalar(sa.select(sa.func.count()).select_from(CampaignRecord)) or 0
-        rows = session.scalars(
-            sa.select(CampaignRecord)
-            .order_by(CampaignRecord.created_at.desc(), CampaignRecord.name)
-            .limit(limit)
-            .offset(offset)
+        known = set(session.scalars(sa.select(CampaignRecord.name)))
+        extra = unregistered_campaigns(engine, known)
+        count = len(known) + len(extra)
+        # The unregistered ones are merged in by the same order (usually there are none).
+        rows = list(
+            session.scalars(
+                sa.select(CampaignRecord)
+                .order_by(CampaignRecord.created_at.desc(), CampaignRecord.name)
+                .limit(limit + offset if extra else limit)
+                .offset(0 if extra else offset)
+            )
         )
+        if extra:
+            rows = sorted(rows + extra, key=lambda r: r.name)
+            rows.sort(key=lambda r: r.created_at, reverse=True)
+            rows = rows[offset : offset + limit]
         data = [_public(row) for row in rows]
     return CampaignsPage(data=data, count=count, limit=limit, offset=offset)
 
@@ -210,9 +243,8 @@ def _campaign_detail(engine: sa.Engine, name: str) -> CampaignDetail:
     with Session(engine) as session:
         record = _record(session, name)
         arms = _arms(record.spec)
-        progress = campaign_progress(
-            session.connection(), {a["name"]: f"{name}/{a['name']}" for a in arms}
-        )
+    found = {arm.arm: arm for arm in arm_progress(engine, name)}
+    progress = [found.get(a["name"]) or _no_study(name, a) for a in arms]
     optimizers = {a["name"]: a["optimizer"] for a in arms}
     statuses = [
         ArmStatus(
@@ -221,15 +253,15 @@ def _campaign_detail(engine: sa.Engine, name: str) -> CampaignDetail:
             study_name=arm.study_name,
             direction=arm.direction,
             total=arm.total,
-            best_value=json_safe(arm.best_value),
+            best_value=json_safe(arm.best),
             mean_trial_seconds=arm.mean_trial_seconds,
             eta_seconds=arm.eta_seconds,
             **arm.counts,
         )
-        for arm in progress.arms
+        for arm in progress
     ]
     public = _public(record)
-    cancelled = record.state == "cancelled" or progress.cancelled
+    cancelled = record.state == "cancelled" or any(arm.cancelled for arm in progress)
     return CampaignDetail(
         **public.model_dump(exclude={"state"}),
         state="cancelled" if cancelled else record.state,
@@ -237,10 +269,20 @@ def _campaign_detail(engine: sa.Engine, name: str) -> CampaignDetail:
         cancelled=cancelled,
         total=sum(s.total for s in statuses),
         finished=sum(s.complete + s.pruned + s.failed for s in statuses),
-        eta_seconds=None if cancelled else progress.eta_seconds,
+        eta_seconds=None if cancelled else campaign_eta_seconds(progress),
         arm_status=statuses,
         spec=json_safe(record.spec),
     )
+
+
+def _no_study(campaign: str, arm: dict[str, Any]) -> ArmProgress:
+    """An arm whose study is not there (yet): nothing counted."""
+    return ArmProgress(
+        campaign=campaign, arm=arm["name"], study_name=f"{campaign}/{arm['name']}", study_id=-1,
+        optimizer=str(arm["optimizer"]), sampler="", direction=None, total=0, waiting=0,
+        running=0, complete=0, pruned=0, fail=0, retried=0, best=None, mean_trial_seconds=None,
+        cancelled=False,
+    )  # fmt: skip
 
 
 @router.get(
@@ -260,7 +302,6 @@ def list_trials(
     """Trials ordered by arm then number, with params and scalar user attributes (no curves)."""
     with Session(engine) as session:
         record = _record(session, name)
-        connection = session.connection()
         arm_names = [a["name"] for a in _arms(record.spec)]
         if arm is not None and arm not in arm_names:
             raise SpecError(
@@ -272,17 +313,23 @@ def list_trials(
                     }
                 ]
             )
-        wanted = [arm] if arm is not None else arm_names
-        ids = arm_study_ids(connection, [f"{name}/{a}" for a in wanted])
-        study_arms = {study_id: study.split("/", 1)[1] for study, study_id in ids.items()}
-        if not study_arms:
-            return TrialsPage(data=[], count=0, limit=limit, offset=offset)
-        count, rows = trial_page(connection, study_arms, state, limit, offset)
+    wanted = [arm] if arm is not None else arm_names
+    study_arms = {a.study_id: a.arm for a in arm_studies(engine, name) if a.arm in wanted}
+    if not study_arms:
+        return TrialsPage(data=[], count=0, limit=limit, offset=offset)
+    count, rows = trial_rows(
+        engine,
+        sorted(study_arms),
+        None if state is None else TRIAL_STATES[state],
+        limit,
+        offset,
+        TRIAL_SUMMARY_ATTRS,
+    )
     data = [
         TrialPublic(
-            arm=row.arm,
+            arm=study_arms[row.study_id],
             number=row.number,
-            state=row.state,
+            state=api_state(row.state),
             value=json_safe(row.value),
             params=json_safe(row.params),
             user_attrs=json_safe(row.user_attrs),
@@ -306,7 +353,7 @@ def cancel_campaign(
 ) -> CampaignPublic:
     """Waiting trials stay waiting, running ones finish; the campaign stays readable."""
     with Session(engine) as session:
-        _record(session, name)
+        _register(session, _record(session, name))
     try:
         cancel(engine, storage, name)
     except CampaignNotFound:

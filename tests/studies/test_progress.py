@@ -1,14 +1,19 @@
-"""The status endpoint's SQL counts: a crashed trial that was queued again is not a lost one."""
+"""The read model's counts: a crashed trial that was queued again is not a lost one."""
 
 from __future__ import annotations
 
 import optuna
 import sqlalchemy as sa
-from boundsweep.service.db._progress import campaign_progress as service_progress
-from boundsweep.studies._storage._queue import claim_waiting_trial, fail_if_running, requeue
 from boundsweep.studies.campaign import CampaignSpec
-from boundsweep.studies.storage import campaign_progress as storage_progress
-from boundsweep.studies.storage import create_campaign, open_storage
+from boundsweep.studies.storage import (
+    campaign_progress,
+    claim_waiting_trial,
+    create_campaign,
+    fail_if_running,
+    open_storage,
+    requeue,
+    study_id_of,
+)
 
 SPEC = {
     "name": "retried",
@@ -22,27 +27,29 @@ SPEC = {
 def test_a_retried_crash_counts_once_and_a_given_up_one_as_failed(storage_url: str) -> None:
     storage = open_storage(storage_url)
     create_campaign(storage, CampaignSpec.model_validate(SPEC))
-    study = optuna.load_study(study_name="retried/adabound", storage=storage)
+    study_id = study_id_of(optuna.load_study(study_name="retried/adabound", storage=storage))
     engine = sa.create_engine(storage_url)
 
     def counts() -> tuple[int, int, int, int]:
-        with engine.connect() as conn:
-            arm = service_progress(conn, {"adabound": "retried/adabound"}).arms[0]
+        # The API reads through an engine of its own, the worker and CLI through the storage:
+        # one read model, the same answer.
+        (arm,) = campaign_progress(engine, "retried")
+        (same,) = campaign_progress(storage, "retried")
+        assert arm == same
         return arm.total, arm.counts["failed"], arm.counts["waiting"], arm.retried
 
     assert counts() == (6, 0, 6, 0)
 
     # A crash that is queued again: one FAIL row and one WAITING copy stand for one planned trial.
-    crashed = claim_waiting_trial(storage, study._study_id)
+    crashed = claim_waiting_trial(storage, study_id)
     assert crashed is not None and fail_if_running(storage, crashed)
-    requeue(storage, study._study_id, storage.get_trial(crashed), count_as_retry=True)
+    requeue(storage, study_id, storage.get_trial(crashed), count_as_retry=True)
     assert counts() == (6, 0, 6, 1)
 
     # A crash that is given up (no copy) is a failed trial, in the total.
-    given_up = claim_waiting_trial(storage, study._study_id)
+    given_up = claim_waiting_trial(storage, study_id)
     assert given_up is not None and fail_if_running(storage, given_up)
     assert counts() == (6, 1, 5, 1)
-    # The same answer as the workers' own progress query.
-    row = storage_progress(storage, "retried")[0]
-    assert (row.total, row.fail, row.waiting, row.retried) == (6, 1, 5, 1)
+    (row,) = campaign_progress(storage, "retried")
+    assert (row.fail, row.running, row.finished, row.done) == (1, 0, 1, False)
     engine.dispose()

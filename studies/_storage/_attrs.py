@@ -1,0 +1,15 @@
+"""The study user attrs that make an Optuna study an arm of a campaign (docs/CONTRACTS.md).
+
+boundsweep's own keys, in a module that imports nothing: the report, the synthetic campaigns
+and the adapter share them.
+"""
+
+from __future__ import annotations
+
+ATTR_CAMPAIGN = "boundsweep:campaign"
+ATTR_ARM = "boundsweep:arm"
+ATTR_SPEC = "boundsweep:spec"
+ATTR_CANCELLED = "boundsweep:cancelled"
+ATTR_CREATED_AT = "boundsweep:created_at"
+ATTR_INTERRUPTED = "boundsweep:interrupted"
+"""Trial system attr: how often a trial was given back by a worker asked to stop."""
