@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import optuna
 import pytest
+import sqlalchemy as sa
 from boundsweep.service.db import register_campaign
 from boundsweep.studies.campaign import preset
 from boundsweep.studies.storage import arm_study_name, create_campaign, open_storage
@@ -185,7 +186,25 @@ def test_campaigns_created_straight_in_the_storage_are_listed(
     create_campaign(open_storage(storage_url), spec)
     listed = api.get(f"{API}/campaigns").json()
     assert [(c["name"], c["created_by"]) for c in listed["data"]] == [("from-cli", "cli")]
+    assert listed["count"] == 1
     assert api.get(f"{API}/campaigns/from-cli").json()["total"] == spec.total_trials()
+    assert api.get(f"{API}/campaigns/from-cli/trials").json()["count"] == spec.total_trials()
+    # GETs only read: the registry still has no row; the first write about it (a cancel) adds it.
+    assert _registered(storage_url) == []
+    assert api.post(f"{API}/campaigns/from-cli/cancel").json()["state"] == "cancelled"
+    assert _registered(storage_url) == [("from-cli", "cli", "cancelled")]
+    listed = api.get(f"{API}/campaigns").json()
+    assert [(c["name"], c["state"]) for c in listed["data"]] == [("from-cli", "cancelled")]
+
+
+def _registered(url: str) -> list[tuple[str, str, str]]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT name, created_by, state FROM bs_campaigns"))
+            return [tuple(row) for row in rows]
+    finally:
+        engine.dispose()
 
 
 def test_the_registry_takes_a_name_once(storage_url: str) -> None:
