@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser test bench gpu-check demo lint clean
+.PHONY: install browser optuna-oldest test bench gpu-check demo lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +24,30 @@ install: $(STAMP)
 browser: install
 	@$(BIN)/python -m tests._chromium
 
+# The Optuna adapter's contract suite on the oldest Optuna (and optuna-dashboard) that
+# pyproject.toml admits; the main run covers the newest. The second venv is cached: it reuses
+# .venv's packages through a .pth file and holds only its own optuna and optuna-dashboard.
+OPTUNA_OLDEST := $(shell sed -n 's/^ *"optuna>=\([0-9.]*\),.*/\1/p' pyproject.toml)
+DASHBOARD_OLDEST := $(shell sed -n 's/^ *"optuna-dashboard>=\([0-9.]*\)".*/\1/p' pyproject.toml)
+OLDEST := .venv-oldest
+OLDEST_STAMP := $(OLDEST)/.installed-$(OPTUNA_OLDEST)-$(DASHBOARD_OLDEST)
+
+$(OLDEST_STAMP): $(STAMP)
+	rm -rf $(OLDEST)
+	$(PYTHON) -m venv $(OLDEST)
+	$(BIN)/python -c "import sysconfig; print('import site; site.addsitedir(%r)' % sysconfig.get_paths()['purelib'])" \
+		> "$$($(OLDEST)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/zz_boundsweep_venv.pth"
+	$(OLDEST)/bin/pip install --quiet --no-deps optuna==$(OPTUNA_OLDEST) optuna-dashboard==$(DASHBOARD_OLDEST)
+	touch $@
+
+optuna-oldest: $(OLDEST_STAMP)
+	$(OLDEST)/bin/python -c "import optuna, optuna_dashboard as d; \
+		assert (optuna.__version__, d.__version__) == ('$(OPTUNA_OLDEST)', '$(DASHBOARD_OLDEST)'), \
+		(optuna.__version__, d.__version__); print('optuna', optuna.__version__, 'optuna-dashboard', d.__version__)"
+	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider tests/studies/test_optuna_contract.py tests/test_optuna_boundary.py
+
 # pytest's own exit status goes through: 5 ("no tests collected") fails like a failure.
-test: install browser
+test: install browser optuna-oldest
 	$(BIN)/python -m pytest
 
 bench: install
@@ -42,4 +64,4 @@ lint: install
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) $(OLDEST) build *.egg-info .pytest_cache
