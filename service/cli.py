@@ -44,6 +44,7 @@ from boundsweep.studies.robustness import CampaignNotFoundError, analyze_campaig
 from boundsweep.studies.storage import (
     DEFAULT_STORAGE,
     CampaignNotFound,
+    CampaignStorage,
     campaign_progress,
     create_campaign,
     list_campaigns,
@@ -77,7 +78,7 @@ def _storage(args: argparse.Namespace) -> str:
     return args.storage or _default_storage()
 
 
-def _open_storage(url: str) -> Any:
+def _open_storage(url: str) -> CampaignStorage:
     """The campaigns' storage, Optuna's INFO lines silenced: the commands say what matters."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return open_storage(url)

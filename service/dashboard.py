@@ -40,13 +40,16 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from a2wsgi import WSGIMiddleware
 from boundsweep.service.api.auth import API_PREFIX, token_matches
 from boundsweep.service.api.deps import StorageHolder
 from boundsweep.service.api.errors import DATABASE_UNAVAILABLE
 from sqlalchemy.exc import SQLAlchemyError
+
+if TYPE_CHECKING:
+    from boundsweep.studies.storage import CampaignStorage
 
 __all__ = [
     "DashboardAccess",
@@ -181,7 +184,7 @@ class _OpenOnFirstRequest:
     JSON 503, as the API does.
     """
 
-    def __init__(self, storage: Callable[[], Any]) -> None:
+    def __init__(self, storage: Callable[[], CampaignStorage]) -> None:
         self._storage = storage
         self._lock = threading.Lock()
         self._app: WSGIApp | None = None
@@ -207,7 +210,7 @@ class _OpenOnFirstRequest:
         return app(environ, start_response)
 
 
-def dashboard_asgi(storage: str | Callable[[], Any], access: DashboardAccess) -> Any:
+def dashboard_asgi(storage: str | Callable[[], CampaignStorage], access: DashboardAccess) -> Any:
     """optuna-dashboard as a guarded ASGI app, for ``boundsweep dashboard`` under uvicorn.
 
     Args:

@@ -8,19 +8,23 @@ campaign that does not exist.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from boundsweep.service.db import CampaignRecord, register_campaign
 from boundsweep.studies.storage import CampaignExists, cancel_campaign, create_campaign
+
+if TYPE_CHECKING:
+    from boundsweep.studies.campaign import CampaignSpec
+    from boundsweep.studies.storage import CampaignStorage
 
 __all__ = ["cancel", "launch_campaign"]
 
 
 def launch_campaign(
     engine: sa.Engine,
-    storage: Any,
-    spec: Any,
+    storage: CampaignStorage,
+    spec: CampaignSpec,
     source: str,
     schedule_name: str | None = None,
 ) -> list[str]:
@@ -59,7 +63,7 @@ def launch_campaign(
     return studies
 
 
-def cancel(engine: sa.Engine, storage: Any, name: str) -> None:
+def cancel(engine: sa.Engine, storage: CampaignStorage, name: str) -> None:
     """Stop workers claiming the campaign's trials (nothing is deleted) and mark the row.
 
     Raises:

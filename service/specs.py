@@ -14,10 +14,13 @@ A schedule template is the same without `name`: the schedule names its campaigns
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boundsweep.studies.campaign import CampaignSpec, preset
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+if TYPE_CHECKING:
+    from boundsweep.studies.campaign import CampaignSpec
 
 __all__ = ["PresetRequest", "SpecError", "build_spec", "is_preset"]
 
@@ -84,7 +87,9 @@ def _value_error(exc: ValueError, prefix: tuple[str | int, ...]) -> list[dict[st
     return [{"loc": loc, "msg": message, "type": "value_error"}]
 
 
-def build_spec(body: Any, name: str | None = None, loc: tuple[str | int, ...] = ("body",)) -> Any:
+def build_spec(
+    body: Any, name: str | None = None, loc: tuple[str | int, ...] = ("body",)
+) -> CampaignSpec:
     """Validate a spec or preset body into a `CampaignSpec`.
 
     Args:

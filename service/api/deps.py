@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import sqlalchemy as sa
 from boundsweep.service.api.auth import bearer_scheme
@@ -11,6 +11,9 @@ from boundsweep.service.api.status_cache import StatusCache
 from boundsweep.service.settings import Settings
 from boundsweep.studies.storage import open_storage
 from fastapi import Depends, Request, Security
+
+if TYPE_CHECKING:
+    from boundsweep.studies.storage import CampaignStorage
 
 __all__ = [
     "EngineDep",
@@ -32,9 +35,9 @@ class StorageHolder:
     def __init__(self, url: str) -> None:
         self._url = url
         self._lock = threading.Lock()
-        self._storage: Any = None
+        self._storage: CampaignStorage | None = None
 
-    def get(self) -> Any:
+    def get(self) -> CampaignStorage:
         if self._storage is None:
             with self._lock:
                 if self._storage is None:
@@ -50,7 +53,7 @@ def _engine(request: Request) -> sa.Engine:
     return request.app.state.engine
 
 
-def _storage(request: Request) -> Any:
+def _storage(request: Request) -> CampaignStorage:
     return request.app.state.storage.get()
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from boundsweep.service.db._engine import make_engine
@@ -20,6 +20,9 @@ from boundsweep.service.db._migrate import migrate
 from boundsweep.service.db._tables import CampaignRecord, utcnow
 from boundsweep.studies.storage import arm_studies, campaign_names
 from sqlalchemy.dialects import postgresql, sqlite
+
+if TYPE_CHECKING:
+    from boundsweep.studies.campaign import CampaignSpec
 
 __all__ = [
     "CREATED_BY",
@@ -49,7 +52,7 @@ def insert_campaign_rows(connection: sa.Connection, rows: Iterable[dict[str, Any
     return result.rowcount or 0
 
 
-def _row(spec: Any, source: str, schedule_name: str | None, state: str) -> dict[str, Any]:
+def _row(spec: CampaignSpec, source: str, schedule_name: str | None, state: str) -> dict[str, Any]:
     if source not in CREATED_BY:
         raise ValueError(f"source must be one of {', '.join(CREATED_BY)}, got {source!r}")
     return {
@@ -65,7 +68,7 @@ def _row(spec: Any, source: str, schedule_name: str | None, state: str) -> dict[
 
 def register_campaign(
     url_or_engine: str | sa.Engine,
-    spec: Any,
+    spec: CampaignSpec,
     source: str = "cli",
     schedule_name: str | None = None,
     state: str = "active",

@@ -24,7 +24,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -35,6 +35,9 @@ from boundsweep.service.specs import SpecError, build_spec
 from boundsweep.studies.storage import CampaignExists
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+
+if TYPE_CHECKING:
+    from boundsweep.studies.storage import CampaignStorage
 
 __all__ = ["Firing", "campaign_name_for", "fire_due", "scheduler_id"]
 
@@ -64,7 +67,7 @@ def campaign_name_for(schedule_name: str, timezone: str, fire_time: datetime) ->
 
 def _create(
     engine: sa.Engine,
-    storage: Any,
+    storage: CampaignStorage,
     schedule: Schedule,
     run_id: int,
     fire_time: datetime,
@@ -155,7 +158,7 @@ def _take_over_stale(
 
 def fire_due(
     engine: sa.Engine,
-    storage: Callable[[], Any],
+    storage: Callable[[], CampaignStorage],
     now: datetime,
     stale_after: timedelta = timedelta(minutes=10),
 ) -> list[Firing]:

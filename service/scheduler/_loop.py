@@ -7,12 +7,15 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from boundsweep.service.db import make_engine, utcnow
 from boundsweep.service.scheduler._firing import Firing, fire_due
 from boundsweep.service.settings import Settings
 from boundsweep.studies.storage import open_storage
+
+if TYPE_CHECKING:
+    from boundsweep.studies.storage import CampaignStorage
 
 __all__ = ["run_scheduler"]
 
@@ -44,7 +47,7 @@ def run_scheduler(
     engine = make_engine(settings.database_url)
 
     @functools.cache
-    def storage() -> Any:
+    def storage() -> CampaignStorage:
         # Opened on the first firing only: a scheduler with nothing due never touches Optuna.
 
         return open_storage(settings.database_url)

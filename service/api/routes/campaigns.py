@@ -33,6 +33,7 @@ from boundsweep.studies.storage import (
     ArmProgress,
     CampaignExists,
     CampaignNotFound,
+    CampaignStorage,
     api_state,
     arm_progress,
     arm_studies,
@@ -154,7 +155,7 @@ def _register(session: Session, record: CampaignRecord) -> None:
         session.commit()
 
 
-def _create(engine: sa.Engine, storage: Any, body: Any) -> CampaignPublic:
+def _create(engine: sa.Engine, storage: CampaignStorage, body: Any) -> CampaignPublic:
     spec = build_spec(body)
     try:
         launch_campaign(engine, storage, spec, source="api")

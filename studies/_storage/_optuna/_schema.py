@@ -9,11 +9,10 @@ the installed Optuna writes), and the few private attributes read (``_backend``,
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import optuna
 import sqlalchemy as sa
-from optuna.storages import RDBStorage
+from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages._rdb import models
 from optuna.study._frozen import FrozenStudy  # what BaseStorage.get_all_studies returns
 from optuna.trial import FrozenTrial
@@ -60,7 +59,7 @@ def attr_json(value: object) -> str:
     return json.dumps(value)
 
 
-def rdb_of(storage: Any) -> RDBStorage:
+def rdb_of(storage: BaseStorage) -> RDBStorage:
     """The ``RDBStorage`` itself, under Optuna's ``_CachedStorage`` wrapper if there is one."""
     backend = getattr(storage, "_backend", storage)
     if not isinstance(backend, RDBStorage):
@@ -68,7 +67,7 @@ def rdb_of(storage: Any) -> RDBStorage:
     return backend
 
 
-def is_rdb(storage: Any) -> bool:
+def is_rdb(storage: BaseStorage) -> bool:
     """Whether ``storage`` is (or wraps) an ``RDBStorage``."""
     return isinstance(getattr(storage, "_backend", storage), RDBStorage)
 
@@ -90,7 +89,7 @@ def trial_id_of(trial: optuna.Trial | FrozenTrial) -> int:
     return trial._trial_id
 
 
-def storage_of(study: optuna.Study) -> Any:
+def storage_of(study: optuna.Study) -> BaseStorage:
     """The storage a study reads and writes through (Optuna's cache wrapper, usually)."""
     return study._storage
 
