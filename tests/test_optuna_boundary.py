@@ -42,7 +42,11 @@ def _sources() -> list[Path]:
 def test_the_source_tree_is_there() -> None:
     # The grep below must look at the real modules, not at an empty or moved tree.
     names = {p.relative_to(ROOT).as_posix() for p in _sources()}
-    assert {"workers/_worker.py", "studies/objective.py", "service/api/routes/campaigns.py"} <= names
+    assert {
+        "workers/_worker.py",
+        "studies/objective.py",
+        "service/api/routes/campaigns.py",
+    } <= names
     assert (ADAPTER / "__init__.py").is_file()
 
 

@@ -63,7 +63,7 @@ def create_campaign(storage: CampaignStorage, spec: CampaignSpec) -> list[str]:
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
     created: list[optuna.Study] = []
     try:
-        for arm in spec.arms:
+        for index, arm in enumerate(spec.arms):
             study = optuna.create_study(
                 storage=storage,
                 study_name=arm_study_name(spec.name, arm.name),
@@ -72,7 +72,8 @@ def create_campaign(storage: CampaignStorage, spec: CampaignSpec) -> list[str]:
             created.append(study)
             study.set_user_attr(ATTR_CAMPAIGN, spec.name)
             study.set_user_attr(ATTR_ARM, arm.name)
-            study.set_user_attr(ATTR_SPEC, spec_json)
+            if index == 0:  # stored once, on the first arm; readers share it (arm_studies)
+                study.set_user_attr(ATTR_SPEC, spec_json)
             study.set_user_attr(ATTR_CANCELLED, False)
             study.set_user_attr(ATTR_CREATED_AT, created_at)
             enqueue_fixed_params(

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from boundsweep.studies.robustness._bounds import bound_schedule
+from boundsweep.studies.robustness._bounds import log_spaced_bounds
 from boundsweep.studies.robustness._campaign_data import (
     BASELINE_OPTIMIZERS,
     ArmData,
@@ -163,7 +163,7 @@ def _bounds_plot(arm: ArmData, best: Configuration, best_records: list, spec: di
     return {
         "final_lr": final_lr,
         "total_steps": steps,
-        "schedules": [{"gamma": g, **bound_schedule(final_lr, g, steps)} for g in gammas],
+        "schedules": [{"gamma": g, **log_spaced_bounds(final_lr, g, steps)} for g in gammas],
     }
 
 

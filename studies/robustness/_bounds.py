@@ -13,8 +13,9 @@ from boundsweep.optimizers import bound_at
 POINTS = 60
 
 
-def bound_schedule(final_lr: float, gamma: float, steps: int, points: int = POINTS) -> dict:
-    """Lower and upper bound at log-spaced steps 1..steps."""
+def log_spaced_bounds(final_lr: float, gamma: float, steps: int, points: int = POINTS) -> dict:
+    """Lower and upper bound at log-spaced steps 1..steps (``optimizers.bound_schedule`` gives
+    every step; a plot of a long run needs ``points`` of them)."""
     t = np.unique(np.round(np.geomspace(1, max(steps, 2), points))).tolist()
     lower, upper = zip(*(bound_at(final_lr, gamma, int(step)) for step in t), strict=True)
     return {"steps": t, "lower": list(lower), "upper": list(upper)}

@@ -30,7 +30,7 @@ CampaignNotFoundError = CampaignNotFound
 
 
 @dataclass(frozen=True)
-class TrialRecord:
+class ScoredTrial:
     """One COMPLETE trial: its configuration (varied hyperparameters), seed and score.
 
     ``value`` is in report units (accuracy in percentage points, perplexity as is).
@@ -55,7 +55,7 @@ class ArmData:
     direction: StudyDirection
     spec: dict[str, Any]
     n_trials: int
-    records: list[TrialRecord] = field(default_factory=list)
+    records: list[ScoredTrial] = field(default_factory=list)
 
     @property
     def bounded(self) -> bool:
@@ -66,9 +66,9 @@ class ArmData:
     def maximize(self) -> bool:
         return self.direction == StudyDirection.MAXIMIZE
 
-    def configurations(self) -> dict[tuple[tuple[str, float], ...], list[TrialRecord]]:
+    def configurations(self) -> dict[tuple[tuple[str, float], ...], list[ScoredTrial]]:
         """Trials grouped by configuration (every varied hyperparameter but the seed)."""
-        groups: dict[tuple[tuple[str, float], ...], list[TrialRecord]] = defaultdict(list)
+        groups: dict[tuple[tuple[str, float], ...], list[ScoredTrial]] = defaultdict(list)
         for record in self.records:
             groups[record.config].append(record)
         return dict(groups)
@@ -117,7 +117,7 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _record(trial: FrozenTrial, metric: str, scale: float) -> TrialRecord | None:
+def _record(trial: FrozenTrial, metric: str, scale: float) -> ScoredTrial | None:
     attrs = trial.user_attrs
     raw = trial.value if metric == "val" else attrs.get("test_metric")
     value = _finite(raw)
@@ -134,7 +134,7 @@ def _record(trial: FrozenTrial, metric: str, scale: float) -> TrialRecord | None
         last = curve_records[-1]
         if _finite(last.get("step")) and _finite(last.get("epoch")):
             steps_per_epoch = float(last["step"]) / float(last["epoch"])
-    return TrialRecord(
+    return ScoredTrial(
         number=trial.number,
         config=config,
         seed=seed,

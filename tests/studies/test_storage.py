@@ -65,6 +65,13 @@ def test_create_campaign_queues_every_trial(storage_url: str) -> None:
     assert grid.direction == optuna.study.StudyDirection.MAXIMIZE
     assert grid.user_attrs[ATTR_CAMPAIGN] == "c1"
     assert CampaignSpec.model_validate(grid.user_attrs[ATTR_SPEC]) == spec
+    # Stored once: on the first arm only, and every reader finds it from any arm.
+    assert ATTR_SPEC not in optuna.load_study(study_name="c1/adam", storage=storage).user_attrs
+    assert load_spec(storage, "c1") == spec
+    assert [(r.arm, r.optimizer, r.sampler) for r in campaign_progress(storage, "c1")] == [
+        ("adabound", "adabound", "grid"),
+        ("adam", "adam", "random"),
+    ]
     queued = [t.system_attrs["fixed_params"] for t in grid.get_trials()]
     assert all(t.state == TrialState.WAITING for t in grid.get_trials())
     assert [t.number for t in grid.get_trials()] == list(range(6))

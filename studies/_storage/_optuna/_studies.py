@@ -35,7 +35,8 @@ class ArmStudy:
         campaign: The campaign it belongs to.
         arm: The arm's name.
         direction: ``minimize`` or ``maximize`` (the first objective's).
-        spec_json: The campaign spec as stored (Optuna's JSON text), ``None`` if missing.
+        spec_json: The campaign's spec as stored (Optuna's JSON text; on the campaign's
+            first arm study), ``None`` if missing.
         cancelled: Whether the campaign was cancelled.
         created_at: When the campaign was created (ISO text), ``None`` if not recorded.
     """
@@ -68,6 +69,13 @@ def arm_studies(storage: Storage, campaign: str | None = None) -> list[ArmStudy]
         for study_id, key, value in conn.execute(attrs_query):
             attrs.setdefault(study_id, {})[key] = value
         names = {sid: (name, direction) for sid, name, direction in conn.execute(names_query)}
+    # The spec is stored once per campaign, on its first arm (older campaigns carry it on
+    # every arm); every arm reads the first one found.
+    specs: dict[str, str] = {}
+    for study_id in sorted(attrs):
+        a = attrs[study_id]
+        if ATTR_CAMPAIGN in a and ATTR_SPEC in a:
+            specs.setdefault(a[ATTR_CAMPAIGN], a[ATTR_SPEC])
     arms = []
     for study_id in sorted(attrs):
         a = attrs[study_id]
@@ -81,7 +89,7 @@ def arm_studies(storage: Storage, campaign: str | None = None) -> list[ArmStudy]
                 campaign=json.loads(a[ATTR_CAMPAIGN]),
                 arm=json.loads(a[ATTR_ARM]),
                 direction=None if direction is None else _direction_name(direction),
-                spec_json=a.get(ATTR_SPEC),
+                spec_json=specs.get(a[ATTR_CAMPAIGN]),
                 cancelled=json.loads(a.get(ATTR_CANCELLED, "false")) is True,
                 created_at=json.loads(a[ATTR_CREATED_AT]) if ATTR_CREATED_AT in a else None,
             )
