@@ -31,7 +31,9 @@ from boundsweep.studies._storage._optuna import RetryStaleTrial, enqueue_fixed_p
 from boundsweep.studies.storage import (
     CampaignStorage,
     add_finished_trials,
+    beat,
     claim_trial,
+    claim_trials,
     claim_waiting_trial,
     fail_if_running,
     fail_stale_trials,
@@ -305,6 +307,43 @@ def test_fail_and_requeue_match_optunas_stale_trial_retry(storage_url: str, tmp_
     theirs.tell(theirs_second, state=TrialState.FAIL)
     RetryStaleTrial()(theirs, theirs.trials[theirs_second.number])
     _same_through_optuna(storage_url, storage, tmp_path)
+
+
+def test_a_batch_claim_and_its_beats_match_optuna(storage_url: str, tmp_path: Path) -> None:
+    storage = _storage(storage_url, grace_period=5)
+    ours, theirs = _pair(storage)
+    enqueue_fixed_params(storage, study_id_of(ours), QUEUED, DISTRIBUTIONS)
+    for params in QUEUED:
+        theirs.enqueue_trial(params)
+    batch = claim_trials(storage, study_id_of(ours), 2)
+    assert [t.number for t in batch] == [0, 1]
+    assert batch == [storage.get_trial(trial_id_of(t)) for t in batch]
+    asked = [theirs.ask() for _ in range(2)]
+    for trial in asked:
+        _suggest_all(trial)
+        storage.record_heartbeat(trial_id_of(trial))
+    time.sleep(3)
+    # One statement beats for the whole batch; Optuna's own sweep then finds none of them
+    # stale, 6 s after the claim (grace 5 s) but 3 s after the beat.
+    beat(storage, [trial_id_of(t) for t in batch])
+    for trial in asked:
+        storage.record_heartbeat(trial_id_of(trial))
+    time.sleep(3)
+    optuna.storages.fail_stale_trials(ours)
+    optuna.storages.fail_stale_trials(theirs)
+    for frozen in batch:
+        assert storage.get_trial(trial_id_of(frozen)).state == TrialState.RUNNING
+        assert finish_trial(
+            storage, trial_id_of(frozen), 0.5, user_attrs=RECORD, intermediate_values=EPOCHS
+        )
+    for trial in asked:
+        for step, epoch_value in EPOCHS.items():
+            trial.report(epoch_value, step)
+        for key, attr in RECORD.items():
+            trial.set_user_attr(key, attr)
+        theirs.tell(trial, 0.5)
+    trials = _same_through_optuna(storage_url, storage, tmp_path)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2 + [TrialState.WAITING]
 
 
 def _suggest_all(trial: optuna.Trial) -> None:
