@@ -40,16 +40,14 @@ import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from http import HTTPStatus
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from a2wsgi import WSGIMiddleware
 from boundsweep.service.api.auth import API_PREFIX, token_matches
 from boundsweep.service.api.deps import StorageHolder
 from boundsweep.service.api.errors import DATABASE_UNAVAILABLE
+from boundsweep.studies.storage import CampaignStorage
 from sqlalchemy.exc import SQLAlchemyError
-
-if TYPE_CHECKING:
-    from boundsweep.studies.storage import CampaignStorage
 
 __all__ = [
     "DashboardAccess",

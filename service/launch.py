@@ -8,15 +8,15 @@ campaign that does not exist.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import sqlalchemy as sa
 from boundsweep.service.db import CampaignRecord, register_campaign
-from boundsweep.studies.storage import CampaignExists, cancel_campaign, create_campaign
-
-if TYPE_CHECKING:
-    from boundsweep.studies.campaign import CampaignSpec
-    from boundsweep.studies.storage import CampaignStorage
+from boundsweep.studies.campaign import CampaignSpec
+from boundsweep.studies.storage import (
+    CampaignExists,
+    CampaignStorage,
+    cancel_campaign,
+    create_campaign,
+)
 
 __all__ = ["cancel", "launch_campaign"]
 

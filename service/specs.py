@@ -14,13 +14,10 @@ A schedule template is the same without `name`: the schedule names its campaigns
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from boundsweep.studies.campaign import CampaignSpec, preset
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-if TYPE_CHECKING:
-    from boundsweep.studies.campaign import CampaignSpec
 
 __all__ = ["PresetRequest", "SpecError", "build_spec", "is_preset"]
 

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from boundsweep.service.api.auth import bearer_scheme
 from boundsweep.service.api.status_cache import StatusCache
 from boundsweep.service.settings import Settings
-from boundsweep.studies.storage import open_storage
+from boundsweep.studies.storage import CampaignStorage, open_storage
 from fastapi import Depends, Request, Security
-
-if TYPE_CHECKING:
-    from boundsweep.studies.storage import CampaignStorage
 
 __all__ = [
     "EngineDep",

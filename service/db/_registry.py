@@ -12,17 +12,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 from boundsweep.service.db._engine import make_engine
 from boundsweep.service.db._migrate import migrate
 from boundsweep.service.db._tables import CampaignRecord, utcnow
+from boundsweep.studies.campaign import CampaignSpec
 from boundsweep.studies.storage import arm_studies, campaign_names
 from sqlalchemy.dialects import postgresql, sqlite
-
-if TYPE_CHECKING:
-    from boundsweep.studies.campaign import CampaignSpec
 
 __all__ = [
     "CREATED_BY",

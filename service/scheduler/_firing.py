@@ -24,7 +24,6 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -32,12 +31,9 @@ from boundsweep.service.db import Schedule, ScheduleRun, utcnow
 from boundsweep.service.launch import launch_campaign
 from boundsweep.service.scheduler._cron import latest_firing
 from boundsweep.service.specs import SpecError, build_spec
-from boundsweep.studies.storage import CampaignExists
+from boundsweep.studies.storage import CampaignExists, CampaignStorage
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-
-if TYPE_CHECKING:
-    from boundsweep.studies.storage import CampaignStorage
 
 __all__ = ["Firing", "campaign_name_for", "fire_due", "scheduler_id"]
 

@@ -7,15 +7,11 @@ import logging
 import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from boundsweep.service.db import make_engine, utcnow
 from boundsweep.service.scheduler._firing import Firing, fire_due
 from boundsweep.service.settings import Settings
-from boundsweep.studies.storage import open_storage
-
-if TYPE_CHECKING:
-    from boundsweep.studies.storage import CampaignStorage
+from boundsweep.studies.storage import CampaignStorage, open_storage
 
 __all__ = ["run_scheduler"]
 
