@@ -85,8 +85,21 @@ def _open_storage(url: str) -> CampaignStorage:
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Any:
-    """The service settings from the environment, with the command line's storage on top."""
-    return Settings(database_url=_storage(args), **overrides)
+    """The service settings from the environment, with the command line's storage on top.
+
+    A bad ``BOUNDSWEEP_*`` value is one line naming the variable (exit status 2), not
+    pydantic's traceback naming a field.
+    """
+    try:
+        return Settings(database_url=_storage(args), **overrides)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        field = ".".join(map(str, error.get("loc", ()))) or "settings"
+        variable = f"BOUNDSWEEP_{field.upper()}"
+        value = os.environ.get(variable)
+        shown = f" = {value!r}" if value is not None else ""
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        raise CLIError(f"{variable}{shown}: {message}") from None
 
 
 # --- serve / scheduler / dashboard / worker: long-running processes -------------------------

@@ -592,3 +592,27 @@ def _add_minutely_schedule(url: str) -> None:
         )
         session.commit()
     engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "command"),
+    [
+        ("BOUNDSWEEP_PORT", "abc", "serve"),
+        ("BOUNDSWEEP_SCHEDULER_POLL_SECONDS", "-1", "scheduler"),
+        ("BOUNDSWEEP_DEMO", "maybe", "dashboard"),
+        ("BOUNDSWEEP_MAX_BODY_BYTES", "12", "serve"),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_the_variable(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    sqlite_url: str,
+    variable: str,
+    value: str,
+    command: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    code, _, err = run(capsys, command, "--storage", sqlite_url)
+    assert code == 2
+    [line] = err.strip().splitlines()
+    assert line.startswith(f"boundsweep {command}: error: {variable} = {value!r}: "), line
