@@ -26,8 +26,9 @@ from typing import Any
 
 import optuna
 import yaml
-from boundsweep.service.db import migrate, register_campaign
+from boundsweep.service.db import make_engine, migrate
 from boundsweep.service.demo import database_url, run_demo
+from boundsweep.service.launch import CampaignBeingCreated, launch_campaign
 from boundsweep.service.scheduler import run_scheduler
 from boundsweep.service.settings import Settings
 from boundsweep.studies import robustness
@@ -46,7 +47,6 @@ from boundsweep.studies.storage import (
     CampaignNotFound,
     CampaignStorage,
     campaign_progress,
-    create_campaign,
     list_campaigns,
     open_storage,
     storage_error_message,
@@ -268,18 +268,27 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    """Create a campaign (one Optuna study per arm, its trials queued) straight in the storage."""
+    """Create a campaign (one Optuna study per arm, its trials queued) and register it.
+
+    The API's and the scheduler's creation protocol (`service.launch`): registered first, so
+    a submit killed half-way is finished by the next submit of it (or a scheduler's poll).
+    """
     spec = _load_spec(args)
     if args.dry_run:
         print(spec.to_yaml())
         return 0
     url = _storage(args)
+    storage = _open_storage(url)
+    migrate(url)  # the service tables, so the API lists the campaign like one it created
+    engine = make_engine(url)
     try:
-        create_campaign(_open_storage(url), spec)
-    except ValueError as exc:
+        launch_campaign(engine, storage, spec, source="cli")
+    except CampaignBeingCreated as exc:
         raise CLIError(str(exc)) from None
-    # Migrates the service tables first, so the API lists the campaign like one it created.
-    register_campaign(url, spec, source="cli")
+    except ValueError as exc:  # CampaignExists among them
+        raise CLIError(str(exc)) from None
+    finally:
+        engine.dispose()
     arms = ", ".join(arm.name for arm in spec.arms)
     print(f"submitted campaign {spec.name!r} on {spec.task} with arms: {arms}")
     print(f"watch it: boundsweep status {spec.name}   report: boundsweep report {spec.name}")

@@ -50,13 +50,18 @@ def insert_campaign_rows(connection: sa.Connection, rows: Iterable[dict[str, Any
     return result.rowcount or 0
 
 
-def _row(spec: CampaignSpec, source: str, schedule_name: str | None, state: str) -> dict[str, Any]:
+def _row(
+    spec: CampaignSpec, source: str, schedule_name: str | None, state: str, creator: str | None
+) -> dict[str, Any]:
     if source not in CREATED_BY:
         raise ValueError(f"source must be one of {', '.join(CREATED_BY)}, got {source!r}")
+    now = utcnow()
     return {
+        "creator": creator,
+        "heartbeat_at": now if creator else None,
         "name": spec.name,
         "task": spec.task,
-        "created_at": utcnow(),
+        "created_at": now,
         "created_by": source,
         "schedule_name": schedule_name,
         "spec": spec.model_dump(mode="json"),
@@ -70,6 +75,7 @@ def register_campaign(
     source: str = "cli",
     schedule_name: str | None = None,
     state: str = "active",
+    creator: str | None = None,
 ) -> bool:
     """Enter a campaign in the registry (no-op if its name is there already).
 
@@ -80,6 +86,7 @@ def register_campaign(
         source: `api`, `schedule` or `cli`.
         schedule_name: The schedule that created it, if any.
         state: `creating`, `active` or `cancelled`.
+        creator: `host:pid` of the process creating it (state `creating`).
 
     Returns:
         True if a row was written, False if the campaign was registered already.
@@ -91,7 +98,12 @@ def register_campaign(
         engine = url_or_engine
     try:
         with engine.begin() as connection:
-            return insert_campaign_rows(connection, [_row(spec, source, schedule_name, state)]) > 0
+            return (
+                insert_campaign_rows(
+                    connection, [_row(spec, source, schedule_name, state, creator)]
+                )
+                > 0
+            )
     finally:
         if isinstance(url_or_engine, str):
             engine.dispose()

@@ -27,8 +27,8 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from boundsweep.service.db import Schedule, ScheduleRun, utcnow
-from boundsweep.service.launch import launch_campaign
+from boundsweep.service.db import CampaignRecord, Schedule, ScheduleRun, utcnow
+from boundsweep.service.launch import CampaignBeingCreated, finish_abandoned, launch_campaign
 from boundsweep.service.scheduler._cron import latest_firing
 from boundsweep.service.specs import SpecError, build_spec
 from boundsweep.studies.storage import CampaignExists, CampaignStorage
@@ -74,9 +74,13 @@ def _create(
     try:
         spec = build_spec(schedule.template, name=campaign, loc=("template",))
         launch_campaign(engine, storage, spec, source="schedule", schedule_name=schedule.name)
-    except CampaignExists as exc:
-        # A second firing the same day, or a takeover of a claim that had in fact finished.
-        state, error = "exists", str(exc)
+    except (CampaignExists, CampaignBeingCreated) as exc:
+        # A second firing the same day, or a takeover of a claim that had in fact finished:
+        # `created` when it is this schedule's own campaign (a poll finished its creation
+        # after the claiming scheduler died), else `exists`.
+        state, error = (
+            ("created", None) if _made_by(engine, campaign, schedule) else ("exists", str(exc))
+        )
     except SpecError as exc:  # a template that no longer validates: the user's to fix
         logger.warning(
             "schedule %s: template invalid, %s not created: %s", schedule.name, campaign, exc
@@ -92,6 +96,22 @@ def _create(
             .values(state=state, error=error, finished_at=utcnow())
         )
     return Firing(schedule.name, fire_time, campaign, state, error)
+
+
+def _made_by(engine: sa.Engine, campaign: str, schedule: Schedule) -> bool:
+    with engine.connect() as connection:
+        return (
+            connection.scalar(
+                sa.select(sa.func.count())
+                .select_from(CampaignRecord)
+                .where(
+                    CampaignRecord.name == campaign,
+                    CampaignRecord.schedule_name == schedule.name,
+                    CampaignRecord.state != "creating",
+                )
+            )
+            == 1
+        )
 
 
 def _claim(
@@ -206,6 +226,9 @@ def fire_due(
         schedule = schedules.get(schedule_id)
         if schedule is not None:
             fired.append(_create(engine, storage(), schedule, run_id, fire_time, campaign))
+    # Campaigns whose creator died mid-creation (a scheduler, an API process, a CLI): done now.
+    for name in finish_abandoned(engine, storage):
+        logger.info("campaign %s: interrupted creation finished", name)
     return fired
 
 

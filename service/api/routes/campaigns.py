@@ -24,7 +24,7 @@ from boundsweep.service.db import (
     record_row,
     unregistered_campaigns,
 )
-from boundsweep.service.launch import cancel, launch_campaign
+from boundsweep.service.launch import CampaignBeingCreated, cancel, launch_campaign
 from boundsweep.service.specs import PresetRequest, SpecError, build_spec
 from boundsweep.studies.campaign import CampaignSpec, DocumentError, parse_json
 from boundsweep.studies.robustness import analyze_campaign, render_html
@@ -158,11 +158,14 @@ def _register(session: Session, record: CampaignRecord) -> None:
 def _create(engine: sa.Engine, storage: CampaignStorage, body: Any) -> CampaignPublic:
     spec = build_spec(body)
     try:
+        # A retry of a POST whose process died mid-creation finishes that creation here.
         launch_campaign(engine, storage, spec, source="api")
     except CampaignExists:
         raise HTTPException(
             status_code=409, detail=f"Campaign {spec.name!r} already exists"
         ) from None
+    except CampaignBeingCreated as exc:
+        raise HTTPException(status_code=409, detail=str(exc).capitalize()) from None
     with Session(engine) as session:
         return _public(_record(session, spec.name))
 

@@ -415,8 +415,14 @@ def enqueue_fixed_params(
     study_id: int,
     queued: list[dict[str, Any]],
     distributions: dict[str, BaseDistribution],
-) -> None:
+    *,
+    only_if_empty: bool = False,
+) -> bool:
     """Queue one WAITING trial per params dict, in one transaction, with its params set.
+
+    Returns whether trials were queued: with ``only_if_empty`` nothing is queued into a study
+    that has trials already, checked under the same lock as the insert, so a creation resumed
+    by two processes at once still queues each arm's trials once.
 
     Each trial gets what ``Study.enqueue_trial`` writes (the ``fixed_params`` system attr),
     and its params are stored with ``distributions`` as well, the way ``Trial.suggest_*``
@@ -443,6 +449,8 @@ def enqueue_fixed_params(
         first = conn.execute(
             sa.select(sa.func.count()).select_from(trials).where(trials.c.study_id == study_id)
         ).scalar_one()
+        if only_if_empty and first:
+            return False
         for start in range(0, len(queued), _BATCH):
             chunk = queued[start : start + _BATCH]
             ids = list(
@@ -477,6 +485,7 @@ def enqueue_fixed_params(
             ]
             if rows:
                 conn.execute(sa.insert(params_table), rows)
+    return True
 
 
 def add_finished_trials(storage: Storage, study_id: int, finished: list[FrozenTrial]) -> list[int]:
