@@ -295,6 +295,22 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_requeue(args: argparse.Namespace) -> int:
+    """Put a campaign's failed trials back in the queue (same params), each exactly once."""
+    from boundsweep.studies.storage import CampaignNotFound, requeue_failed
+
+    try:
+        counts = requeue_failed(_open_storage(_storage(args)), args.name, arm=args.arm)
+    except CampaignNotFound:
+        raise CLIError(f"no campaign named {args.name!r} in {_storage(args)}") from None
+    except KeyError as exc:
+        raise CLIError(str(exc.args[0])) from None
+    total = sum(counts.values())
+    detail = ", ".join(f"{arm} {n}" for arm, n in counts.items())
+    print(f"{args.name}: {total} failed trial(s) queued again ({detail})")
+    return 0
+
+
 _STATUS_COLUMNS = (
     "arm",
     "optimizer",
@@ -554,6 +570,24 @@ def build_parser(worker_options: bool = True) -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", metavar="NAME", help="campaign name")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_status)
+
+    p = _command(
+        sub,
+        "requeue",
+        "Queue a campaign's failed trials again, with the same params.",
+        """
+        Trials that failed for good (crashed more than the retry limit, e.g. before their data
+        was there) get a WAITING copy with a fresh retry allowance; each failed trial once,
+        so running it twice changes nothing the second time.
+        """,
+        """
+        boundsweep requeue paper-robustness
+        boundsweep requeue paper-robustness --arm adabound
+        """,
+    )
+    p.add_argument("name", metavar="NAME", help="campaign name")
+    p.add_argument("--arm", help="only this arm")
+    p.set_defaults(func=cmd_requeue)
 
     p = _command(
         sub,

@@ -75,6 +75,7 @@ from boundsweep.studies._storage._progress import (
     campaign_eta_seconds,
     campaign_progress,
 )
+from boundsweep.studies._storage._requeue import requeue_failed
 
 __all__ = [
     "API_STATES",
@@ -119,6 +120,7 @@ __all__ = [
     "load_spec",
     "open_storage",
     "requeue",
+    "requeue_failed",
     "retries_left",
     "set_intermediate_values",
     "set_trial_user_attrs",

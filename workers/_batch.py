@@ -99,8 +99,10 @@ def run_batch(worker: Worker, row: ArmProgress, claimed: list[FrozenTrial]) -> N
             worker.stats.interrupted += len(ids)
             log.warning("%s interrupted, %d trials queued again", label, len(ids))
             raise
-        except Exception:
+        except Exception as exc:
             worker._training = False
+            if worker.setup_failed(row, arm, ids, exc):
+                return
             log.exception("%s crashed", label)
             for trial_id in ids:
                 worker._give_back(arm, trial_id, count_as_retry=True)

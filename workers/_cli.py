@@ -18,7 +18,8 @@ from boundsweep.studies.storage import (
     DEFAULT_STORAGE,
     storage_error_message,
 )
-from boundsweep.workers._worker import run_worker
+from boundsweep.workers._setup import SETUP_ERROR_EXIT, device_problem
+from boundsweep.workers._worker import Worker, WorkerConfig
 
 _DEVICE = re.compile(r"^(cpu|cuda|cuda:\d+|mps)$")
 
@@ -188,7 +189,11 @@ def worker_main(args: argparse.Namespace) -> int:
     _configure_logging()
     if args.gpus:
         return _run_per_gpu(args)
-    run_worker(
+    problem = device_problem(args.device)
+    if problem is not None:  # every trial would fail the same way: claim none
+        logging.getLogger("boundsweep.worker").error("worker not started: %s", problem)
+        return SETUP_ERROR_EXIT
+    worker = Worker(WorkerConfig(
         args.storage,
         device=args.device,
         until_idle=args.until_idle,
@@ -200,7 +205,10 @@ def worker_main(args: argparse.Namespace) -> int:
         poll_interval=args.poll_interval,
         data_dir=args.data_dir,
         batch_trials=args.batch_trials,
-    )
+    ))  # fmt: skip
+    worker.run()
+    if worker.unrunnable and args.until_idle:
+        return SETUP_ERROR_EXIT  # idle only because it could not run some campaign's trials
     return 0
 
 

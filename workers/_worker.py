@@ -56,6 +56,7 @@ from boundsweep.studies.tasks import TASKS
 from boundsweep.studies.training import EpochRecord
 from boundsweep.workers._batch import batch_limit, run_batch
 from boundsweep.workers._heartbeat import STORAGE_ERRORS, Heartbeat
+from boundsweep.workers._setup import setup_problem
 from boundsweep.workers._stopping import WorkerStopping
 from optuna.trial import FrozenTrial, TrialState
 
@@ -152,6 +153,8 @@ class Worker:
         self._last_sweep = -math.inf
         self._arm_rows: dict[int, ArmProgress] = {}
         self._arms_read_at = -math.inf
+        self.unrunnable: dict[str, str] = {}
+        """Campaign → why this worker cannot run its trials (see ``workers._setup``)."""
 
     # --- choosing work ---------------------------------------------------------------------
 
@@ -169,6 +172,7 @@ class Worker:
             rows = arm_progress(self.storage)
             if self.config.campaigns is not None:
                 rows = [r for r in rows if r.campaign in self.config.campaigns]
+            rows = [r for r in rows if r.campaign not in self.unrunnable]
             self._arm_rows = {r.study_id: r for r in rows if not r.cancelled}
             self._arms_read_at = time.monotonic()
         return list(self._arm_rows.values())
@@ -331,8 +335,10 @@ class Worker:
                 self.stats.interrupted += 1
                 log.warning("%s #%d interrupted, queued again", row.study_name, trial.number)
                 raise
-            except Exception:
+            except Exception as exc:
                 self._training = False
+                if self.setup_failed(row, arm, [trial_id], exc):
+                    return
                 log.exception("%s #%d crashed", row.study_name, trial.number)
                 self._give_back(arm, trial_id, count_as_retry=True)
                 self.stats.failed += 1
@@ -419,6 +425,24 @@ class Worker:
             "storage", arm.study.tell, trial,
             value if state == TrialState.COMPLETE else None, state=state,
         )  # fmt: skip
+
+    def setup_failed(
+        self, row: ArmProgress, arm: _Arm, trial_ids: list[int], exc: BaseException
+    ) -> bool:
+        """Handle a setup error (``workers._setup``): give the trials back untouched, stop
+        claiming the campaign's trials, say why in one line. False for any other error."""
+        problem = setup_problem(exc)
+        if problem is None:
+            return False
+        for trial_id in trial_ids:
+            self._give_back(arm, trial_id, count_as_retry=False)
+        self.unrunnable[row.campaign] = problem
+        self._arm_rows = {k: r for k, r in self._arm_rows.items() if r.campaign != row.campaign}
+        log.error(
+            "campaign %s: this worker cannot run its trials, they stay queued for one that "
+            "can: %s", row.campaign, problem,
+        )  # fmt: skip
+        return True
 
     def _give_back(self, arm: _Arm, trial_id: int, *, count_as_retry: bool) -> None:
         """Fail the trial and queue a copy (a crash only while retries are left)."""

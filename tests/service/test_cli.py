@@ -21,7 +21,17 @@ from boundsweep.studies.campaign import CampaignSpec
 from boundsweep.studies.storage import list_campaigns, open_storage
 from sqlalchemy.orm import Session
 
-COMMANDS = ["serve", "worker", "scheduler", "dashboard", "submit", "status", "report", "demo"]
+COMMANDS = [
+    "serve",
+    "worker",
+    "scheduler",
+    "dashboard",
+    "submit",
+    "status",
+    "requeue",
+    "report",
+    "demo",
+]
 
 
 def _tiny_spec(name: str = "cli-tiny") -> CampaignSpec:

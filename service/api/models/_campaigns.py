@@ -13,6 +13,7 @@ __all__ = [
     "CampaignDetail",
     "CampaignPublic",
     "CampaignsPage",
+    "RequeuePublic",
     "TrialPublic",
     "TrialState",
     "TrialsPage",
@@ -100,3 +101,11 @@ class TrialsPage(Page):
     """One page of trials, ordered by arm then trial number."""
 
     data: list[TrialPublic]
+
+
+class RequeuePublic(BaseModel):
+    """What `POST /campaigns/{name}/requeue` put back in the queue."""
+
+    name: str
+    requeued: dict[str, int] = Field(description="Arm → failed trials queued again now.")
+    total: int

@@ -13,6 +13,7 @@ from boundsweep.service.api.models import (
     CampaignDetail,
     CampaignPublic,
     CampaignsPage,
+    RequeuePublic,
     TrialPublic,
     TrialsPage,
     TrialState,
@@ -366,6 +367,39 @@ def cancel_campaign(
         cache.forget(name)
     with Session(engine) as session:
         return _public(_record(session, name))
+
+
+@router.post(
+    "/{name}/requeue",
+    dependencies=documented_token,
+    summary="Queue the campaign's failed trials again (same params), each exactly once",
+    response_model=RequeuePublic,
+    responses={404: {"description": "No such campaign"}, 422: {"description": "Unknown arm"}},
+)
+def requeue_campaign(
+    name: CampaignName,
+    engine: EngineDep,
+    storage: StorageDep,
+    cache: StatusCacheDep,
+    arm: Annotated[str | None, Query(pattern=NAME_PATTERN, description="Only this arm")] = None,
+) -> RequeuePublic:
+    """Every trial that failed for good gets a WAITING copy with a fresh retry allowance; a
+    second call re-queues nothing already re-queued."""
+    from boundsweep.studies.storage import CampaignNotFound, requeue_failed
+
+    with Session(engine) as session:
+        _record(session, name)
+    try:
+        counts = requeue_failed(storage, name, arm=arm)
+    except CampaignNotFound:
+        raise HTTPException(status_code=404, detail=f"Campaign {name!r} has no studies") from None
+    except KeyError as exc:
+        raise SpecError(
+            [{"loc": ["query", "arm"], "msg": str(exc.args[0]), "type": "value_error"}]
+        ) from None
+    finally:
+        cache.forget(name)
+    return RequeuePublic(name=name, requeued=counts, total=sum(counts.values()))
 
 
 @router.get(

@@ -16,7 +16,12 @@ from typing import Any, TypeVar
 
 import optuna
 import sqlalchemy as sa
-from boundsweep.studies._storage._attrs import ATTR_CANCELLED, ATTR_INTERRUPTED
+from boundsweep.studies._storage._attrs import (
+    ATTR_CANCELLED,
+    ATTR_INTERRUPTED,
+    ATTR_PREVIOUS,
+    ATTR_REQUEUED,
+)
 from boundsweep.studies._storage._optuna import _schema as t
 from boundsweep.studies._storage._optuna._schema import Storage, engine_of, rdb_of
 from optuna.distributions import BaseDistribution, distribution_to_json, json_to_distribution
@@ -233,6 +238,8 @@ def requeue(storage: RDBStorage, study_id: int, trial: FrozenTrial, *, count_as_
     else:
         system_attrs[ATTR_INTERRUPTED] = int(system_attrs.get(ATTR_INTERRUPTED, 0)) + 1
     system_attrs[t.RETRY_HISTORY] = history
+    system_attrs[ATTR_PREVIOUS] = trial.number
+    system_attrs.pop(ATTR_REQUEUED, None)
     # The copy Optuna's own RetryHeartbeatStaleTrialCallback makes (user attrs included).
     copy = optuna.trial.create_trial(
         state=TrialState.WAITING,
@@ -553,3 +560,62 @@ def add_finished_trials(storage: Storage, study_id: int, finished: list[FrozenTr
         for trial_id, trial in zip(ids, finished, strict=True):
             _write_record(conn, trial_id, trial.user_attrs, trial.intermediate_values)
     return ids
+
+
+def requeue_given_up(storage: Storage, study_id: int, limit: int) -> int:
+    """Queue a WAITING copy of up to ``limit`` FAIL trials nothing replaced yet; how many.
+
+    A FAIL is replaced when a copy names it (``retry_history``, ``boundsweep:previous``) or
+    it was re-queued already (``boundsweep:requeued``). Each is marked re-queued before its
+    copy is made, by an insert Optuna's unique (trial, key) constraint lets one caller win,
+    so two requeues racing copy it once. The copy has the same params and a fresh retry
+    allowance (the user fixed the cause).
+    """
+    trials = rdb_of(storage).get_all_trials(study_id, deepcopy=False)
+    replaced = {
+        number
+        for trial in trials
+        for number in [
+            *trial.system_attrs.get(t.RETRY_HISTORY, []),
+            trial.system_attrs.get(ATTR_PREVIOUS),
+        ]
+    }
+    open_fails = sorted(
+        (
+            trial
+            for trial in trials
+            if trial.state == TrialState.FAIL
+            and trial.number not in replaced
+            and ATTR_REQUEUED not in trial.system_attrs
+        ),
+        key=lambda trial: trial.number,
+        reverse=True,  # the newest of a chain is the one given up on
+    )
+    done = 0
+    for trial in open_fails[:limit]:
+        try:
+            with engine_of(storage).begin() as conn:
+                conn.execute(
+                    sa.insert(t.trial_system_attributes).values(
+                        trial_id=trial._trial_id, key=ATTR_REQUEUED, value_json=json.dumps(True)
+                    )
+                )
+        except sa.exc.IntegrityError:
+            continue  # another requeue marked it first
+        system_attrs = {
+            key: value
+            for key, value in trial.system_attrs.items()
+            if key not in (ATTR_REQUEUED, ATTR_INTERRUPTED)
+        }
+        system_attrs.setdefault(t.FAILED_TRIAL, trial.number)  # what marks a copy
+        system_attrs[t.RETRY_HISTORY] = []
+        system_attrs[ATTR_PREVIOUS] = trial.number
+        copy = optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            params=trial.params,
+            distributions=trial.distributions,
+            system_attrs=system_attrs,
+        )
+        rdb_of(storage).create_new_trial(study_id, template_trial=copy)
+        done += 1
+    return done
