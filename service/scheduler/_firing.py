@@ -68,6 +68,7 @@ def _create(
     run_id: int,
     fire_time: datetime,
     campaign: str,
+    takeover: bool = False,
 ) -> Firing:
 
     state, error = "created", None
@@ -75,12 +76,11 @@ def _create(
         spec = build_spec(schedule.template, name=campaign, loc=("template",))
         launch_campaign(engine, storage, spec, source="schedule", schedule_name=schedule.name)
     except (CampaignExists, CampaignBeingCreated) as exc:
-        # A second firing the same day, or a takeover of a claim that had in fact finished:
-        # `created` when it is this schedule's own campaign (a poll finished its creation
-        # after the claiming scheduler died), else `exists`.
-        state, error = (
-            ("created", None) if _made_by(engine, campaign, schedule) else ("exists", str(exc))
-        )
+        # A second firing the same day (`exists`), or a takeover of a claim whose campaign is
+        # there: `created` when it is this schedule's own (the claiming scheduler died, and a
+        # poll finished the creation it began), else `exists`.
+        made = takeover and _made_by(engine, campaign, schedule)
+        state, error = ("created", None) if made else ("exists", str(exc))
     except SpecError as exc:  # a template that no longer validates: the user's to fix
         logger.warning(
             "schedule %s: template invalid, %s not created: %s", schedule.name, campaign, exc
@@ -225,7 +225,9 @@ def fire_due(
     for run_id, schedule_id, fire_time, campaign in _take_over_stale(engine, now, stale_after):
         schedule = schedules.get(schedule_id)
         if schedule is not None:
-            fired.append(_create(engine, storage(), schedule, run_id, fire_time, campaign))
+            fired.append(
+                _create(engine, storage(), schedule, run_id, fire_time, campaign, takeover=True)
+            )
     # Campaigns whose creator died mid-creation (a scheduler, an API process, a CLI): done now.
     for name in finish_abandoned(engine, storage):
         logger.info("campaign %s: interrupted creation finished", name)

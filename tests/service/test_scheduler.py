@@ -307,3 +307,10 @@ def test_a_schedule_that_computes_again_is_unmarked(sqlite_url: str) -> None:
     with engine.connect() as connection:
         assert connection.scalar(sa.select(Schedule.error)) is None
     engine.dispose()
+
+
+def test_a_second_firing_the_same_day_is_recorded_as_existing(sqlite_url: str) -> None:
+    _add_schedule(sqlite_url, datetime(2026, 1, 1, tzinfo=UTC), cron="0,30 3 * * *")
+    first = datetime(2026, 1, 2, 3, 5, tzinfo=BERLIN)
+    assert _poll(sqlite_url, first) == [("nightly-20260102", "created")]
+    assert _poll(sqlite_url, first + timedelta(minutes=30)) == [("nightly-20260102", "exists")]

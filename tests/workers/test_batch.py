@@ -19,6 +19,7 @@ from boundsweep.studies.storage import (
     engine_of,
     open_storage,
 )
+from boundsweep.studies.tasks._mnist import MNIST_FILES
 from boundsweep.workers import run_worker
 from boundsweep.workers._batch import batch_limit
 from optuna.trial import TrialState
@@ -238,12 +239,17 @@ def test_sigterm_gives_every_trial_of_the_batch_back(sqlite_url: str) -> None:
     _assert_exact(storage, spec)
 
 
-def test_a_crashing_batch_fails_and_requeues_every_trial(sqlite_url: str) -> None:
+def test_a_crashing_batch_fails_and_requeues_every_trial(sqlite_url: str, tmp_path) -> None:
     storage = open_storage(sqlite_url)
-    spec = _spec("crash-batch", seeds=1)
+    spec = _spec("crash-batch", seeds=1).model_copy(update={"task": "mnist_mlp"})
     create_campaign(storage, spec)
-    # A device that does not exist makes training raise: a real crash of the whole batch.
-    run_worker(sqlite_url, device="cuda:99", until_idle=True, max_retries=1, **FAST)
+    # MNIST files that are there but not in the idx format make loading raise: a real crash
+    # of the whole batch. (A missing file or device is a setup error, see test_setup_errors.)
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in MNIST_FILES:
+        (raw / name).write_bytes(b"not an idx file")
+    run_worker(sqlite_url, until_idle=True, max_retries=1, data_dir=str(tmp_path), **FAST)
     rows = {r.arm: r for r in campaign_progress(storage, "crash-batch")}
     for row in rows.values():
         assert (row.complete, row.waiting, row.running, row.fail) == (0, 0, 0, row.total)
