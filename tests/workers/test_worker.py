@@ -28,6 +28,7 @@ from boundsweep.studies.storage import (
     create_campaign,
     open_storage,
 )
+from boundsweep.studies.tasks._mnist import MNIST_FILES
 from boundsweep.workers import add_worker_arguments, run_worker, worker_main
 from optuna.trial import TrialState
 
@@ -301,12 +302,20 @@ def test_single_sqlite_worker_is_fair_across_arms_and_campaigns(sqlite_url: str)
     _assert_exact(storage, second)
 
 
-def test_crashing_trials_are_retried_then_reported_failed(sqlite_url: str) -> None:
+def test_crashing_trials_are_retried_then_reported_failed(sqlite_url: str, tmp_path) -> None:
     storage = open_storage(sqlite_url)
     spec = _spec("crash", epochs=1, steps=2, grid=1, seeds=1, sampled=0)
-    create_campaign(storage, spec)
-    # A device that does not exist makes training raise inside the objective: a real crash.
-    assert run_worker(sqlite_url, device="cuda:99", until_idle=True, max_retries=1, **FAST) == 4
+    create_campaign(storage, spec.model_copy(update={"task": "mnist_mlp"}))
+    # MNIST files that are there but not in the idx format make loading raise inside the
+    # objective: a real crash. (A missing file or device is a setup error: test_setup_errors.)
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for name in MNIST_FILES:
+        (raw / name).write_bytes(b"not an idx file")
+    ran = run_worker(
+        sqlite_url, until_idle=True, max_retries=1, data_dir=str(tmp_path), batch_trials=1, **FAST
+    )
+    assert ran == 4
     for row in campaign_progress(storage, "crash"):
         assert (row.complete, row.waiting, row.running, row.fail, row.retried) == (0, 0, 0, 1, 1)
 
