@@ -227,6 +227,7 @@ def test_a_wrong_or_unreachable_storage_is_one_line_not_a_traceback(
     }.get(command, [])
     prefix = f"boundsweep {command}: error: "
     missing_db = postgres_url + "_gone"  # the real server answers: no such database
+    port = postgres_url.rsplit(":", 1)[1].split("/", 1)[0]  # 5432, or the suite's own server's
     cases = [
         (
             ["--storage", "mysql+nodriver://x/y"],
@@ -242,7 +243,7 @@ def test_a_wrong_or_unreachable_storage_is_one_line_not_a_traceback(
             ["--storage", missing_db],
             1,
             f"cannot use the database {missing_db}: connection failed: connection to server at "
-            f'"127.0.0.1", port 5432 failed: FATAL:  database "{missing_db.rsplit("/", 1)[1]}"',
+            f'"127.0.0.1", port {port} failed: FATAL:  database "{missing_db.rsplit("/", 1)[1]}"',
         ),
         (
             ["--storage", f"sqlite:///{tmp_path / 'no-such-folder' / 'bs.db'}"],
