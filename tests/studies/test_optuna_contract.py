@@ -126,6 +126,12 @@ def _same_through_optuna(url: str, storage: RDBStorage, tmp_path: Path) -> list[
     frames = []
     for study in (ours, theirs):
         frame = study.trials_dataframe(multi_index=False).drop(columns=clocks, errors="ignore")
+        # Optuna before 5.0 also lists system attrs; boundsweep's own (boundsweep:*) are extras
+        # Optuna never reads, compared by _fields above only where Optuna writes them too.
+        ours_only = [c for c in frame.columns if c.startswith("system_attrs_")]
+        frame = frame.drop(
+            columns=[c for c in ours_only if c[len("system_attrs_") :] not in SYSTEM_KEYS]
+        )
         fresh = [not t.params or _fields(t)["params"] is None for t in study.trials]
         frame.loc[fresh, [c for c in frame.columns if c.startswith("params_")]] = None
         frames.append(frame)

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 import pytest
-from boundsweep.studies.robustness._bounds import bound_schedule
+from boundsweep.studies.robustness._bounds import log_spaced_bounds
 from boundsweep.studies.robustness._expected_max import (
     expected_max_unbiased,
     expected_max_with_replacement,
@@ -85,7 +85,7 @@ def test_sweep_holds_the_other_hyperparameters_at_the_anchor() -> None:
 
 
 def test_bound_schedule_follows_the_paper_formula() -> None:
-    out = bound_schedule(final_lr=0.1, gamma=1e-3, steps=10_000)
+    out = log_spaced_bounds(final_lr=0.1, gamma=1e-3, steps=10_000)
     t = np.array(out["steps"])
     assert t[0] == 1 and t[-1] == 10_000
     assert out["lower"] == pytest.approx(list(0.1 * (1 - 1 / (1e-3 * t + 1))))
