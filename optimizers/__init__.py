@@ -9,10 +9,8 @@ names (PEP 562), so ``from boundsweep.optimizers import AdaBound`` works as befo
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from boundsweep.optimizers._bounds import bound_at, bound_schedule, current_bounds
+from boundsweep.optimizers._lazy import lazy_front
 from boundsweep.optimizers._registry import REGISTRY, HyperParam, OptimizerEntry
 
 # The torch half: each public name and the module that defines it.
@@ -45,14 +43,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _TORCH_NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_front(__name__, _TORCH_NAMES, __all__)

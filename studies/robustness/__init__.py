@@ -11,9 +11,7 @@ names (PEP 562): a report printed as text does not pay for it.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from boundsweep.optimizers._lazy import lazy_front
 from boundsweep.studies.robustness._analysis import analyze_campaign
 from boundsweep.studies.robustness._campaign_data import CampaignNotFoundError
 from boundsweep.studies.robustness._summary import summary_lines
@@ -32,14 +30,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _DRAWING_NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_front(__name__, _DRAWING_NAMES, __all__)

@@ -8,9 +8,7 @@ half (data loader, model, batch transforms), which loads on first use of one of 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from boundsweep.optimizers._lazy import lazy_front
 from boundsweep.studies.tasks._budget import Budget
 from boundsweep.studies.tasks._datadir import MissingDataError, resolve_data_dir
 from boundsweep.studies.tasks._registry import TASKS
@@ -49,14 +47,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _TORCH_NAMES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_front(__name__, _TORCH_NAMES, __all__)
