@@ -445,17 +445,7 @@ def enqueue_fixed_params(
         raise ValueError(f"no distribution for the queued params {missing}")
     encoded = {name: distribution_to_json(d) for name, d in distributions.items()}
     with engine_of(storage).begin() as conn:
-        # Numbers continue the study's own; the study row lock keeps them unique as
-        # Optuna's trial creation does.
-        if conn.dialect.name == "postgresql":
-            conn.execute(
-                sa.select(t.studies.c.study_id)
-                .where(t.studies.c.study_id == study_id)
-                .with_for_update()
-            )
-        first = conn.execute(
-            sa.select(sa.func.count()).select_from(trials).where(trials.c.study_id == study_id)
-        ).scalar_one()
+        first = _next_trial_number(conn, study_id)
         if only_if_empty and first:
             return False
         for start in range(0, len(queued), _BATCH):
@@ -507,15 +497,7 @@ def add_finished_trials(storage: Storage, study_id: int, finished: list[FrozenTr
     """
     trials = t.trials
     with engine_of(storage).begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(
-                sa.select(t.studies.c.study_id)
-                .where(t.studies.c.study_id == study_id)
-                .with_for_update()
-            )
-        first = conn.execute(
-            sa.select(sa.func.count()).select_from(trials).where(trials.c.study_id == study_id)
-        ).scalar_one()
+        first = _next_trial_number(conn, study_id)
         ids = list(
             conn.execute(
                 sa.insert(trials).returning(trials.c.trial_id, sort_by_parameter_order=True),
@@ -619,3 +601,21 @@ def requeue_given_up(storage: Storage, study_id: int, limit: int) -> int:
         rdb_of(storage).create_new_trial(study_id, template_trial=copy)
         done += 1
     return done
+
+
+def _next_trial_number(conn: sa.Connection, study_id: int) -> int:
+    """The number the study's next trial takes, with the study locked until ``conn`` commits.
+
+    Numbers continue the study's own; the study row lock keeps them unique as Optuna's trial
+    creation does (SQLite's writer lock does the same there).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.select(t.studies.c.study_id)
+            .where(t.studies.c.study_id == study_id)
+            .with_for_update()
+        )
+    trials = t.trials
+    return conn.execute(
+        sa.select(sa.func.count()).select_from(trials).where(trials.c.study_id == study_id)
+    ).scalar_one()
