@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import importlib
 import json
 import math
 import threading
@@ -155,7 +156,17 @@ class _QuietHandler(WSGIRequestHandler):
 
 @contextlib.contextmanager
 def _dashboard(storage: RDBStorage) -> Iterator[int]:
-    """optuna-dashboard's own WSGI app, served over HTTP on a loopback port."""
+    """optuna-dashboard's own WSGI app, served over HTTP on a loopback port.
+
+    Each server starts as a fresh dashboard process would: optuna-dashboard before 0.18 keeps
+    its trials cache (2-10 s) in module globals keyed by study id, so within this one test
+    process a server would otherwise answer from an earlier server's storage or state.
+    """
+    legacy_cache = importlib.import_module("optuna_dashboard._storage")
+    if hasattr(legacy_cache, "trials_cache"):
+        with legacy_cache.trials_cache_lock:
+            legacy_cache.trials_cache.clear()
+            legacy_cache.trials_last_fetched_at.clear()
     server: WSGIServer = make_server(
         "127.0.0.1", 0, optuna_dashboard.wsgi(storage), handler_class=_QuietHandler
     )
