@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import torch
+from boundsweep.studies._training._batched_mlp import StackedMLP
 from boundsweep.studies._training._classification import EVAL_BATCH, GATHER_BATCHES
 from boundsweep.studies._training._hparams import resolve_hparams
 from boundsweep.studies._training._loop import _device_data, seed_everything
@@ -125,10 +126,27 @@ def train_batched(
     def loss_of(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
         return F.cross_entropy(functional_call(skeleton, (p, b), (x,)), y)
 
-    batched_loss = vmap(loss_of)
-    batched_logits = vmap(
+    vmapped_loss = vmap(loss_of)
+    vmapped_logits = vmap(
         lambda p, b, x: functional_call(skeleton, (p, b), (x,)), in_dims=(0, 0, None)
     )
+
+    def autograd_step(x: Tensor, y: Tensor) -> Tensor:
+        with autocast(device):
+            losses = vmapped_loss(params, buffers, x, y)
+        for p in params.values():
+            p.grad = None
+        losses.sum().backward()
+        return losses.detach()
+
+    def autograd_logits(x: Tensor) -> Tensor:
+        with autocast(device):
+            return vmapped_logits(params, buffers, x)
+
+    # On the CPU an MLP's step is written out (_batched_mlp); elsewhere vmap under autocast.
+    mlp = StackedMLP.of(skeleton, params) if device.type == "cpu" else None
+    loss_step = autograd_step if mlp is None else mlp.loss_and_grads
+    batched_logits = autograd_logits if mlp is None else mlp.logits
 
     count = len(runs)
     epochs = spec.epochs(budget)
@@ -146,15 +164,15 @@ def train_batched(
         limit = None if budget.max_steps is None else budget.max_steps - steps
         skeleton.train()
         losses, taken, diverged = _train_epoch(
-            spec, data, generators, params, buffers, opt, batched_loss, limit, diverged_at
+            spec, data, generators, opt, loss_step, limit, diverged_at
         )
         for k, step_in_epoch in diverged.items():
             diverged_at[k] = steps + step_in_epoch
         steps += taken
         alive = [k for k in range(count) if diverged_at[k] is None]
         skeleton.eval()
-        val = _accuracy(batched_logits, params, buffers, data.val_x, data.val_y)
-        test = _accuracy(batched_logits, params, buffers, data.test_x, data.test_y)
+        val = _accuracy(batched_logits, count, data.val_x, data.val_y)
+        test = _accuracy(batched_logits, count, data.test_x, data.test_y)
         if epoch in milestones:
             opt.scale_lr(spec.lr_decay)  # MultiStepLR's step after this epoch
         bounds = opt.bounds()
@@ -205,10 +223,8 @@ def _train_epoch(
     task: Task,
     data: ClassificationData,
     generators: list[torch.Generator],
-    params: dict[str, Tensor],
-    buffers: dict[str, Tensor],
     opt: BatchedOptimizer,
-    batched_loss: Callable[..., Tensor],
+    loss_step: Callable[[Tensor, Tensor], Tensor],
     step_limit: int | None,
     diverged_at: list[int | None],
 ) -> tuple[list[float], int, dict[int, int]]:
@@ -250,13 +266,9 @@ def _train_epoch(
                 break
             x = block_x[:, start : start + task.batch_size]
             y = block_y[:, start : start + task.batch_size]
-            with autocast(device):
-                losses = batched_loss(params, buffers, x, y)
-            for p in params.values():
-                p.grad = None
-            losses.sum().backward()
+            losses = loss_step(x, y)  # and every model's gradients
             opt.step()
-            total += losses.detach().to(torch.float64) * y.shape[1]
+            total += losses.to(torch.float64) * y.shape[1]
             weight += y.shape[1]
             taken += 1
             if taken % every == 0:
@@ -268,17 +280,12 @@ def _train_epoch(
 
 @torch.no_grad()
 def _accuracy(
-    batched_logits: Callable[..., Tensor],
-    params: dict[str, Tensor],
-    buffers: dict[str, Tensor],
-    x: Tensor,
-    y: Tensor,
+    batched_logits: Callable[[Tensor], Tensor], count: int, x: Tensor, y: Tensor
 ) -> list[float]:
-    """Each model's share of correctly classified examples, in ``EVAL_BATCH`` chunks."""
-    count = next(iter(params.values())).shape[0]
+    """Each of the ``count`` models' share of correctly classified examples, in
+    ``EVAL_BATCH`` chunks."""
     correct = torch.zeros(count, dtype=torch.long, device=y.device)
     for start in range(0, len(y), EVAL_BATCH):
-        with autocast(y.device):
-            logits = batched_logits(params, buffers, x[start : start + EVAL_BATCH])
+        logits = batched_logits(x[start : start + EVAL_BATCH])
         correct += (logits.argmax(2) == y[start : start + EVAL_BATCH]).sum(1)
     return [c / max(1, len(y)) for c in correct.tolist()]

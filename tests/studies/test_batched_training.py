@@ -150,3 +150,43 @@ def test_a_step_cap_and_an_exception_from_on_epoch_end_the_batch() -> None:
 
     with pytest.raises(Stop):
         train_batched("mnist1d_mlp", "adam", runs, Budget(epochs=3), on_epoch=stop)
+
+
+def test_the_written_out_mlp_gradients_equal_autograd_model_by_model() -> None:
+    from boundsweep.studies._training._batched_mlp import StackedMLP
+    from boundsweep.studies.tasks._mlp import MLP
+    from torch.func import stack_module_state
+    from torch.nn import functional as F
+
+    torch.manual_seed(0)
+    models = [MLP(40, [100, 100], 10) for _ in range(5)]
+    params, _ = stack_module_state(models)
+    mlp = StackedMLP.of(models[0], params)
+    assert mlp is not None
+    x, y = torch.randn(5, 32, 40), torch.randint(0, 10, (5, 32))
+    losses = mlp.loss_and_grads(x, y)
+    assert torch.allclose(mlp.logits(x[0]), torch.stack([m(x[0]) for m in models]).detach())
+    for k, model in enumerate(models):
+        loss = F.cross_entropy(model(x[k]), y[k])
+        loss.backward()
+        assert float(losses[k]) == pytest.approx(loss.item(), rel=1e-6)
+        for name, param in model.named_parameters():
+            assert torch.allclose(params[name].grad[k], param.grad, rtol=1e-5, atol=1e-7), name
+
+
+def test_a_model_that_is_not_a_plain_mlp_is_batched_through_vmap() -> None:
+    from boundsweep.studies._training._batched_mlp import StackedMLP
+    from torch import nn
+
+    def build(data) -> nn.Module:  # a Tanh between the layers: not a Linear/ReLU stack
+        return nn.Sequential(nn.Linear(64, 32), nn.Tanh(), nn.Linear(32, data.num_classes))
+
+    task = replace(trainable("digits_mlp"), name="digits_tanh", build_model=build)
+    model = build(trainable("digits_mlp").load_data(None))
+    assert StackedMLP.of(model, dict(model.named_parameters())) is None
+    runs = _runs("adabound")
+    budget = Budget(epochs=2, data_fraction=0.1)
+    batched = train_batched(task, "adabound", runs, budget, keep_parameters=True)
+    alone = [train(task, "adabound", h, s, budget, keep_parameters=True) for h, s in runs]
+    for b, a in zip(batched, alone, strict=True):
+        _assert_same_run(b, a, 100)
