@@ -16,9 +16,12 @@ moves exactly as the registry's optimizer would move it alone:
 
 The per-step scalars (bias corrections, bounds) are computed for all K models at once in
 float64, as the single-model optimizers compute theirs. On CPU the element-wise update is one
-C loop over each stacked tensor (``_batched_kernel``); elsewhere, or without a compiler, the
-reference below does it with broadcast torch ops. Both give the single-model result to float32
-rounding (the tests hold them to it, model by model).
+C loop over each stacked tensor (``_batched_kernel``), which rounds where the single-model
+kernels round: ``_fused``'s own bounded loop, and torch's fused SGD/Adam/AdamW op by op, with
+the few elements torch's kernels leave to their scalar tail handed to those very kernels
+(``_torch_tails``). So on CPU each model steps bit for bit as it would alone. Elsewhere, or
+without a compiler, the reference below does it with broadcast torch ops, to float32 rounding
+(the tests hold each to its standard, model by model).
 """
 
 from __future__ import annotations
@@ -48,7 +51,10 @@ ALGORITHMS: dict[str, tuple[Algorithm, bool, bool]] = {
 }
 
 # The per-model scalars handed to the kernel, in its order (see _batched_kernel).
-_SCALARS = 8
+_SCALARS = 10
+
+# The width of torch's CPU vectors (``at::vec::Vectorized``) by its CPU capability.
+_TORCH_VECTOR_BYTES = {"AVX512": 64, "AVX2": 32}
 
 
 class BatchedOptimizer:
@@ -108,7 +114,7 @@ class BatchedOptimizer:
     # --- the scalars of one step, for every model at once ----------------------------------
 
     def _scalars(self, step: int) -> Tensor:
-        """``[K, 8]`` float64: each model's scalars of step ``step``, in the kernel's order."""
+        """``[K, 10]`` float64: each model's scalars of step ``step``, in the kernel's order."""
         h, lr, t = self.hparams, self.lr, float(step)
         zero = torch.zeros_like(lr)
         wd = h.get("weight_decay", zero)
@@ -136,7 +142,13 @@ class BatchedOptimizer:
             else:
                 step_size = lr * bias_correction2.sqrt() / bias_correction1
                 lower, upper = self._bounds(step)
-                columns = [beta1, beta2, step_size, lower, upper, h["eps"], coupled, decay]
+                # _fused's flags: coupled decay (λ in the gradient), decoupled decay (θ x decay)
+                has_decay = (wd != 0.0).to(lr.dtype)
+                flags = [
+                    zero if self.decoupled else has_decay,
+                    has_decay if self.decoupled else zero,
+                ]
+                columns = [beta1, beta2, step_size, lower, upper, h["eps"], coupled, decay, *flags]
         columns += [zero] * (_SCALARS - len(columns))
         return torch.stack(columns, dim=1).contiguous()
 
@@ -179,16 +191,78 @@ class BatchedOptimizer:
         self.steps += 1
         scalars = self._scalars(self.steps)
         device_scalars: dict[torch.device, Tensor] = {}
+        tails: list[tuple[Tensor, list[Tensor], int]] = []
         for index, param in enumerate(self.params):
             if param.grad is None:
                 continue
             buffers = self._buffers(index, param)
             if self._kernel_takes(param, buffers):
-                _batched_kernel.step(self.algorithm, self.ams, param, param.grad, buffers, scalars)
+                body = self._vector_body(param)
+                _batched_kernel.step(
+                    self.algorithm, self.ams, param, param.grad, buffers, scalars, body
+                )
+                if body < param[0].numel():
+                    tails.append((param, buffers, body))
                 continue
             if param.device not in device_scalars:
                 device_scalars[param.device] = scalars.to(param.device)
             self._reference(param, param.grad, buffers, device_scalars[param.device])
+        if tails:
+            self._torch_tails(tails)
+
+    def _vector_body(self, param: Tensor) -> int:
+        """How many leading elements of each model's slice the C kernel updates.
+
+        All of them, but for the optimizers that are torch's own when alone (SGD, Adam,
+        AdamW, run by torch's fused CPU kernels): those kernels update a tensor in vectors of
+        the CPU's width and its last ``numel % width`` elements in a scalar loop that rounds
+        differently, so the kernel here stops at that tail and ``_torch_tails`` hands each
+        model's tail to the very same torch kernel. Where the width is not known, torch takes
+        the whole slice.
+        """
+        n = param[0].numel()
+        if self.algorithm not in ("adam", "sgdm"):
+            return n
+        width = _TORCH_VECTOR_BYTES.get(torch.backends.cpu.get_cpu_capability())
+        if width is None:
+            return 0
+        lanes = width // param.element_size()
+        return n - n % lanes
+
+    def _torch_tails(self, tails: list[tuple[Tensor, list[Tensor], int]]) -> None:
+        """Each model's tail elements through torch's fused kernel, with its hyperparameters
+        (one call per distinct set: a grid arm has a few, not K)."""
+        lrs = self.lr.tolist()
+        columns = {name: values.tolist() for name, values in self.hparams.items() if name != "lr"}
+        groups: dict[tuple[float, ...], list[int]] = {}
+        for model, lr in enumerate(lrs):
+            if lr != 0.0:  # a frozen model (or lr 0) does not move
+                key = (lr, *(column[model] for column in columns.values()))
+                groups.setdefault(key, []).append(model)
+        step = torch.tensor(float(self.steps))
+        for models in groups.values():
+            h = {name: column[models[0]] for name, column in columns.items()}
+            lr = lrs[models[0]]
+            views: list[list[Tensor]] = [[], [], [], [], []]
+            for param, buffers, body in tails:
+                for model in models:
+                    for j, tensor in enumerate([param, param.grad, *buffers]):
+                        views[j].append(tensor[model].view(-1)[body:])
+            params, grads = views[0], views[1]
+            if self.algorithm == "sgdm":
+                torch._fused_sgd_(
+                    params, grads, views[2] if h["momentum"] != 0.0 else [],
+                    weight_decay=h["weight_decay"],
+                    momentum=h["momentum"], lr=lr, dampening=0.0, nesterov=False,
+                    maximize=False, is_first_step=self.steps == 1,
+                )  # fmt: skip
+                continue
+            fused = torch._fused_adamw_ if self.decoupled else torch._fused_adam_
+            fused(
+                params, grads, views[2], views[3], views[4] if self.ams else [],
+                [step] * len(params), lr=lr, beta1=h["beta1"], beta2=h["beta2"],
+                weight_decay=h["weight_decay"], eps=h["eps"], amsgrad=self.ams, maximize=False,
+            )  # fmt: skip
 
     def _kernel_takes(self, param: Tensor, buffers: list[Tensor]) -> bool:
         if self.impl == "reference":

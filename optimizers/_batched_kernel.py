@@ -1,7 +1,7 @@
 """The batched step on CPU: one C loop over each stacked tensor, all K models in one pass.
 
 ``BatchedOptimizer`` hands each stacked parameter (``[K, ...]``, contiguous) with its gradient,
-its state tensors and a ``[K, 8]`` float64 table of each model's scalars for this step. The
+its state tensors and a ``[K, 10]`` float64 table of each model's scalars for this step. The
 loop walks the K models' slices one after the other, reading each model's scalars once per
 slice, and does the whole element-wise update (weight decay, moments, the AMS maximum, the
 clipped or plain step) in a single pass over memory, as ``optimizers._fused`` does for one
@@ -31,53 +31,54 @@ __all__ = ["available", "step", "supports", "unavailable_reason"]
 
 _log = logging.getLogger(__name__)
 
-_SOURCE = r"""
+_SOURCE = (
+    r"""
 #include <math.h>
 #include <stdint.h>
 #include <omp.h>
-
+"""
+    + _fused.RANGE_SOURCE
+    + r"""
 /* One model's slice. The scalar table row s is this model's; each scalar is rounded to T as
    the single-model torch ops round a Python scalar. a, b, c are the algorithm's state. Weight
-   decay is applied unconditionally: decay = 1 and coupled weight decay = 0 leave it exact. */
+   decay is applied unconditionally: decay = 1 and coupled weight decay = 0 leave it exact.
 
+   The Adam and SGD families are torch's own optimizers when alone (``torch.optim.Adam``,
+   ``AdamW``, ``SGD``, which run op by op on the CPU), so their loops here round where those
+   ops round: contraction is off (EXACT) and FMA marks the ops torch's CPU kernels compute as
+   one fused multiply-add (``add`` with ``alpha``, ``lerp``, ``addcmul``). Each model then
+   steps bit for bit as it would alone (the tests check it). */
+
+#define NSCALARS 10 /* columns of the scalar table */
+#define FMA(a, b, c) _Generic((a), float: fmaf, double: fma)((a), (b), (c))
+#define EXACT __attribute__((optimize("fp-contract=off")))
+
+/* The bounded family is _fused's own loop (RANGE_SOURCE, compiled into this file too), fed
+   each model's scalars: a model steps exactly as the single-model fused kernel steps it. */
 #define BOUNDED_RANGE(NAME, T, SQRT, AMS)                                                    \
+ADABOUND_RANGE(NAME##_loop, T, SQRT, AMS)                                                    \
 static inline void NAME(T *restrict p, const T *restrict g, T *restrict m, T *restrict v,    \
                         T *restrict vmax, int64_t n, const double *s) {                      \
-    const T beta1 = (T)s[0], one_minus_beta1 = (T)(1.0 - s[0]);                              \
-    const T beta2 = (T)s[1], one_minus_beta2 = (T)(1.0 - s[1]);                              \
-    const T step_size = (T)s[2], lower = (T)s[3], upper = (T)s[4], eps = (T)s[5];            \
-    const T weight_decay = (T)s[6], decay = (T)s[7];                                         \
-    for (int64_t i = 0; i < n; ++i) {                                                        \
-        T param = p[i] * decay;                                                              \
-        T grad = g[i] + weight_decay * param;                                                \
-        T exp_avg = m[i] * beta1 + one_minus_beta1 * grad;                                   \
-        T exp_avg_sq = v[i] * beta2 + one_minus_beta2 * grad * grad;                         \
-        m[i] = exp_avg;                                                                      \
-        v[i] = exp_avg_sq;                                                                   \
-        if (AMS) {                                                                           \
-            T running_max = vmax[i] > exp_avg_sq ? vmax[i] : exp_avg_sq;                     \
-            vmax[i] = running_max;                                                           \
-            exp_avg_sq = running_max;                                                        \
-        }                                                                                    \
-        T step = step_size / (SQRT(exp_avg_sq) + eps);                                       \
-        step = step < lower ? lower : step;                                                  \
-        step = step > upper ? upper : step;                                                  \
-        p[i] = param - step * exp_avg;                                                       \
-    }                                                                                        \
+    NAME##_loop(p, g, m, v, vmax, n, (T)s[0], (T)(1.0 - s[0]), (T)s[1], (T)(1.0 - s[1]),     \
+                (T)s[2], (T)s[3], (T)s[4], (T)s[5], (T)s[6], (T)s[7], s[8] != 0.0,           \
+                s[9] != 0.0);                                                                \
 }
 
 #define ADAM_RANGE(NAME, T, SQRT, AMS)                                                       \
-static inline void NAME(T *restrict p, const T *restrict g, T *restrict m, T *restrict v,    \
-                        T *restrict vmax, int64_t n, const double *s) {                      \
-    const T beta1 = (T)s[0], one_minus_beta1 = (T)(1.0 - s[0]);                              \
-    const T beta2 = (T)s[1], one_minus_beta2 = (T)(1.0 - s[1]);                              \
-    const T step_size = (T)s[2], bias_correction2_sqrt = (T)s[3], eps = (T)s[4];             \
+static inline EXACT void NAME(T *restrict p, const T *restrict g, T *restrict m,             \
+                              T *restrict v, T *restrict vmax, int64_t n, const double *s) { \
+    const T one_minus_beta1 = (T)(1.0 - s[0]), beta2 = (T)s[1];                              \
+    const T one_minus_beta2 = (T)(1.0 - s[1]), neg_step_size = (T)(-s[2]);                   \
+    const T bias_correction2_sqrt = (T)s[3], eps = (T)s[4];                                  \
     const T weight_decay = (T)s[5], decay = (T)s[6];                                         \
+    /* lerp: start + w (end - start) for |w| < 0.5, else end + (w - 1) (end - start) */      \
+    const int small = fabs((double)one_minus_beta1) < 0.5;                                   \
+    const T coeff = small ? one_minus_beta1 : one_minus_beta1 - (T)1;                        \
     for (int64_t i = 0; i < n; ++i) {                                                        \
-        T param = p[i] * decay;                                                              \
-        T grad = g[i] + weight_decay * param;                                                \
-        T exp_avg = m[i] * beta1 + one_minus_beta1 * grad;                                   \
-        T exp_avg_sq = v[i] * beta2 + one_minus_beta2 * grad * grad;                         \
+        T param = p[i] * decay;                          /* param.mul_(1 - lr wd) */         \
+        T grad = FMA(param, weight_decay, g[i]);         /* grad.add(param, alpha=wd) */     \
+        T exp_avg = FMA(coeff, grad - m[i], small ? m[i] : grad);   /* lerp_(grad, 1-b1) */  \
+        T exp_avg_sq = FMA(one_minus_beta2 * grad, grad, v[i] * beta2); /* mul_, addcmul_ */ \
         m[i] = exp_avg;                                                                      \
         v[i] = exp_avg_sq;                                                                   \
         if (AMS) {                                                                           \
@@ -86,19 +87,19 @@ static inline void NAME(T *restrict p, const T *restrict g, T *restrict m, T *re
             exp_avg_sq = running_max;                                                        \
         }                                                                                    \
         T denom = SQRT(exp_avg_sq) / bias_correction2_sqrt + eps;                            \
-        p[i] = param - step_size * exp_avg / denom;                                          \
+        p[i] = neg_step_size * exp_avg / denom + param;  /* param.addcdiv_(...) */           \
     }                                                                                        \
 }
 
 #define SGDM_RANGE(NAME, T, SQRT, AMS)                                                       \
-static inline void NAME(T *restrict p, const T *restrict g, T *restrict buf, T *restrict b,  \
-                        T *restrict c, int64_t n, const double *s) {                         \
-    const T momentum = (T)s[0], lr = (T)s[1], weight_decay = (T)s[2];                        \
+static inline EXACT void NAME(T *restrict p, const T *restrict g, T *restrict buf,           \
+                              T *restrict b, T *restrict c, int64_t n, const double *s) {    \
+    const T momentum = (T)s[0], neg_lr = (T)(-s[1]), weight_decay = (T)s[2];                 \
     for (int64_t i = 0; i < n; ++i) {                                                        \
-        T grad = g[i] + weight_decay * p[i];                                                 \
-        T velocity = momentum * buf[i] + grad;                                               \
+        T grad = FMA(p[i], weight_decay, g[i]);          /* grad.add(param, alpha=wd) */     \
+        T velocity = buf[i] * momentum + grad;           /* buf.mul_(mu).add_(grad) */       \
         buf[i] = velocity;                                                                   \
-        p[i] = p[i] - lr * velocity;                                                         \
+        p[i] = FMA(velocity, neg_lr, p[i]);              /* param.add_(buf, alpha=-lr) */    \
     }                                                                                        \
 }
 
@@ -114,11 +115,12 @@ static inline void NAME(T *restrict p, const T *restrict g, T *restrict sum, T *
     }                                                                                        \
 }
 
-/* All K models' slices of one stacked tensor; threads split the K * n elements evenly and
-   walk the model slices their chunk covers. */
+/* All K models' slices of one stacked tensor, the first `body` elements of each (the rest,
+   if any, is left to the caller); threads split the K * n elements evenly and walk the model
+   slices their chunk covers. */
 #define BATCHED_KERNEL(NAME, RANGE, T)                                                       \
-void NAME(T *p, const T *g, T *a, T *b, T *c, int64_t models, int64_t n, const double *s,    \
-          int nthreads) {                                                                    \
+void NAME(T *p, const T *g, T *a, T *b, T *c, int64_t models, int64_t n, int64_t body,       \
+          const double *s, int nthreads) {                                                   \
     const int64_t total = models * n;                                                        \
     if (total < (1 << 20)) nthreads = 1;                                                     \
     _Pragma("omp parallel num_threads(nthreads) if(nthreads > 1)")                           \
@@ -129,10 +131,12 @@ void NAME(T *p, const T *g, T *a, T *b, T *c, int64_t models, int64_t n, const d
         int64_t end = begin + chunk < total ? begin + chunk : total;                         \
         while (begin < end) {                                                                \
             int64_t model = begin / n;                                                       \
-            int64_t stop = (model + 1) * n < end ? (model + 1) * n : end;                    \
-            RANGE(p + begin, g + begin, a + begin, b ? b + begin : 0, c ? c + begin : 0,     \
-                  stop - begin, s + 8 * model);                                              \
-            begin = stop;                                                                    \
+            int64_t next = (model + 1) * n < end ? (model + 1) * n : end;                    \
+            int64_t stop = model * n + body < next ? model * n + body : next;                \
+            if (begin < stop)                                                                \
+                RANGE(p + begin, g + begin, a + begin, b ? b + begin : 0, c ? c + begin : 0, \
+                      stop - begin, s + NSCALARS * model);                                          \
+            begin = next;                                                                    \
         }                                                                                    \
     }                                                                                        \
 }
@@ -150,6 +154,7 @@ BOTH_TYPES(adam_ams, ADAM_RANGE, 1)
 BOTH_TYPES(sgdm, SGDM_RANGE, 0)
 BOTH_TYPES(adagrad, ADAGRAD_RANGE, 0)
 """
+)
 
 _FAMILIES = ("bounded", "bounded_ams", "adam", "adam_ams", "sgdm", "adagrad")
 _SUFFIX = {torch.float32: "f32", torch.float64: "f64"}
@@ -177,6 +182,7 @@ def _load() -> ctypes.CDLL | None:
                     kernel = getattr(library, f"batched_{family}_{suffix}")
                     kernel.restype = None
                     kernel.argtypes = [ctypes.c_void_p] * 5 + [
+                        ctypes.c_int64,
                         ctypes.c_int64,
                         ctypes.c_int64,
                         ctypes.c_void_p,
@@ -209,7 +215,13 @@ def supports(tensors: list[Tensor]) -> bool:
 
 
 def step(
-    algorithm: str, ams: bool, param: Tensor, grad: Tensor, buffers: list[Tensor], scalars: Tensor
+    algorithm: str,
+    ams: bool,
+    param: Tensor,
+    grad: Tensor,
+    buffers: list[Tensor],
+    scalars: Tensor,
+    body: int | None = None,
 ) -> None:
     """Update one stacked parameter and its state in place (see the module docstring).
 
@@ -219,7 +231,8 @@ def step(
         param: ``[K, ...]``, contiguous, float32 or float64 on the CPU.
         grad: Its gradient, same layout.
         buffers: The algorithm's state tensors, same layout.
-        scalars: ``[K, 8]`` contiguous float64: each model's scalars of this step.
+        scalars: ``[K, 10]`` contiguous float64: each model's scalars of this step.
+        body: Update only the first ``body`` elements of each model's slice (default: all).
     """
     library = _load()
     if library is None:
@@ -238,6 +251,7 @@ def step(
         *pointers,
         models,
         n,
+        n if body is None else max(0, min(body, n)),
         scalars.data_ptr(),
         torch.get_num_threads(),
     )

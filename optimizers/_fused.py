@@ -33,11 +33,7 @@ __all__ = ["available", "fused_adabound", "supports", "warm_up"]
 
 _log = logging.getLogger(__name__)
 
-_SOURCE = r"""
-#include <math.h>
-#include <stdint.h>
-#include <omp.h>
-
+RANGE_SOURCE = r"""
 /* The loop over one contiguous range. Kept in its own function with restrict pointers and
    scalars by value: inside an OpenMP-outlined body gcc gives up vectorizing it (6x slower). */
 #define ADABOUND_RANGE(NAME, T, SQRT, AMS)                                                  \
@@ -65,7 +61,19 @@ static inline void NAME(T *restrict p, const T *restrict g, T *restrict m, T *re
         p[i] = param - step * exp_avg;                                                      \
     }                                                                                       \
 }
+"""
+"""The bounded update over one contiguous range: ``ADABOUND_RANGE(NAME, T, SQRT, AMS)``
+defines it. The batched kernel (``_batched_kernel``) compiles this very text, so a model
+stepped there rounds exactly as it does here."""
 
+_SOURCE = (
+    r"""
+#include <math.h>
+#include <stdint.h>
+#include <omp.h>
+"""
+    + RANGE_SOURCE
+    + r"""
 /* Each scalar is rounded to T where the reference's torch ops round it. Threads take equal
    contiguous chunks (multiples of 64 elements, so every chunk starts cache-line aligned). */
 #define ADABOUND_KERNEL(NAME, RANGE, T)                                                     \
@@ -98,6 +106,7 @@ ADABOUND_KERNEL(amsbound_f32, amsbound_range_f32, float)
 ADABOUND_KERNEL(adabound_f64, adabound_range_f64, double)
 ADABOUND_KERNEL(amsbound_f64, amsbound_range_f64, double)
 """
+)
 
 _FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-fopenmp", "-shared", "-fPIC"]
 _KERNELS = {

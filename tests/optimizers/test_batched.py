@@ -76,8 +76,14 @@ def test_batched_step_equals_each_model_alone(name: str, impl: str) -> None:
     batched = _run_batched(name, starts, grads, impl)
     for k in range(3):
         for p_batched, p_alone in zip(batched, alone[k], strict=True):
-            # float32 rounding: the same ops, a few ulps apart at most after six steps.
-            torch.testing.assert_close(p_batched[k], p_alone, rtol=2e-6, atol=2e-6)
+            if impl == "kernel":
+                # The kernel rounds where the single-model kernels round (torch's fused SGD,
+                # Adam and AdamW, including their scalar tails; _fused's bounded loop): the
+                # very same bits after six steps, whatever the tensor's size.
+                assert torch.equal(p_batched[k], p_alone), (k, tuple(p_alone.shape))
+            else:
+                # The readable reference: the same ops, a few float32 ulps apart at most.
+                torch.testing.assert_close(p_batched[k], p_alone, rtol=2e-6, atol=2e-6)
         moved = sum(float((p[k] - s[k]).abs().sum()) for p, s in zip(batched, starts, strict=True))
         assert moved > 0.0, f"model {k} of {name} did not move"
 
