@@ -22,7 +22,7 @@ right beside it (timings on a shared machine are noisy; repeat and read ranges).
    (``--batch-trials 1``), then batched (automatic): trials per hour over the campaign's span
    and the report's verdict lines side by side.
 
-    python benchmarks/bench_batched.py [--ks 1,9,27,81] [--parts step,loop,equivalence,campaign]
+    python benchmarks/bench_batched.py [--ks 1,9,27,81] [--parts step,loop,ceiling,equivalence,campaign]
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ from boundsweep.optimizers import REGISTRY, BatchedOptimizer
 from boundsweep.studies.campaign import preset
 from boundsweep.studies.robustness import analyze_campaign, summary_lines
 from boundsweep.studies.storage import create_campaign, open_storage
-from boundsweep.studies.tasks import Budget, write_mnist
-from boundsweep.studies.training import train, train_batched
+from boundsweep.studies.tasks import Budget, trainable, write_mnist
+from boundsweep.studies.training import TrainResult, train, train_batched
 
 SMALL_TASKS = ("mnist1d_mlp", "digits_mlp")
 THREADS = os.cpu_count() or 1
@@ -144,36 +144,117 @@ def loop_section(
     print(" ratio is against the one-by-one rate measured just before it)")
 
 
-def equivalence_section(device: str) -> None:
-    print(f"\n== equivalence on {device}, full default budget, 9 configurations per optimizer")
+def _identical(batched: TrainResult, alone: TrainResult) -> bool:
+    """The same run bit for bit: every weight, every epoch's metrics (a diverged run: the
+    same step)."""
+    if "diverged" in (batched.status, alone.status):
+        return (batched.status, batched.steps) == (alone.status, alone.steps)
+    assert batched.parameters is not None and alone.parameters is not None
+    return all(
+        torch.equal(batched.parameters[name], value) for name, value in alone.parameters.items()
+    ) and [(e.train_loss, e.val_metric, e.test_metric) for e in batched.epochs] == [
+        (e.train_loss, e.val_metric, e.test_metric) for e in alone.epochs
+    ]
+
+
+def ceiling_section(models: int, repeats: int) -> None:
+    """How far batching can go here: one model's whole step against a batched model's matrix
+    products alone.
+
+    A one-by-one step is the forward and backward pass, the optimizer and the loop's Python;
+    a batched step still has to do every model's arithmetic. So the batched loop can be at
+    most (one-by-one seconds per step) / (batched forward + backward seconds per model and
+    step) times faster, one thread each, whatever else is made free.
+    """
+    from boundsweep.studies._training._batched_mlp import StackedMLP
+    from torch.func import stack_module_state
+
     print(
-        f"{'task':12} {'optimizer':10} {'mean Δ final':>13} {'max |Δ| final':>14} "
-        f"{'max |Δ| curve':>14} {'diverged b/a':>13}  (accuracy points, batched - one by one)"
+        f"\n== ceiling on cpu, one torch thread: one-by-one step vs {models} stacked models' "
+        "forward + backward alone"
     )
-    for task in SMALL_TASKS:
-        for optimizer in REGISTRY:
-            runs = configurations(optimizer, 9)
-            batched = train_batched(task, optimizer, runs, device=device)
-            alone = [train(task, optimizer, h, s, device=device) for h, s in runs]
-            deltas = [
-                100 * (b.val_metric - a.val_metric) for b, a in zip(batched, alone, strict=True)
-            ]
-            curve = max(
-                (
-                    abs(100 * (rb.val_metric - ra.val_metric))
-                    for b, a in zip(batched, alone, strict=True)
-                    for rb, ra in zip(b.epochs, a.epochs, strict=False)
-                ),
-                default=0.0,
-            )
-            diverged = (
-                f"{sum(r.status == 'diverged' for r in batched)}/"
-                f"{sum(r.status == 'diverged' for r in alone)}"
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for task in SMALL_TASKS:
+            spec = trainable(task)
+            data = spec.load_data(None)
+            train(task, "adam", {}, 0, Budget(epochs=1))  # warm
+            start = time.perf_counter()
+            result = train(task, "adam", {}, 0)
+            one_step = (time.perf_counter() - start) / result.steps
+            stacked = [spec.build_model(data) for _ in range(models)]
+            params, _ = stack_module_state(stacked)
+            mlp = StackedMLP.of(stacked[0], params)
+            assert mlp is not None
+            x = torch.randn(models, spec.batch_size, data.train_x.shape[1])
+            y = torch.randint(0, data.num_classes, (models, spec.batch_size))
+            mlp.loss_and_grads(x, y)
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                for _ in range(50):
+                    mlp.loss_and_grads(x, y)
+                times.append((time.perf_counter() - start) / 50 / models)
+            per_model = statistics.median(times)
+            widths = [m.in_features for m in stacked[0] if isinstance(m, torch.nn.Linear)]
+            widths.append(data.num_classes)
+            flops = (
+                6 * spec.batch_size * sum(a * b for a, b in zip(widths, widths[1:], strict=False))
             )
             print(
-                f"{task:12} {optimizer:10} {statistics.mean(deltas):+13.2f} "
-                f"{max(abs(d) for d in deltas):14.2f} {curve:14.2f} {diverged:>13}"
+                f"{task:12} one by one {one_step * 1e3:6.3f} ms/step "
+                f"({flops / one_step / 1e9:5.1f} GFLOP/s of its products); batched products "
+                f"{per_model * 1e3:6.3f} ms/model-step ({flops / per_model / 1e9:5.1f} GFLOP/s): "
+                f"at most {one_step / per_model:4.1f}x"
             )
+    finally:
+        torch.set_num_threads(threads)
+
+
+def equivalence_section(device: str) -> None:
+    print(
+        f"\n== equivalence on {device}, full default budget, 9 configurations per optimizer, "
+        "one torch thread (as a CPU worker runs)"
+    )
+    print(
+        f"{'task':12} {'optimizer':10} {'mean Δ final':>13} {'max |Δ| final':>14} "
+        f"{'max |Δ| curve':>14} {'diverged b/a':>13} {'identical':>10}  "
+        "(accuracy points, batched - one by one)"
+    )
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for task in SMALL_TASKS:
+            for optimizer in REGISTRY:
+                _equivalence_row(task, optimizer, device)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _equivalence_row(task: str, optimizer: str, device: str) -> None:
+    runs = configurations(optimizer, 9)
+    batched = train_batched(task, optimizer, runs, device=device, keep_parameters=True)
+    alone = [train(task, optimizer, h, s, device=device, keep_parameters=True) for h, s in runs]
+    deltas = [100 * (b.val_metric - a.val_metric) for b, a in zip(batched, alone, strict=True)]
+    curve = max(
+        (
+            abs(100 * (rb.val_metric - ra.val_metric))
+            for b, a in zip(batched, alone, strict=True)
+            for rb, ra in zip(b.epochs, a.epochs, strict=False)
+        ),
+        default=0.0,
+    )
+    diverged = (
+        f"{sum(r.status == 'diverged' for r in batched)}/"
+        f"{sum(r.status == 'diverged' for r in alone)}"
+    )
+    same = sum(_identical(b, a) for b, a in zip(batched, alone, strict=True))
+    print(
+        f"{task:12} {optimizer:10} {statistics.mean(deltas):+13.2f} "
+        f"{max(abs(d) for d in deltas):14.2f} {curve:14.2f} {diverged:>13} "
+        f"{f'{same}/{len(runs)}':>10}"
+    )
 
 
 def _verdicts(storage, name: str) -> list[str]:
@@ -263,7 +344,7 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=3, help="campaign grid width (default 3)")
     parser.add_argument("--workers", type=int, default=2, help="campaign worker processes")
     parser.add_argument("--campaign-tasks", default=",".join(SMALL_TASKS))
-    parser.add_argument("--parts", default="step,loop,equivalence,campaign")
+    parser.add_argument("--parts", default="step,loop,ceiling,equivalence,campaign")
     args = parser.parse_args()
     ks = [int(k) for k in args.ks.split(",")]
     parts = set(args.parts.split(","))
@@ -279,6 +360,8 @@ def main() -> None:
                 step_section(device, 27, 5 * args.repeats)
             if "loop" in parts:
                 loop_section(device, ks, args.repeats, root, args.mnist_epochs)
+            if "ceiling" in parts and device == "cpu":
+                ceiling_section(27, 5 * args.repeats)
             if "equivalence" in parts:
                 equivalence_section(device)
         if "campaign" in parts:
