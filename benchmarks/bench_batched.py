@@ -266,6 +266,17 @@ def _outcome(line: str) -> str:
     return line.rsplit(" — ", 1)[1].rstrip(".")
 
 
+def _results(url: str) -> dict[tuple[str, tuple[tuple[str, object], ...]], tuple]:
+    """Every completed trial's value and curve, by arm and grid point (seed included)."""
+    results = {}
+    for summary in optuna.get_all_study_summaries(url):
+        study = optuna.load_study(study_name=summary.study_name, storage=url)
+        for t in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+            key = (summary.study_name, tuple(sorted(t.params.items())))
+            results[key] = (t.value, tuple(sorted(t.intermediate_values.items())))
+    return results
+
+
 def _run_workers(url: str, workers: int, batch_trials: int | None) -> float:
     """``workers`` real worker processes until the queue is empty; the campaign's span (s).
 
@@ -307,6 +318,7 @@ def campaign_section(
     for task in tasks:
         lines: dict[str, list[str]] = {}
         rates: dict[str, list[float]] = {"one by one": [], "batched": []}
+        results: dict[str, dict] = {}
         for repeat in range(repeats):
             for mode, batch_trials in (("one by one", 1), ("batched", None)):
                 url = f"sqlite:///{root / f'{task}-{batch_trials or 0}-{repeat}.db'}"
@@ -317,6 +329,7 @@ def campaign_section(
                 total = sum(arm.planned_trials(spec.seeds) for arm in spec.arms)
                 rates[mode].append(total / span * 3600)
                 lines[mode] = _verdicts(storage, "bench")
+                results[mode] = _results(url)
         one, batched = rates["one by one"], rates["batched"]
         ratios = [b / a for b, a in zip(batched, one, strict=True)]
         print(
@@ -325,6 +338,12 @@ def campaign_section(
             f"{statistics.median(ratios):.2f} (each repeat: "
             + ", ".join(f"{r:.2f}" for r in ratios)
             + ")"
+        )
+        one_results, batched_results = results["one by one"], results["batched"]
+        same_trials = sum(batched_results.get(key) == value for key, value in one_results.items())
+        print(
+            f"  trials (last repeat): {same_trials} of {len(one_results)} with the very same "
+            "value and per-epoch curve in both runs"
         )
         pairs = list(zip(lines["one by one"], lines["batched"], strict=True))
         same = sum(_outcome(a) == _outcome(b) for a, b in pairs)
