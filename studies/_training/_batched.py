@@ -10,9 +10,11 @@ keeps what it would have alone:
 - its initialisation: model ``k`` is built by ``task.build_model`` right after
   ``seed_everything(seed_k)``, exactly as ``train()`` builds it, and only then stacked;
 - its data order: its own generator draws its own permutation every epoch, and its batches
-  are gathered from it, so model ``k`` sees the very batches ``train()`` would feed it;
-- its loss and gradient: the loss is vmapped too (one mean cross-entropy per model), and the
-  sum of the K losses has, for each model's parameters, that model's gradient alone;
+  are sliced from it, so model ``k`` sees the very batches ``train()`` would feed it;
+- its loss and gradient: one mean cross-entropy per model; on the CPU an MLP's forward and
+  backward are written out with the kernels autograd runs for one model (``_batched_mlp``),
+  elsewhere the loss is vmapped and the sum of the K losses has, for each model's
+  parameters, that model's gradient alone;
 - its divergence: each model's loss is watched on its own (as ``LossWatch`` does); a model
   whose loss stops being finite is recorded as diverged at that step and frozen (zeroed, lr
   0), so it neither stops nor poisons the others.
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import torch
 from boundsweep.studies._training._batched_mlp import StackedMLP
-from boundsweep.studies._training._classification import EVAL_BATCH, GATHER_BATCHES
+from boundsweep.studies._training._classification import EVAL_BATCH
 from boundsweep.studies._training._hparams import resolve_hparams
 from boundsweep.studies._training._loop import _device_data, seed_everything
 from boundsweep.studies._training._records import EpochRecord, TrainResult
@@ -153,6 +155,7 @@ def train_batched(
     milestones = set(spec.scaled_milestones(epochs))
     records: list[list[EpochRecord]] = [[] for _ in runs]
     diverged_at: list[int | None] = [None] * count
+    gather: dict[str, Tensor] = {}  # the training batches' buffers (_gather_buffers)
     steps = 0
     for epoch in range(1, epochs + 1):
         if budget.max_steps is not None and steps >= budget.max_steps:
@@ -164,7 +167,7 @@ def train_batched(
         limit = None if budget.max_steps is None else budget.max_steps - steps
         skeleton.train()
         losses, taken, diverged = _train_epoch(
-            spec, data, generators, opt, loss_step, limit, diverged_at
+            spec, data, generators, opt, loss_step, limit, diverged_at, gather
         )
         for k, step_in_epoch in diverged.items():
             diverged_at[k] = steps + step_in_epoch
@@ -227,11 +230,12 @@ def _train_epoch(
     loss_step: Callable[[Tensor, Tensor], Tensor],
     step_limit: int | None,
     diverged_at: list[int | None],
+    gather: dict[str, Tensor],
 ) -> tuple[list[float], int, dict[int, int]]:
     """One shuffled pass for every model; (mean losses, steps, {model: step it diverged at}).
 
     The batches are ``training_batches``' for each model's generator: one permutation per
-    model, gathered ``GATHER_BATCHES`` batches at a time, sliced into batches.
+    model, sliced into batches (``train()`` gathers 32 of them at a time: the same rows).
     """
     device = data.train_x.device
     count = len(generators)
@@ -256,26 +260,39 @@ def _train_epoch(
             total[k] = 0.0
             opt.freeze(k)
 
-    block = task.batch_size * GATHER_BATCHES
-    for block_start in range(0, n, block):
-        index = orders[:, block_start : block_start + block]
-        block_x = data.train_x[index]  # [K, block, features]
-        block_y = data.train_y[index]
-        for start in range(0, index.shape[1], task.batch_size):
-            if step_limit is not None and taken >= step_limit:
-                break
-            x = block_x[:, start : start + task.batch_size]
-            y = block_y[:, start : start + task.batch_size]
-            losses = loss_step(x, y)  # and every model's gradients
-            opt.step()
-            total += losses.to(torch.float64) * y.shape[1]
-            weight += y.shape[1]
-            taken += 1
-            if taken % every == 0:
-                watch()
+    size = task.batch_size
+    for start in range(0, n, size):
+        if step_limit is not None and taken >= step_limit:
+            break
+        # Model k's batch: rows start..start+size of its permutation, as training_batches
+        # slices them; gathered one step at a time into buffers kept across steps, so the
+        # K batches stay in cache (a 32-batch block of 27 models is megabytes).
+        index = orders[:, start : start + size]
+        flat = index.reshape(-1)
+        rows_x, rows_y = _gather_buffers(gather, data, count * size)
+        x = torch.index_select(data.train_x, 0, flat, out=rows_x[: len(flat)])
+        x = x.view(*index.shape, *data.train_x.shape[1:])
+        y = torch.index_select(data.train_y, 0, flat, out=rows_y[: len(flat)]).view(index.shape)
+        losses = loss_step(x, y)  # and every model's gradients
+        opt.step()
+        total += losses.to(torch.float64) * y.shape[1]
+        weight += y.shape[1]
+        taken += 1
+        if taken % every == 0:
+            watch()
     watch()
     means = (total / max(1, weight)).tolist()
     return means, taken, diverged
+
+
+def _gather_buffers(
+    gather: dict[str, Tensor], data: ClassificationData, rows: int
+) -> tuple[Tensor, Tensor]:
+    """Room for ``rows`` training examples and their labels, allocated once per batch."""
+    if "x" not in gather or len(gather["x"]) < rows:
+        gather["x"] = data.train_x.new_empty((rows, *data.train_x.shape[1:]))
+        gather["y"] = data.train_y.new_empty(rows)
+    return gather["x"], gather["y"]
 
 
 @torch.no_grad()
