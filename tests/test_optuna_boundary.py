@@ -1,7 +1,8 @@
 """Only the adapter (``studies/_storage/_optuna/``) may know how Optuna stores a study.
 
 A grep over every source module: Optuna's table names, its ``_rdb`` models, the private
-attributes ``_backend``, ``_study_id``, ``_trial_id`` and ``Study._storage``, the system attr
+attributes ``_backend``, ``_study_id``, ``_trial_id``, ``Study._storage`` and
+``Study._thread_local``, the system attr
 keys Optuna reads (``fixed_params``, ``failed_trial``, ``retry_history``), private Optuna
 modules and a ``get_trial`` override are named there and nowhere else, so an Optuna upgrade
 is checked in one place (and by ``tests/studies/test_optuna_contract.py``).
@@ -29,6 +30,7 @@ INTERNALS = {
     "Optuna's cache wrapper": re.compile(r"\b_backend\b"),
     "a private id": re.compile(r"(?<!self)\._(?:study_id|trial_id)\b"),
     "a study's storage": re.compile(r"(?<!studies)(?<!self)\._storage\b"),
+    "a study's per-thread trials": re.compile(r"\._thread_local\b"),
     "an Optuna system attr key": re.compile(r"\b(fixed_params|failed_trial|retry_history)\b"),
     "a get_trial override": re.compile(r"def get_trial\("),
 }

@@ -46,7 +46,6 @@ from boundsweep.studies.storage import (
     open_storage,
     requeue,
     retries_left,
-    set_trial_user_attrs,
     storage_error_reason,
     study_id_of,
     talk_directly,
@@ -402,29 +401,21 @@ class Worker:
         value: float | None,
         record: TrialRecord | None,
     ) -> None:
-        """Store the trial's end state and its record; ``ValueError`` if it is not ours now."""
-        clock = self.stats.clock
-        if arm.direct and state == TrialState.COMPLETE and not math.isnan(value):
-            # What ``tell`` stores, and the run's record, in one transaction and without
-            # re-reading the trial (its sampler has nothing to learn from it).
-            won = clock.timed(
-                "storage", finish_trial, self.storage, trial_id_of(trial), value,
-                user_attrs=record.user_attrs if record else None,
-                intermediate_values=record.intermediate_values if record else None,
-            )  # fmt: skip
-            if not won:
-                raise ValueError("the trial is no longer RUNNING")
-            return
-        # A NaN takes ``tell``'s path; a deferred record is written first.
-        if record is not None and not clock.timed(
-            "storage", set_trial_user_attrs, self.storage, trial_id_of(trial),
-            record.user_attrs, intermediate_values=record.intermediate_values,
-        ):  # fmt: skip
-            raise ValueError("the trial is no longer RUNNING")
-        clock.timed(
-            "storage", arm.study.tell, trial,
+        """Store the trial's end state and its record; ``ValueError`` if it is not ours now.
+
+        Every arm's result takes the adapter's one path (``finish_trial``): what ``tell``
+        stores, and the run's record, in one transaction and without re-reading the trial;
+        a sampler that learns from results (TPE) sees it at its next suggestion.
+        """
+        won = self.stats.clock.timed(
+            "storage", finish_trial, self.storage, trial_id_of(trial),
             value if state == TrialState.COMPLETE else None, state=state,
+            user_attrs=record.user_attrs if record else None,
+            intermediate_values=record.intermediate_values if record else None,
+            study=arm.study,
         )  # fmt: skip
+        if not won:
+            raise ValueError("the trial is no longer RUNNING")
 
     def setup_failed(
         self, row: ArmProgress, arm: _Arm, trial_ids: list[int], exc: BaseException

@@ -363,6 +363,96 @@ def test_a_batch_claim_and_its_beats_match_optuna(storage_url: str, tmp_path: Pa
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 2 + [TrialState.WAITING]
 
 
+def _tpe() -> optuna.samplers.TPESampler:
+    # As ``studies.objective.sampler_for`` builds it, seeded so both studies draw alike.
+    return optuna.samplers.TPESampler(seed=7, n_startup_trials=2, constant_liar=True)
+
+
+def test_a_tpe_arm_finished_by_the_adapter_is_one_finished_by_tell(
+    storage_url: str, tmp_path: Path
+) -> None:
+    # A sampled arm as the worker runs it: queued seed slots, claim, Optuna's Trial through
+    # its trial cache, suggest, then the adapter's finish (COMPLETE, or PRUNED with its last
+    # epoch); beside it the same arm run by ask/report/tell. TPE must see each result at its
+    # next suggestion (past its 2 startup trials it reads them), so both draw the same points.
+    storage = _storage(storage_url)
+    ours = optuna.create_study(
+        storage=storage, study_name="ours", direction="maximize", sampler=_tpe()
+    )
+    theirs = optuna.create_study(
+        storage=storage, study_name="optuna", direction="maximize", sampler=_tpe()
+    )
+    seeds = {"seed": CategoricalDistribution([0, 1, 2])}
+    queued = [{"seed": i % 3} for i in range(7)]
+    enqueue_fixed_params(storage, study_id_of(ours), queued, seeds)
+    for params in queued:
+        theirs.enqueue_trial(params)
+    drawn: dict[str, list[float]] = {"ours": [], "optuna": []}
+    for i in range(len(queued)):
+        pruned = i == 4
+        trial_id = claim_waiting_trial(storage, study_id_of(ours))
+        assert trial_id is not None
+        ours.get_trials(deepcopy=False, states=(TrialState.RUNNING,))  # as the worker syncs
+        trial = optuna.Trial(ours, trial_id)
+        assert trial.suggest_categorical("seed", [0, 1, 2]) == queued[i]["seed"]
+        x = trial.suggest_float("x", 0.0, 1.0)
+        drawn["ours"].append(x)
+        value = 1.0 - (x - 0.3) ** 2
+        if pruned:
+            assert finish_trial(
+                storage,
+                trial_id,
+                None,
+                state=TrialState.PRUNED,
+                intermediate_values={1: value},
+                study=ours,
+            )
+        else:
+            assert finish_trial(
+                storage, trial_id, value, user_attrs=RECORD, intermediate_values={1: value},
+                study=ours,
+            )  # fmt: skip
+        assert not finish_trial(storage, trial_id, 0.1, study=ours)  # finished: nothing written
+
+        theirs_trial = theirs.ask()
+        theirs_trial.suggest_categorical("seed", [0, 1, 2])
+        x = theirs_trial.suggest_float("x", 0.0, 1.0)
+        drawn["optuna"].append(x)
+        value = 1.0 - (x - 0.3) ** 2
+        theirs_trial.report(value, 1)
+        if pruned:
+            theirs.tell(theirs_trial, state=TrialState.PRUNED)
+        else:
+            for key, attr in RECORD.items():
+                theirs_trial.set_user_attr(key, attr)
+            theirs.tell(theirs_trial, value)
+    assert drawn["ours"] == drawn["optuna"]
+    assert len(set(drawn["ours"])) == len(queued)
+    trials = _same_through_optuna(storage_url, storage, tmp_path)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 4 + [TrialState.PRUNED] + [
+        TrialState.COMPLETE
+    ] * 2
+    assert trials[4].value == trials[4].intermediate_values[1]
+
+
+def test_the_adapter_refuses_what_tell_refuses(storage_url: str) -> None:
+    storage = _storage(storage_url)
+    ours = optuna.create_study(storage=storage, study_name="ours", direction="maximize")
+    enqueue_fixed_params(storage, study_id_of(ours), QUEUED[:1], DISTRIBUTIONS)
+    trial_id = claim_waiting_trial(storage, study_id_of(ours))
+    assert trial_id is not None
+    for value, state, error in [
+        (float("nan"), TrialState.COMPLETE, "value nan is not acceptable"),
+        (None, TrialState.COMPLETE, "value None is not acceptable"),
+        (0.5, TrialState.PRUNED, "takes no value"),
+        (None, TrialState.FAIL, "expected COMPLETE or PRUNED, got FAIL"),
+    ]:
+        with pytest.raises(ValueError, match=error):
+            finish_trial(storage, trial_id, value, state=state, user_attrs=RECORD)
+    trial = storage.get_trial(trial_id)  # nothing written
+    assert trial.state == TrialState.RUNNING and trial.user_attrs == {} and trial.values is None
+
+
 def _suggest_all(trial: optuna.Trial) -> None:
     trial.suggest_float("lr", 1e-4, 1e-1, log=True)
     trial.suggest_float("gamma", 0.0, 1.0)

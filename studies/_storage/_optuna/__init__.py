@@ -8,7 +8,8 @@ attr keys (``tests/test_optuna_boundary.py`` fails if something does):
   failing, finishing, bulk queueing, batched attrs and epochs, counts and pages (``_queue``,
   ``_counts``, ``_trial_rows``, ``_studies``);
 - ``RDBStorage`` under Optuna's cache wrapper (``_backend``), ``Study._study_id``,
-  ``Trial._trial_id``, ``Study._storage`` (``_schema``);
+  ``Trial._trial_id``, ``Study._storage``, and the trials a sampler read during one trial
+  (``Study._thread_local``, dropped when a trial is finished without ``tell``) (``_schema``);
 - the ``get_trial`` that serves a just-claimed trial to ``optuna.Trial.__init__``
   (``_primed``);
 - the system attr keys Optuna itself reads: ``fixed_params`` (``enqueue_trial``),
@@ -50,6 +51,7 @@ from boundsweep.studies._storage._optuna._schema import (
     RetryStaleTrial,
     Storage,
     engine_of,
+    forget_trials_read,
     is_rdb,
     rdb_of,
     storage_of,
@@ -86,6 +88,7 @@ __all__ = [
     "fail_if_running",
     "fail_stale_trials",
     "finish_trial",
+    "forget_trials_read",
     "heartbeat_storage",
     "is_rdb",
     "rdb_of",

@@ -10,6 +10,7 @@ created except as a copy of a failed trial.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -23,7 +24,12 @@ from boundsweep.studies._storage._attrs import (
     ATTR_REQUEUED,
 )
 from boundsweep.studies._storage._optuna import _schema as t
-from boundsweep.studies._storage._optuna._schema import Storage, engine_of, rdb_of
+from boundsweep.studies._storage._optuna._schema import (
+    Storage,
+    engine_of,
+    forget_trials_read,
+    rdb_of,
+)
 from optuna.distributions import BaseDistribution, distribution_to_json, json_to_distribution
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
@@ -316,40 +322,93 @@ def set_intermediate_values(storage: Storage, trial_id: int, values: dict[int, f
 def finish_trial(
     storage: Storage,
     trial_id: int,
-    value: float,
+    value: float | None,
     *,
+    state: TrialState = TrialState.COMPLETE,
     user_attrs: dict[str, Any] | None = None,
     intermediate_values: dict[int, float] | None = None,
+    study: optuna.Study | None = None,
 ) -> bool:
-    """COMPLETE a RUNNING trial with its (single-objective) value, in one transaction.
+    """Finish a RUNNING trial, COMPLETE with its (single-objective) value or PRUNED, in one
+    transaction: the one path every arm's results take, whatever its sampler.
 
     Stores what Optuna's ``Study.tell`` stores (state, ``datetime_complete`` from the local
-    clock, the value in ``trial_values`` with Optuna's encoding of infinities) without its
-    re-reading of the whole trial first; the conditional ``UPDATE`` is the check that the
-    trial is still ours (another worker may have failed it as stale and queued a copy). The
-    run's record (user attrs, last epochs' values) goes in the same transaction, so a trial
-    is never COMPLETE without it, nor holds a record once it is someone else's.
+    clock, the value in ``trial_values`` with Optuna's encoding of infinities; for PRUNED the
+    last intermediate value as the value unless it is NaN) without its re-reading of the whole
+    trial first; the conditional ``UPDATE`` is the check that the trial is still ours
+    (another worker may have failed it as stale and queued a copy). The run's record (user
+    attrs, last epochs' values) goes in the same transaction, so a trial is never finished
+    without it, nor holds a record once it is someone else's.
+
+    The rest of what ``tell`` does, for the samplers that learn from results (TPE, QMC):
+    it drops the trials the study's sampler read during this trial (``forget_trials_read``,
+    when ``study`` is given), so its next suggestion reads this result. Optuna's trial cache
+    under the study needs nothing: it re-reads every trial it holds unfinished. Its other
+    step, ``sampler.after_trial``, is a no-op for every sampler ``studies.objective``
+    builds (TPE without constraints, QMC, random); ``tests/studies/test_optuna_contract.py``
+    shows a TPE arm finished here suggests what the same arm finished by ``tell`` suggests.
+
+    Args:
+        storage: The storage (or its engine).
+        trial_id: The trial.
+        value: Its value (COMPLETE); ``None`` for PRUNED.
+        state: ``COMPLETE`` or ``PRUNED`` (a FAIL is ``fail_if_running``).
+        user_attrs: The run's record, written with the result.
+        intermediate_values: Epochs not written yet, written with the result.
+        study: The study the trial was suggested through.
 
     Returns:
         ``False`` (nothing written) when the trial is no longer RUNNING.
+
+    Raises:
+        ValueError: A NaN or missing value for COMPLETE, a value for PRUNED, or another
+            state (``tell`` refuses the same; nothing is written).
     """
+    if state == TrialState.COMPLETE:
+        if value is None or math.isnan(float(value)):
+            raise ValueError(f"trial {trial_id}: value {value} is not acceptable for COMPLETE")
+    elif state == TrialState.PRUNED:
+        if value is not None:
+            raise ValueError(f"trial {trial_id}: a PRUNED trial takes no value, got {value}")
+    else:
+        raise ValueError(f"state: expected COMPLETE or PRUNED, got {state.name}")
     trials = t.trials
-    stored, kind = t.value_to_stored(float(value))
     with engine_of(storage).begin() as conn:
         won = conn.execute(
             sa.update(trials)
             .where(trials.c.trial_id == trial_id, trials.c.state == TrialState.RUNNING)
-            .values(state=TrialState.COMPLETE, datetime_complete=datetime.now())
+            .values(state=state, datetime_complete=datetime.now())
         ).rowcount
         if won != 1:
             return False
-        conn.execute(
-            sa.insert(t.trial_values).values(
-                trial_id=trial_id, objective=0, value=stored, value_type=kind
-            )
-        )
         _write_record(conn, trial_id, user_attrs, intermediate_values)
+        if state == TrialState.PRUNED:
+            value = _last_intermediate_value(conn, trial_id)
+        if value is not None:
+            stored, kind = t.value_to_stored(float(value))
+            conn.execute(
+                sa.insert(t.trial_values).values(
+                    trial_id=trial_id, objective=0, value=stored, value_type=kind
+                )
+            )
+    if study is not None:
+        forget_trials_read(study)
     return True
+
+
+def _last_intermediate_value(conn: sa.Connection, trial_id: int) -> float | None:
+    """The value ``tell`` gives a PRUNED trial: its last step's, unless that is NaN."""
+    iv = t.trial_intermediate_values
+    row = conn.execute(
+        sa.select(iv.c.intermediate_value, iv.c.intermediate_value_type)
+        .where(iv.c.trial_id == trial_id)
+        .order_by(iv.c.step.desc())
+        .limit(1)
+    ).one_or_none()
+    if row is None:
+        return None
+    value = t.stored_to_intermediate(*row)
+    return None if math.isnan(value) else value
 
 
 def _write_record(

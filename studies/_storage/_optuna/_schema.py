@@ -3,7 +3,7 @@
 Everything here is Optuna's, not boundsweep's: the table definitions come from
 ``optuna.storages._rdb.models`` (so the enum types, column names and encodings are the ones
 the installed Optuna writes), and the few private attributes read (``_backend``,
-``_study_id``, ``_trial_id``) each have one accessor.
+``_study_id``, ``_trial_id``, ``Study._thread_local``) each have one accessor.
 """
 
 from __future__ import annotations
@@ -92,6 +92,16 @@ def trial_id_of(trial: optuna.Trial | FrozenTrial) -> int:
 def storage_of(study: optuna.Study) -> BaseStorage:
     """The storage a study reads and writes through (Optuna's cache wrapper, usually)."""
     return study._storage
+
+
+def forget_trials_read(study: optuna.Study) -> None:
+    """Drop the trials the study's sampler read during the last trial.
+
+    Optuna keeps them per thread (``Study._thread_local.cached_all_trials``) until the next
+    ``ask`` or ``tell``; a trial finished without ``tell`` must drop them too, or the next
+    trial's sampler (TPE counts its finished trials there) misses the result.
+    """
+    study._thread_local.cached_all_trials = None
 
 
 def talk_directly(study: optuna.Study, storage: RDBStorage) -> None:
