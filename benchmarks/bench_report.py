@@ -23,14 +23,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import optuna  # noqa: E402
 from boundsweep.studies.robustness import analyze_campaign, render_html  # noqa: E402
 from boundsweep.studies.robustness._synthetic import build_synthetic_campaign  # noqa: E402
+from boundsweep.studies.storage import arm_studies  # noqa: E402
 
 REPEATS = 3
 
 
-def _time(storage: optuna.storages.BaseStorage, campaign: str, label: str) -> None:
-    names = [
-        s.study_name for s in storage.get_all_studies() if s.study_name.startswith(f"{campaign}/")
-    ]
+def _time(storage: optuna.storages.RDBStorage, campaign: str, label: str) -> None:
+    names = [arm.study_name for arm in arm_studies(storage, campaign)]
 
     def read_trials() -> None:
         for name in names:

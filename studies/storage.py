@@ -43,6 +43,7 @@ from boundsweep.studies._storage._open import (
     storage_error_reason,
 )
 from boundsweep.studies._storage._optuna import (
+    ArmStudy,
     CampaignStorage,
     Storage,
     TrialRow,
@@ -90,6 +91,7 @@ __all__ = [
     "DEFAULT_STORAGE",
     "POSTGRES_CONNECT_TIMEOUT",
     "ArmProgress",
+    "ArmStudy",
     "CampaignStorage",
     "Storage",
     "TrialRow",

@@ -30,8 +30,8 @@ from boundsweep.studies.robustness._spread import (
     sweep,
 )
 from boundsweep.studies.robustness._verdict import dynamics_verdict, robustness_verdict
+from boundsweep.studies.storage import Storage
 from boundsweep.studies.tasks import TASKS, Budget
-from optuna.storages import BaseStorage
 
 SCHEMA = "boundsweep.report/1"
 DEFAULT_DELTA = {"accuracy": 0.5, "perplexity": 0.02}
@@ -301,7 +301,7 @@ def _published(campaign: CampaignData, arms: list[dict]) -> dict | None:
 
 
 def analyze_campaign(
-    storage: str | BaseStorage,
+    storage: str | Storage,
     name: str,
     metric: str = "val",
     delta: float | None = None,

@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from boundsweep.studies._storage._attrs import ATTR_ARM, ATTR_CAMPAIGN, ATTR_SPEC
-from boundsweep.studies._storage._errors import CampaignNotFound
-from boundsweep.studies._storage._optuna import study_id_of
+from boundsweep.studies.storage import ArmStudy, CampaignNotFound, Storage, arm_studies
 from boundsweep.studies.storage import open_storage as open_url
 from boundsweep.studies.tasks import TASKS
-from optuna.storages import BaseStorage
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
-
-if TYPE_CHECKING:
-    from boundsweep.studies._storage._optuna import FrozenStudy
 
 METRICS = ("val", "test")
 BOUNDED_OPTIMIZERS = frozenset({"adabound", "amsbound", "adaboundw"})
@@ -94,7 +89,7 @@ class CampaignData:
     scale: float
 
 
-def open_storage(storage: str | BaseStorage) -> BaseStorage:
+def open_storage(storage: str | Storage) -> Storage:
     """Accept a database URL (opened as every part of boundsweep opens it) or a storage."""
     if isinstance(storage, str):
         return open_url(storage)
@@ -147,17 +142,20 @@ def _record(trial: FrozenTrial, metric: str, scale: float) -> ScoredTrial | None
 
 
 def load_campaign(
-    storage: str | BaseStorage,
+    storage: str | Storage,
     name: str,
     metric: str = "val",
     *,
-    all_studies: list[FrozenStudy] | None = None,
+    arms: list[ArmStudy] | None = None,
 ) -> CampaignData:
-    """Read every arm study `<name>/<arm>` and its COMPLETE trials.
+    """Read every arm study of the campaign and its COMPLETE trials.
+
+    The arms are the read model's (``studies.storage.arm_studies``: the studies whose
+    ``boundsweep:campaign`` is ``name``), as the worker, the CLI and the API see them.
 
     Args:
-        all_studies: ``storage.get_all_studies()`` when the caller already has it (reading
-            several campaigns); read here otherwise.
+        arms: ``arm_studies(storage)`` when the caller already has it (reading several
+            campaigns); read here otherwise.
 
     Raises:
         ValueError: ``metric`` is not one of ``"val"``, ``"test"``.
@@ -166,31 +164,25 @@ def load_campaign(
     if metric not in METRICS:
         raise ValueError(f"Invalid metric {metric!r}: choose one of {', '.join(METRICS)}")
     backend = open_storage(storage)
-    prefix = f"{name}/"
-    if all_studies is None:
-        # get_all_studies reads names, directions and attributes only, never trials.
-        all_studies = backend.get_all_studies()
-    studies = [
-        s
-        for s in all_studies
-        if s.study_name.startswith(prefix) and s.user_attrs.get(ATTR_CAMPAIGN, name) == name
-    ]
+    if arms is None:
+        arms = arm_studies(backend, name)  # names, directions and attrs only, never trials
+    studies = [arm for arm in arms if arm.campaign == name]
     if not studies:
         raise CampaignNotFound(f"no campaign named {name!r}")
-    spec = next((s.user_attrs[ATTR_SPEC] for s in studies if ATTR_SPEC in s.user_attrs), {})
+    stored = studies[0].spec_json
+    spec = json.loads(stored) if stored else {}
     arm_specs = {a.get("name", a.get("optimizer")): a for a in spec.get("arms", [])}
-    maximize = studies[0].directions[0] == StudyDirection.MAXIMIZE
+    maximize = studies[0].direction == "maximize"
     metric_name = _metric_name(spec.get("task"), maximize)
     raw: list[tuple[ArmData, list[FrozenTrial]]] = []
     for study in studies:
-        arm_name = study.user_attrs.get(ATTR_ARM, study.study_name[len(prefix) :])
-        arm_spec = arm_specs.get(arm_name, {})
-        trials = backend.get_all_trials(study_id_of(study), deepcopy=False)
+        arm_spec = arm_specs.get(study.arm, {})
+        trials = backend.get_all_trials(study.study_id, deepcopy=False)
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         arm = ArmData(
-            name=arm_name,
-            optimizer=str(arm_spec.get("optimizer", arm_name)),
-            direction=study.directions[0],
+            name=study.arm,
+            optimizer=str(arm_spec.get("optimizer", study.arm)),
+            direction=StudyDirection[(study.direction or "minimize").upper()],
             spec=arm_spec,
             n_trials=len(trials),
         )
@@ -199,8 +191,10 @@ def load_campaign(
     for arm, complete in raw:
         arm.records = [r for r in (_record(t, metric, scale) for t in complete) if r is not None]
     order = {a: i for i, a in enumerate(arm_specs)}
-    arms = sorted((arm for arm, _ in raw), key=lambda a: (order.get(a.name, len(order)), a.name))
-    return CampaignData(name, spec, arms, metric, metric_name, scale)
+    arms_read = sorted(
+        (arm for arm, _ in raw), key=lambda a: (order.get(a.name, len(order)), a.name)
+    )
+    return CampaignData(name, spec, arms_read, metric, metric_name, scale)
 
 
 def _accuracy_scale(metric_name: str, trials: list[FrozenTrial], metric: str) -> float:

@@ -7,7 +7,7 @@ import re
 import numpy as np
 from boundsweep.studies.robustness._campaign_data import load_campaign, open_storage
 from boundsweep.studies.robustness._spread import best_configuration, configurations
-from optuna.storages import BaseStorage
+from boundsweep.studies.storage import Storage, arm_studies
 
 DATE = re.compile(r"-(\d{8})$")
 WINDOW = 7
@@ -24,7 +24,7 @@ def _band(history: list[float]) -> tuple[float, float] | None:
     return mean - BAND_SDS * sd, mean + BAND_SDS * sd
 
 
-def nightly_trend(storage: str | BaseStorage, campaign_names: list[str]) -> dict:
+def nightly_trend(storage: str | Storage, campaign_names: list[str]) -> dict:
     """Per arm, best and median (seed-averaged, validation metric) over the campaigns' dates.
 
     Campaigns are ordered by their `-YYYYMMDD` suffix (name order without one). The latest run
@@ -43,12 +43,12 @@ def nightly_trend(storage: str | BaseStorage, campaign_names: list[str]) -> dict
         return (m.group(1) if m else "", name)
 
     runs = sorted(campaign_names, key=order)
-    all_studies = backend.get_all_studies()  # once, not once per campaign
+    every_arm = arm_studies(backend)  # once, not once per campaign
     arms: dict[str, dict] = {}
     for name in runs:
         m = DATE.search(name)
         date = f"{m.group(1)[:4]}-{m.group(1)[4:6]}-{m.group(1)[6:]}" if m else None
-        campaign = load_campaign(backend, name, all_studies=all_studies)
+        campaign = load_campaign(backend, name, arms=every_arm)
         for arm in campaign.arms:
             configs = configurations(arm)
             if not configs:

@@ -203,3 +203,22 @@ def test_a_campaign_with_no_finished_trial_still_reports(tmp_path: Path) -> None
         assert {v["outcome"] for v in report["verdicts"]} == {"inconclusive"}
         assert 'id="table-verdicts"' in render_html(report)
         assert write_pngs(report, tmp_path / "png") == []
+
+
+def test_the_report_reads_the_arms_the_cli_and_api_read(tmp_path: Path) -> None:
+    # Membership is the read model's (boundsweep:campaign), not the study name: a study named
+    # like an arm but not (yet) tagged as one, e.g. a creation cut short, is not in the report.
+    import optuna
+    from boundsweep.studies.storage import campaign_progress, open_storage
+
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    build_synthetic_campaign(
+        url, "c", final_lr_matters=False, seeds=[0], epochs=2, arms=["adabound", "sgdm"]
+    )
+    stray = optuna.create_study(storage=url, study_name="c/stray", direction="maximize")
+    stray.add_trial(optuna.trial.create_trial(value=0.99, params={}, distributions={}))
+    report = analyze_campaign(url, "c")
+    assert [a["name"] for a in report["arms"]] == [
+        a.arm for a in campaign_progress(open_storage(url), "c")
+    ]
+    assert [a["name"] for a in report["arms"]] == ["adabound", "sgdm"]
