@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from boundsweep.studies._campaign._limits import (
     MAX_CAMPAIGN_STEPS,
+    MAX_DESCRIPTION_CHARS,
     MAX_EPOCHS,
     MAX_INT_DIGITS,
     MAX_JSON_DEPTH,
     DocumentError,
     check_document,
+    check_text,
     parse_json,
     parse_yaml,
 )
@@ -37,6 +39,7 @@ from boundsweep.studies._campaign._spec import (
 
 __all__ = [
     "MAX_CAMPAIGN_STEPS",
+    "MAX_DESCRIPTION_CHARS",
     "MAX_EPOCHS",
     "MAX_INT_DIGITS",
     "MAX_JSON_DEPTH",
@@ -56,6 +59,7 @@ __all__ = [
     "SamplerName",
     "SpaceValue",
     "check_document",
+    "check_text",
     "half_decade_grid",
     "parse_json",
     "parse_yaml",

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from boundsweep.service.api.models._common import Page
 from boundsweep.service.scheduler import check_cron, check_timezone
-from boundsweep.studies._campaign._limits import MAX_DESCRIPTION_CHARS, check_text
+from boundsweep.studies.campaign import MAX_DESCRIPTION_CHARS, check_text
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = ["ScheduleCreate", "SchedulePublic", "ScheduleRunPublic", "SchedulesPage"]
