@@ -26,11 +26,19 @@ import logging
 import os
 import signal
 import socket
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
 from boundsweep.service.db import CampaignRecord, register_campaign, utcnow
+from boundsweep.studies.campaign import CampaignSpec
+from boundsweep.studies.storage import (
+    CampaignExists,
+    CampaignStorage,
+    cancel_campaign,
+    create_campaign,
+)
 
 __all__ = [
     "CREATION_LEASE",
@@ -47,12 +55,6 @@ CREATION_LEASE = timedelta(seconds=60)
 """A creator on another host whose heartbeat is older than this is taken for dead (each step
 of a creation, one arm's trials in one transaction, takes well under a second)."""
 KILL_AT_ENV = "BOUNDSWEEP_CREATION_KILL_AT"
-
-
-def _campaign_exists() -> type[Exception]:
-    from boundsweep.studies.storage import CampaignExists
-
-    return CampaignExists
 
 
 class CampaignBeingCreated(ValueError):
@@ -129,7 +131,7 @@ def _take_over(engine: sa.Engine, name: str, me: str) -> dict[str, Any]:
         raise CampaignBeingCreated(f"campaign {name!r} was being created; retry")
     state, creator, heartbeat_at, spec = row
     if state != "creating":
-        raise _campaign_exists()(f"campaign {name!r} already exists")
+        raise CampaignExists(f"campaign {name!r} already exists")
     if _alive(creator, heartbeat_at):
         raise CampaignBeingCreated(
             f"campaign {name!r} is being created (by {creator}); retry in a minute"
@@ -154,8 +156,8 @@ def _take_over(engine: sa.Engine, name: str, me: str) -> dict[str, Any]:
 
 def launch_campaign(
     engine: sa.Engine,
-    storage: Any,
-    spec: Any,
+    storage: CampaignStorage,
+    spec: CampaignSpec,
     source: str,
     schedule_name: str | None = None,
 ) -> list[str]:
@@ -163,8 +165,8 @@ def launch_campaign(
 
     Args:
         engine: Engine over the service database.
-        storage: The Optuna `RDBStorage` over the same database.
-        spec: A validated `studies.campaign.CampaignSpec`.
+        storage: The campaigns' storage over the same database (`studies.storage.open_storage`).
+        spec: The validated campaign.
         source: `api`, `schedule` or `cli`.
         schedule_name: The schedule whose firing this is, if any.
 
@@ -176,9 +178,6 @@ def launch_campaign(
             abandoned creation of that name with another spec was finished instead.
         CampaignBeingCreated: A live process is creating a campaign of that name.
     """
-    from boundsweep.studies.campaign import CampaignSpec
-    from boundsweep.studies.storage import create_campaign
-
     me = creator_id()
     resumed = not register_campaign(
         engine, spec, source, schedule_name, state="creating", creator=me
@@ -208,21 +207,19 @@ def launch_campaign(
             .values(state="active", creator=None, heartbeat_at=None)
         )
     if resumed and target.model_dump(mode="json") != spec.model_dump(mode="json"):
-        raise _campaign_exists()(
+        raise CampaignExists(
             f"campaign {spec.name!r} already exists (its interrupted creation, with another "
             "spec, was finished)"
         )
     return studies
 
 
-def finish_abandoned(engine: sa.Engine, storage: Any) -> list[str]:
+def finish_abandoned(engine: sa.Engine, storage: Callable[[], CampaignStorage]) -> list[str]:
     """Finish every `creating` campaign whose creator died; the names finished.
 
     Costs one query when there are none; the storage (a function returning it) is opened only
     when there are.
     """
-    from boundsweep.studies.campaign import CampaignSpec
-
     with engine.connect() as connection:
         rows = connection.execute(
             sa.select(
@@ -242,7 +239,7 @@ def finish_abandoned(engine: sa.Engine, storage: Any) -> list[str]:
             launch_campaign(
                 engine, storage(), CampaignSpec.model_validate(spec), source, schedule_name
             )
-        except (CampaignBeingCreated, _campaign_exists()):
+        except (CampaignBeingCreated, CampaignExists):
             continue  # another finder is on it, or done
         except Exception:
             logger.exception("campaign %s: finishing its interrupted creation failed", name)
@@ -251,14 +248,12 @@ def finish_abandoned(engine: sa.Engine, storage: Any) -> list[str]:
     return finished
 
 
-def cancel(engine: sa.Engine, storage: Any, name: str) -> None:
+def cancel(engine: sa.Engine, storage: CampaignStorage, name: str) -> None:
     """Stop workers claiming the campaign's trials (nothing is deleted) and mark the row.
 
     Raises:
         studies.storage.CampaignNotFound: No such campaign in the storage.
     """
-    from boundsweep.studies.storage import cancel_campaign
-
     cancel_campaign(storage, name)
     with engine.begin() as connection:
         connection.execute(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Annotated, Any
+from typing import Annotated
 
 import sqlalchemy as sa
 from boundsweep.service.api.auth import bearer_scheme
@@ -60,7 +60,7 @@ def _status_cache(request: Request) -> StatusCache:
 
 SettingsDep = Annotated[Settings, Depends(_settings)]
 EngineDep = Annotated[sa.Engine, Depends(_engine)]
-StorageDep = Annotated[Any, Depends(_storage)]
+StorageDep = Annotated[CampaignStorage, Depends(_storage)]
 StatusCacheDep = Annotated[StatusCache, Depends(_status_cache)]
 
 # The token is checked by `service.api.auth.RequireToken` before routing; declaring the scheme
