@@ -1,13 +1,20 @@
-"""Bring the service tables to the latest revision, from code, safely from several processes."""
+"""Bring the service tables to the latest revision, from code, safely from several processes.
+
+alembic is imported by ``migrate`` itself: only the commands that migrate (``serve``,
+``scheduler``, ``submit``, ``demo``) pay for it, not every ``boundsweep`` command that
+imports the service tables (``status``, ``report``, ``--version``, ``--help``).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from boundsweep.service.db._engine import make_engine
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = ["VERSION_TABLE", "migrate"]
 
@@ -19,6 +26,8 @@ _PG_LOCK_KEY = 0x62730001
 
 
 def _alembic_config(connection: sa.Connection) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     config.attributes["connection"] = connection
@@ -52,6 +61,8 @@ def migrate(url: str) -> None:
     Args:
         url: SQLAlchemy URL of the database shared with Optuna.
     """
+    from alembic import command
+
     engine = _serialising_engine(url)
     try:
         with engine.begin() as connection:

@@ -94,6 +94,33 @@ def test_version_comes_from_the_installed_metadata() -> None:
     assert result.stdout == f"boundsweep {importlib.metadata.version('boundsweep')}\n"
 
 
+_NO_ALEMBIC_RUN = r"""
+import contextlib, io, sys
+from boundsweep.service.cli import main
+
+for argv in (["--version"], ["--help"], ["status", "--help"], ["report", "--help"],
+             ["submit", "--preset", "paper-robustness", "--dry-run"]):
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+        main(argv)
+    assert "alembic" not in sys.modules, f"boundsweep {' '.join(argv)} imported alembic"
+from boundsweep.service.db import migrate
+
+migrate(sys.argv[1])
+assert "alembic" in sys.modules
+print("ok")
+"""
+
+
+def test_only_the_commands_that_migrate_import_alembic(sqlite_url: str) -> None:
+    # alembic takes 0.1-0.3 s to import; --version, --help and a dry run never migrate.
+    done = subprocess.run(
+        [sys.executable, "-c", _NO_ALEMBIC_RUN, sqlite_url],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.endswith("ok\n")
+
+
 @pytest.mark.parametrize(
     "argv",
     [["--help"], ["status"], ["submit", "--preset", "paper-robustness", "--dry-run"]],
