@@ -11,7 +11,8 @@ Creation is resumable, so no campaign stays half-made when its creator dies:
 A creator that finds the row `creating` checks the creator: alive (same host and its process
 still there, or a heartbeat younger than `CREATION_LEASE` on another host) means the name is
 taken for now; dead means it takes the creation over (one compare-and-set wins) and finishes
-it from the spec stored in the row, whatever it was asked to create. A retry of the same POST
+it from the spec stored in the row (the creation's plan, kept there only while `creating`),
+whatever it was asked to create. A retry of the same POST
 or `boundsweep submit`, the other scheduler's takeover of a firing, and every scheduler poll
 (`finish_abandoned`) do so. A creation that fails with an error (not a death) is undone: its
 studies are deleted, then its row, so a name is never left taken by a campaign that does not
@@ -32,7 +33,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from boundsweep.service.db import CampaignRecord, register_campaign, utcnow
-from boundsweep.studies.campaign import CampaignSpec
+from boundsweep.studies.campaign import STORED, CampaignSpec
 from boundsweep.studies.storage import (
     CampaignExists,
     CampaignStorage,
@@ -182,7 +183,8 @@ def launch_campaign(
     resumed = not register_campaign(
         engine, spec, source, schedule_name, state="creating", creator=me
     )
-    target = CampaignSpec.model_validate(_take_over(engine, spec.name, me)) if resumed else spec
+    plan = _take_over(engine, spec.name, me) if resumed else None
+    target = spec if plan is None else CampaignSpec.model_validate(plan, context=STORED)
     steps = _Steps(engine, spec.name, me)
     steps("registered")
     try:
@@ -204,7 +206,8 @@ def launch_campaign(
         connection.execute(
             sa.update(CampaignRecord)
             .where(CampaignRecord.name == spec.name, CampaignRecord.state == "creating")
-            .values(state="active", creator=None, heartbeat_at=None)
+            # The arm studies hold the spec now: the row's plan is cleared (stored once).
+            .values(state="active", creator=None, heartbeat_at=None, spec=None)
         )
     if resumed and target.model_dump(mode="json") != spec.model_dump(mode="json"):
         raise CampaignExists(
@@ -237,7 +240,11 @@ def finish_abandoned(engine: sa.Engine, storage: Callable[[], CampaignStorage]) 
             continue
         try:
             launch_campaign(
-                engine, storage(), CampaignSpec.model_validate(spec), source, schedule_name
+                engine,
+                storage(),
+                CampaignSpec.model_validate(spec, context=STORED),
+                source,
+                schedule_name,
             )
         except (CampaignBeingCreated, CampaignExists):
             continue  # another finder is on it, or done

@@ -75,6 +75,8 @@ from boundsweep.studies._storage._progress import (
     arm_progress,
     campaign_eta_seconds,
     campaign_progress,
+    campaign_specs,
+    spec_of,
 )
 from boundsweep.studies._storage._requeue import requeue_failed
 
@@ -106,6 +108,7 @@ __all__ = [
     "campaign_eta_seconds",
     "campaign_names",
     "campaign_progress",
+    "campaign_specs",
     "campaign_study_ids",
     "cancel_campaign",
     "claim_trial",
@@ -126,6 +129,7 @@ __all__ = [
     "retries_left",
     "set_intermediate_values",
     "set_trial_user_attrs",
+    "spec_of",
     "storage_error_message",
     "storage_error_reason",
     "study_id_of",

@@ -9,7 +9,7 @@ entered by the first write about it.
 
 from __future__ import annotations
 
-import json
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -19,7 +19,7 @@ from boundsweep.service.db._engine import make_engine
 from boundsweep.service.db._migrate import migrate
 from boundsweep.service.db._tables import CampaignRecord, utcnow
 from boundsweep.studies.campaign import CampaignSpec
-from boundsweep.studies.storage import arm_studies, campaign_names
+from boundsweep.studies.storage import arm_studies, campaign_names, spec_of
 from sqlalchemy.dialects import postgresql, sqlite
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
 ]
 
 CREATED_BY = ("api", "schedule", "cli")
+log = logging.getLogger(__name__)
 
 
 def insert_campaign_rows(connection: sa.Connection, rows: Iterable[dict[str, Any]]) -> int:
@@ -64,7 +65,8 @@ def _row(
         "created_at": now,
         "created_by": source,
         "schedule_name": schedule_name,
-        "spec": spec.model_dump(mode="json"),
+        # The plan of a creation; a made campaign's spec is on its arm studies only.
+        "spec": spec.model_dump(mode="json") if state == "creating" else None,
         "state": state,
     }
 
@@ -82,7 +84,8 @@ def register_campaign(
     Args:
         url_or_engine: The storage URL (the service tables are migrated first) or an engine
             over a migrated database.
-        spec: The `studies.campaign.CampaignSpec`.
+        spec: The `studies.campaign.CampaignSpec` (kept in the row only while `creating`:
+            the plan of the creation; the arm studies hold a made campaign's spec).
         source: `api`, `schedule` or `cli`.
         schedule_name: The schedule that created it, if any.
         state: `creating`, `active` or `cancelled`.
@@ -128,18 +131,21 @@ def unregistered_campaigns(engine: sa.Engine, known: set[str]) -> list[CampaignR
     records = []
     for name in missing:
         arms = arm_studies(engine, name)
-        spec_json = next((arm.spec_json for arm in arms if arm.spec_json), None)
-        spec = json.loads(spec_json) if spec_json else None
-        if not isinstance(spec, dict):
+        try:
+            spec = spec_of(arms[0]) if arms else None
+        except ValueError as exc:
+            log.warning("%s", exc)
+            continue
+        if spec is None:
             continue  # not a boundsweep campaign after all (attribute set by hand)
         records.append(
             CampaignRecord(
                 name=name,
-                task=str(spec.get("task", "")),
+                task=spec.task,
                 created_at=_parse_created_at(arms[0].created_at),
                 created_by="cli",
                 schedule_name=None,
-                spec=spec,
+                spec=None,
                 state="cancelled" if any(arm.cancelled for arm in arms) else "active",
             )
         )

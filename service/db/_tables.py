@@ -72,7 +72,9 @@ class CampaignRecord(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     created_by: Mapped[str] = mapped_column(sa.String(16))
     schedule_name: Mapped[str | None] = mapped_column(sa.String(64), index=True)
-    spec: Mapped[dict[str, Any]]
+    spec: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(none_as_null=True))
+    """The creation's plan while `creating` (what a finisher creates); NULL once the campaign
+    is made: the spec is stored once, on its arm studies (`studies.storage.spec_of`)."""
     state: Mapped[str] = mapped_column(sa.String(16), default="active")
     creator: Mapped[str | None] = mapped_column(sa.String(128))
     heartbeat_at: Mapped[datetime | None]

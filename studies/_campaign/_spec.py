@@ -4,6 +4,11 @@ A campaign is a task, a training budget, a list of seeds and several arms. An ar
 optimizer with its search space: every hyperparameter is either fixed (a number), a grid of
 values (``{"grid": [...]}``) or a range (``{"low", "high", "log"}``). Hyperparameters left out
 of the space take the optimizer's registry default.
+
+A spec a campaign was created with is read back with ``STORED`` as the validation context
+(``CampaignSpec.model_validate(data, context=STORED)``): its structure is checked as ever,
+but not the admission rules of today (hyperparameter ranges, grid, trial, epoch and step
+caps), so a campaign stays readable after those are tightened.
 """
 
 from __future__ import annotations
@@ -35,10 +40,13 @@ from pydantic import (
     Field,
     StrictInt,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
+STORED = {"stored": True}
+"""Validation context of a spec read back from the storage (see the module docstring)."""
 SEED_PARAM = "seed"
 """The trial parameter that carries the seed (next to the varied hyperparameters)."""
 
@@ -99,6 +107,11 @@ SpaceValue = Annotated[
 """A fixed value, ``{"grid": [...]}`` or ``{"low", "high", "log"}``."""
 
 
+def _stored(info: ValidationInfo) -> bool:
+    """Whether the spec is read back from the storage (``STORED``), not submitted."""
+    return bool(info.context and info.context.get("stored"))
+
+
 def _check_hyperparam(optimizer: str, name: str, value: float) -> None:
     """Raise ``ValueError`` naming ``space.<name>`` when ``value`` is outside its valid range."""
     try:
@@ -137,16 +150,19 @@ class ArmSpec(BaseModel):
         return optimizer
 
     @model_validator(mode="after")
-    def _consistent(self) -> ArmSpec:
+    def _consistent(self, info: ValidationInfo) -> ArmSpec:
         if not self.name:
             self.name = self.optimizer
         entry = REGISTRY[self.optimizer]
+        stored = _stored(info)
         for param, value in self.space.items():
             if param not in entry.hyperparams:
                 raise ValueError(
                     f"space.{param}: {self.optimizer} has no hyperparameter {param!r}; "
                     f"valid hyperparameters: {', '.join(sorted(entry.hyperparams))}"
                 )
+            if stored:
+                continue  # admitted when it was created; today's ranges do not apply
             if isinstance(value, Grid):
                 for v in value.grid:
                     _check_hyperparam(self.optimizer, param, v)
@@ -167,7 +183,7 @@ class ArmSpec(BaseModel):
                     "n_trials: a grid arm runs every grid point with every seed; leave n_trials out"
                 )
             points = math.prod(len(v.grid) for v in self.varied().values())
-            if points > MAX_GRID_POINTS:
+            if points > MAX_GRID_POINTS and not stored:
                 raise ValueError(
                     f"space: the grid has {points} points, more than the cap of {MAX_GRID_POINTS}"
                 )
@@ -275,7 +291,7 @@ class CampaignSpec(BaseModel):
         return seeds
 
     @model_validator(mode="after")
-    def _campaign_caps(self) -> CampaignSpec:
+    def _campaign_caps(self, info: ValidationInfo) -> CampaignSpec:
         names = [arm.name for arm in self.arms]
         duplicated = sorted({n for n in names if names.count(n) > 1})
         if duplicated:
@@ -283,6 +299,8 @@ class CampaignSpec(BaseModel):
                 f"arms: names must be unique, {', '.join(duplicated)} appears more than once; "
                 "give the arms a name"
             )
+        if _stored(info):
+            return self  # admitted when it was created; today's caps do not apply
         total = self.total_trials()
         if total > MAX_TRIALS_PER_CAMPAIGN:
             raise ValueError(

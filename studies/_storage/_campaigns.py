@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -26,6 +25,7 @@ from boundsweep.studies._storage._optuna import (
     set_study_attr,
     study_id_of,
 )
+from boundsweep.studies._storage._progress import spec_of
 from boundsweep.studies.tasks import TASKS
 
 
@@ -159,15 +159,16 @@ def _arms(storage: Storage, name: str) -> list[ArmStudy]:
 
 
 def load_spec(storage: Storage, name: str) -> CampaignSpec:
-    """The spec the campaign ``name`` was created with.
+    """The spec the campaign ``name`` was created with (read by ``spec_of``).
 
     Raises:
         CampaignNotFound: No such campaign.
+        ValueError: Its stored spec is unreadable (the message names the field).
     """
-    stored = next((arm.spec_json for arm in _arms(storage, name) if arm.spec_json), None)
-    if stored is None:
+    spec = spec_of(_arms(storage, name)[0])
+    if spec is None:
         raise CampaignNotFound(f"campaign {name!r} has no stored spec")
-    return CampaignSpec.model_validate(json.loads(stored))
+    return spec
 
 
 def is_cancelled(storage: Storage, name: str) -> bool:

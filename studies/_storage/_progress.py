@@ -1,12 +1,14 @@
-"""The read model of campaigns' progress: one answer for the worker, the CLI and the API.
+"""The read model of campaigns: one answer for the worker, the CLI, the API and the report.
 
 Counts come from grouped queries (``_optuna.study_counts``), membership from the arm
-studies' attrs (``_optuna.arm_studies``); nothing here loads a trial.
+studies' attrs (``_optuna.arm_studies``), the spec from ``spec_of``, the one loader of a
+campaign's stored spec; nothing here loads a trial.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
@@ -19,7 +21,10 @@ from boundsweep.studies._storage._optuna import (
     arm_studies,
     study_counts,
 )
+from boundsweep.studies.campaign import STORED, CampaignSpec
 from optuna.trial import TrialState
+
+log = logging.getLogger(__name__)
 
 API_STATES = ("waiting", "running", "complete", "pruned", "failed")
 """The trial states as the API and CLI name them (``failed`` is Optuna's ``FAIL``)."""
@@ -144,18 +149,66 @@ def campaign_eta_seconds(arms: list[ArmProgress]) -> float | None:
     return work / running
 
 
+@lru_cache(maxsize=1024)
+def _parsed(spec_json: str) -> CampaignSpec:
+    """A stored spec, validated once per text (a campaign's spec never changes)."""
+    return CampaignSpec.model_validate(json.loads(spec_json), context=STORED)
+
+
+def spec_of(arm: ArmStudy) -> CampaignSpec | None:
+    """The spec the arm's campaign was created with; ``None`` if none is stored.
+
+    The one loader of a campaign's spec (the worker, the CLI, the API and the report read it
+    here). It is stored once, on the campaign's first arm study (``boundsweep:spec``; older
+    campaigns carry it on every arm, and ``arm_studies`` gives every arm the first one). It
+    is read as stored: its structure is checked, today's admission ranges and caps are not
+    (``studies.campaign.STORED``), so tightening them leaves old campaigns readable.
+
+    Raises:
+        ValueError: The stored spec is not a campaign spec; the message names the campaign
+            and the field.
+    """
+    if arm.spec_json is None:
+        return None
+    try:
+        spec = _parsed(arm.spec_json)
+    except ValueError as exc:
+        raise ValueError(
+            f"campaign {arm.campaign!r}: its stored spec is unreadable: {exc}"
+        ) from None
+    return spec.model_copy(deep=True)
+
+
+def campaign_specs(storage: Storage) -> dict[str, CampaignSpec]:
+    """Campaign name → its spec, for every campaign with a readable one (one query).
+
+    A campaign whose stored spec is unreadable is left out with a warning, so one bad
+    campaign does not hide the others from a listing.
+    """
+    specs: dict[str, CampaignSpec] = {}
+    for arm in arm_studies(storage):
+        if arm.campaign in specs or arm.spec_json is None:
+            continue
+        try:
+            spec = spec_of(arm)
+        except ValueError as exc:
+            log.warning("%s", exc)
+            continue
+        if spec is not None:
+            specs[arm.campaign] = spec
+    return specs
+
+
 @lru_cache(maxsize=4096)
 def _arm_of_spec(spec_json: str | None, arm: str) -> tuple[str, str]:
-    """(optimizer, sampler) of one arm; the spec of a study never changes.
-
-    The stored spec is ``CampaignSpec.model_dump`` (every default filled in), so the two
-    fields are read as stored: validating the whole spec would load the optimizer registry
-    (torch) for a status page.
-    """
-    stored = json.loads(spec_json) if spec_json else {}
-    for arm_spec in stored.get("arms", []):
-        if (arm_spec.get("name") or arm_spec.get("optimizer")) == arm:
-            return str(arm_spec.get("optimizer", arm)), str(arm_spec.get("sampler", "grid"))
+    """(optimizer, sampler) of one arm from the stored spec; (arm, "") without a readable one."""
+    if spec_json is not None:
+        try:
+            arm_spec = next((a for a in _parsed(spec_json).arms if a.name == arm), None)
+        except ValueError:
+            arm_spec = None  # shown by name; the loaders say what is wrong with it
+        if arm_spec is not None:
+            return arm_spec.optimizer, arm_spec.sampler
     return arm, ""
 
 

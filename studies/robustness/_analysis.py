@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+from boundsweep.studies.campaign import CampaignSpec
 from boundsweep.studies.robustness._bounds import log_spaced_bounds
 from boundsweep.studies.robustness._campaign_data import (
     BASELINE_OPTIMIZERS,
@@ -31,7 +32,7 @@ from boundsweep.studies.robustness._spread import (
 )
 from boundsweep.studies.robustness._verdict import dynamics_verdict, robustness_verdict
 from boundsweep.studies.storage import Storage
-from boundsweep.studies.tasks import TASKS, Budget
+from boundsweep.studies.tasks import TASKS
 
 SCHEMA = "boundsweep.report/1"
 DEFAULT_DELTA = {"accuracy": 0.5, "perplexity": 0.02}
@@ -139,20 +140,20 @@ def _hparam(arm: ArmData, best_records: list, name: str) -> list[float]:
     return []
 
 
-def _total_steps(spec: dict, records: list) -> int | None:
+def _total_steps(spec: CampaignSpec | None, records: list) -> int | None:
     curves = [r for r in records if r.curve and r.steps_per_epoch]
     if curves:
         r = curves[0]
         return int(round(r.steps_per_epoch * len(r.curve)))
-    try:
-        task = TASKS[spec["task"]]
-        budget = Budget.model_validate(spec.get("budget") or {})
-        return int(task.steps_per_epoch(budget) * task.epochs(budget))
-    except (KeyError, TypeError, ValueError):
+    if spec is None:
         return None
+    task = TASKS[spec.task]
+    return int(task.steps_per_epoch(spec.budget) * task.epochs(spec.budget))
 
 
-def _bounds_plot(arm: ArmData, best: Configuration, best_records: list, spec: dict) -> dict | None:
+def _bounds_plot(
+    arm: ArmData, best: Configuration, best_records: list, spec: CampaignSpec | None
+) -> dict | None:
     final_lr = best.params.get("final_lr") or next(
         iter(_hparam(arm, best_records, "final_lr")), None
     )
@@ -219,8 +220,8 @@ def _arm_report(
         "optimizer": arm.optimizer,
         "bounded": arm.bounded,
         "direction": "maximize" if arm.maximize else "minimize",
-        "space": arm.spec.get("space", {}),
-        "sampler": arm.spec.get("sampler"),
+        "space": arm.spec.model_dump(mode="json")["space"] if arm.spec else {},
+        "sampler": arm.spec.sampler if arm.spec else None,
         "n_trials": arm.n_trials,
         "n_complete": len(arm.records),
         "n_diverged": sum(r.diverged for r in arm.records),
@@ -272,7 +273,7 @@ def _arm_report(
 
 
 def _published(campaign: CampaignData, arms: list[dict]) -> dict | None:
-    runs = published_runs(campaign.spec.get("task"))
+    runs = published_runs(campaign.spec.task if campaign.spec else None)
     if not runs:
         return None
     by_optimizer = {r["optimizer"]: r for r in runs}
@@ -363,12 +364,13 @@ def analyze_campaign(
             )
         dynamics.extend(_dynamics(arm, campaign, configs_by_arm, floor, unit, rng))
 
+    spec = campaign.spec
     report = {
         "schema": SCHEMA,
         "campaign": name,
-        "task": campaign.spec.get("task"),
-        "budget": campaign.spec.get("budget"),
-        "seeds": campaign.spec.get("seeds"),
+        "task": spec.task if spec else None,
+        "budget": spec.budget.model_dump(mode="json") if spec else None,
+        "seeds": spec.seeds if spec else None,
         "metric": metric,
         "metric_name": campaign.metric_name,
         "unit": unit,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from boundsweep.studies.storage import ArmStudy, CampaignNotFound, Storage, arm_studies
+from boundsweep.studies.campaign import ArmSpec, CampaignSpec
+from boundsweep.studies.storage import ArmStudy, CampaignNotFound, Storage, arm_studies, spec_of
 from boundsweep.studies.storage import open_storage as open_url
 from boundsweep.studies.tasks import TASKS
 from optuna.study import StudyDirection
@@ -48,7 +48,7 @@ class ArmData:
     name: str
     optimizer: str
     direction: StudyDirection
-    spec: dict[str, Any]
+    spec: ArmSpec | None
     n_trials: int
     records: list[ScoredTrial] = field(default_factory=list)
 
@@ -79,10 +79,11 @@ class ArmData:
 
 @dataclass
 class CampaignData:
-    """A campaign as read from storage: its spec and one `ArmData` per arm study."""
+    """A campaign as read from storage: its spec (None if none is stored) and one `ArmData`
+    per arm study."""
 
     name: str
-    spec: dict[str, Any]
+    spec: CampaignSpec | None
     arms: list[ArmData]
     metric: str
     metric_name: str
@@ -169,19 +170,18 @@ def load_campaign(
     studies = [arm for arm in arms if arm.campaign == name]
     if not studies:
         raise CampaignNotFound(f"no campaign named {name!r}")
-    stored = studies[0].spec_json
-    spec = json.loads(stored) if stored else {}
-    arm_specs = {a.get("name", a.get("optimizer")): a for a in spec.get("arms", [])}
+    spec = spec_of(studies[0])  # the read model's one loader, as a CampaignSpec
+    arm_specs = {a.name: a for a in spec.arms} if spec is not None else {}
     maximize = studies[0].direction == "maximize"
-    metric_name = _metric_name(spec.get("task"), maximize)
+    metric_name = _metric_name(spec.task if spec is not None else None, maximize)
     raw: list[tuple[ArmData, list[FrozenTrial]]] = []
     for study in studies:
-        arm_spec = arm_specs.get(study.arm, {})
+        arm_spec = arm_specs.get(study.arm)
         trials = backend.get_all_trials(study.study_id, deepcopy=False)
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         arm = ArmData(
             name=study.arm,
-            optimizer=str(arm_spec.get("optimizer", study.arm)),
+            optimizer=study.arm if arm_spec is None else arm_spec.optimizer,
             direction=StudyDirection[(study.direction or "minimize").upper()],
             spec=arm_spec,
             n_trials=len(trials),

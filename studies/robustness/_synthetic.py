@@ -113,7 +113,8 @@ def build_synthetic_campaign(
         )
         study.set_user_attr(ATTR_CAMPAIGN, name)
         study.set_user_attr(ATTR_ARM, arm)
-        study.set_user_attr(ATTR_SPEC, spec)
+        if arm == next(a for a in ARMS if a in chosen):  # once, as create_campaign stores it
+            study.set_user_attr(ATTR_SPEC, spec)
         study.set_user_attr(ATTR_CANCELLED, False)
         grid = next(a["space"] for a in spec["arms"] if a["name"] == arm)
         axes = {k: v["grid"] for k, v in grid.items()}

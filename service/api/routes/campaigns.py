@@ -27,7 +27,7 @@ from boundsweep.service.db import (
 )
 from boundsweep.service.launch import CampaignBeingCreated, cancel, launch_campaign
 from boundsweep.service.specs import PresetRequest, SpecError, build_spec
-from boundsweep.studies.campaign import CampaignSpec, DocumentError, parse_json
+from boundsweep.studies.campaign import STORED, ArmSpec, CampaignSpec, DocumentError, parse_json
 from boundsweep.studies.robustness import analyze_campaign, render_html
 from boundsweep.studies.storage import (
     TRIAL_STATES,
@@ -39,6 +39,9 @@ from boundsweep.studies.storage import (
     arm_progress,
     arm_studies,
     campaign_eta_seconds,
+    campaign_specs,
+    load_spec,
+    requeue_failed,
     trial_rows,
 )
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
@@ -117,14 +120,22 @@ _CREATE_BODY = {
 }
 
 
-def _arms(spec: dict[str, Any]) -> list[dict[str, Any]]:
-    arms = spec.get("arms") or []
-    return [
-        {"name": a.get("name") or a.get("optimizer"), "optimizer": a.get("optimizer")} for a in arms
-    ]
+def _spec(engine: sa.Engine, record: CampaignRecord) -> CampaignSpec | None:
+    """The campaign's spec, loaded as every reader loads it (``studies.storage.load_spec``,
+    from its arm studies); a campaign still being created has its arms' studies only in
+    part, and shows the plan its row holds."""
+    try:
+        return load_spec(engine, record.name)
+    except CampaignNotFound:
+        return _plan(record)
 
 
-def _public(record: CampaignRecord) -> CampaignPublic:
+def _plan(record: CampaignRecord) -> CampaignSpec | None:
+    """The plan a campaign being created is made from (its row keeps it until it is made)."""
+    return None if record.spec is None else CampaignSpec.model_validate(record.spec, context=STORED)
+
+
+def _public(record: CampaignRecord, spec: CampaignSpec | None) -> CampaignPublic:
     return CampaignPublic(
         name=record.name,
         task=record.task,
@@ -132,7 +143,7 @@ def _public(record: CampaignRecord) -> CampaignPublic:
         created_at=record.created_at,
         created_by=record.created_by,
         schedule=record.schedule_name,
-        arms=[arm["name"] for arm in _arms(record.spec)],
+        arms=[] if spec is None else [arm.name for arm in spec.arms],
     )
 
 
@@ -168,7 +179,8 @@ def _create(engine: sa.Engine, storage: CampaignStorage, body: Any) -> CampaignP
     except CampaignBeingCreated as exc:
         raise HTTPException(status_code=409, detail=str(exc).capitalize()) from None
     with Session(engine) as session:
-        return _public(_record(session, spec.name))
+        record = _record(session, spec.name)
+    return _public(record, _spec(engine, record))
 
 
 @router.post(
@@ -224,7 +236,8 @@ def list_campaigns(engine: EngineDep, limit: Limit = 50, offset: Offset = 0) -> 
             rows = sorted(rows + extra, key=lambda r: r.name)
             rows.sort(key=lambda r: r.created_at, reverse=True)
             rows = rows[offset : offset + limit]
-        data = [_public(row) for row in rows]
+        specs = campaign_specs(engine)  # the specs, from the arm studies, in one query
+        data = [_public(row, specs.get(row.name) or _plan(row)) for row in rows]
     return CampaignsPage(data=data, count=count, limit=limit, offset=offset)
 
 
@@ -247,10 +260,11 @@ def get_campaign(name: CampaignName, engine: EngineDep, cache: StatusCacheDep) -
 def _campaign_detail(engine: sa.Engine, name: str) -> CampaignDetail:
     with Session(engine) as session:
         record = _record(session, name)
-        arms = _arms(record.spec)
+    spec = _spec(engine, record)
+    arms = [] if spec is None else spec.arms
     found = {arm.arm: arm for arm in arm_progress(engine, name)}
-    progress = [found.get(a["name"]) or _no_study(name, a) for a in arms]
-    optimizers = {a["name"]: a["optimizer"] for a in arms}
+    progress = [found.get(a.name) or _no_study(name, a) for a in arms]
+    optimizers = {a.name: a.optimizer for a in arms}
     statuses = [
         ArmStatus(
             name=arm.arm,
@@ -265,26 +279,26 @@ def _campaign_detail(engine: sa.Engine, name: str) -> CampaignDetail:
         )
         for arm in progress
     ]
-    public = _public(record)
+    public = _public(record, spec)
     cancelled = record.state == "cancelled" or any(arm.cancelled for arm in progress)
     return CampaignDetail(
         **public.model_dump(exclude={"state"}),
         state="cancelled" if cancelled else record.state,
-        description=str(record.spec.get("description", "")),
+        description="" if spec is None else spec.description,
         cancelled=cancelled,
         total=sum(s.total for s in statuses),
         finished=sum(s.complete + s.pruned + s.failed for s in statuses),
         eta_seconds=None if cancelled else campaign_eta_seconds(progress),
         arm_status=statuses,
-        spec=json_safe(record.spec),
+        spec={} if spec is None else json_safe(spec.model_dump(mode="json")),
     )
 
 
-def _no_study(campaign: str, arm: dict[str, Any]) -> ArmProgress:
+def _no_study(campaign: str, arm: ArmSpec) -> ArmProgress:
     """An arm whose study is not there (yet): nothing counted."""
     return ArmProgress(
-        campaign=campaign, arm=arm["name"], study_name=f"{campaign}/{arm['name']}", study_id=-1,
-        optimizer=str(arm["optimizer"]), sampler="", direction=None, total=0, waiting=0,
+        campaign=campaign, arm=arm.name, study_name=f"{campaign}/{arm.name}", study_id=-1,
+        optimizer=arm.optimizer, sampler=arm.sampler, direction=None, total=0, waiting=0,
         running=0, complete=0, pruned=0, fail=0, retried=0, best=None, mean_trial_seconds=None,
         cancelled=False,
     )  # fmt: skip
@@ -307,17 +321,18 @@ def list_trials(
     """Trials ordered by arm then number, with params and scalar user attributes (no curves)."""
     with Session(engine) as session:
         record = _record(session, name)
-        arm_names = [a["name"] for a in _arms(record.spec)]
-        if arm is not None and arm not in arm_names:
-            raise SpecError(
-                [
-                    {
-                        "loc": ["query", "arm"],
-                        "msg": f"no arm {arm!r} in {name}; valid arms: {', '.join(arm_names)}",
-                        "type": "value_error",
-                    }
-                ]
-            )
+    spec = _spec(engine, record)
+    arm_names = [] if spec is None else [a.name for a in spec.arms]
+    if arm is not None and arm not in arm_names:
+        raise SpecError(
+            [
+                {
+                    "loc": ["query", "arm"],
+                    "msg": f"no arm {arm!r} in {name}; valid arms: {', '.join(arm_names)}",
+                    "type": "value_error",
+                }
+            ]
+        )
     wanted = [arm] if arm is not None else arm_names
     study_arms = {a.study_id: a.arm for a in arm_studies(engine, name) if a.arm in wanted}
     if not study_arms:
@@ -366,7 +381,8 @@ def cancel_campaign(
     finally:
         cache.forget(name)
     with Session(engine) as session:
-        return _public(_record(session, name))
+        record = _record(session, name)
+    return _public(record, _spec(engine, record))
 
 
 @router.post(
@@ -385,8 +401,6 @@ def requeue_campaign(
 ) -> RequeuePublic:
     """Every trial that failed for good gets a WAITING copy with a fresh retry allowance; a
     second call re-queues nothing already re-queued."""
-    from boundsweep.studies.storage import CampaignNotFound, requeue_failed
-
     with Session(engine) as session:
         _record(session, name)
     try:
