@@ -153,7 +153,10 @@ def test_racing_worker_processes_run_the_exact_grid(
 ) -> None:
     url = request.getfixturevalue(f"{backend}_url")
     storage = open_storage(url)
-    workers = [WorkerProcess(url) for _ in range(n_workers)]
+    # One by one: batched, these 16 trials are three claims, and a worker whose batch ends
+    # before the others poll again may take all three (racing batch claims:
+    # tests/workers/test_batch.py).
+    workers = [WorkerProcess(url, "--batch-trials", "1") for _ in range(n_workers)]
     try:
         # All workers wait for work before there is any, so they race for the same queue.
         _until(lambda: all("worker on" in w.log for w in workers), 90, "workers to start")
