@@ -31,6 +31,7 @@ from typing import Literal
 
 import torch
 from boundsweep.optimizers import _batched_kernel
+from boundsweep.optimizers._batched_kernel import KernelPlan
 from boundsweep.optimizers._registry import REGISTRY
 from torch import Tensor
 
@@ -110,6 +111,9 @@ class BatchedOptimizer:
         self.steps = 0
         self.impl = impl
         self.state: list[dict[str, Tensor]] = [{} for _ in self.params]
+        self._plans: dict[int, KernelPlan | None] = {}
+        self._tail_calls: tuple[list[float], list[Tensor | None], list] | None = None
+        self._step_tensor = torch.zeros(())
 
     # --- the scalars of one step, for every model at once ----------------------------------
 
@@ -193,22 +197,32 @@ class BatchedOptimizer:
         device_scalars: dict[torch.device, Tensor] = {}
         tails: list[tuple[Tensor, list[Tensor], int]] = []
         for index, param in enumerate(self.params):
-            if param.grad is None:
+            grad = param.grad
+            if grad is None:
+                continue
+            plan = self._plans[index] if index in self._plans else self._plan(index)
+            if plan is not None and plan.takes(grad):
+                plan.run(grad, scalars)
+                if plan.body < plan.n:
+                    tails.append((param, plan.buffers, plan.body))
                 continue
             buffers = self._buffers(index, param)
-            if self._kernel_takes(param, buffers):
-                body = self._vector_body(param)
-                _batched_kernel.step(
-                    self.algorithm, self.ams, param, param.grad, buffers, scalars, body
-                )
-                if body < param[0].numel():
-                    tails.append((param, buffers, body))
-                continue
             if param.device not in device_scalars:
                 device_scalars[param.device] = scalars.to(param.device)
-            self._reference(param, param.grad, buffers, device_scalars[param.device])
+            self._reference(param, grad, buffers, device_scalars[param.device])
         if tails:
             self._torch_tails(tails)
+
+    def _plan(self, index: int) -> KernelPlan | None:
+        """Parameter ``index``'s kernel call, worked out on its first step and kept (its
+        state tensors never move); ``None`` where the reference steps it."""
+        param = self.params[index]
+        buffers = self._buffers(index, param)
+        plan = None
+        if self._kernel_takes(param, buffers):
+            plan = KernelPlan(self.algorithm, self.ams, param, buffers, self._vector_body(param))
+        self._plans[index] = plan
+        return plan
 
     def _vector_body(self, param: Tensor) -> int:
         """How many leading elements of each model's slice the C kernel updates.
@@ -231,23 +245,22 @@ class BatchedOptimizer:
 
     def _torch_tails(self, tails: list[tuple[Tensor, list[Tensor], int]]) -> None:
         """Each model's tail elements through torch's fused kernel, with its hyperparameters
-        (one call per distinct set: a grid arm has a few, not K)."""
-        lrs = self.lr.tolist()
-        columns = {name: values.tolist() for name, values in self.hparams.items() if name != "lr"}
-        groups: dict[tuple[float, ...], list[int]] = {}
-        for model, lr in enumerate(lrs):
-            if lr != 0.0:  # a frozen model (or lr 0) does not move
-                key = (lr, *(column[model] for column in columns.values()))
-                groups.setdefault(key, []).append(model)
-        step = torch.tensor(float(self.steps))
-        for models in groups.values():
-            h = {name: column[models[0]] for name, column in columns.items()}
-            lr = lrs[models[0]]
-            views: list[list[Tensor]] = [[], [], [], [], []]
-            for param, buffers, body in tails:
-                for model in models:
-                    for j, tensor in enumerate([param, param.grad, *buffers]):
-                        views[j].append(tensor[model].view(-1)[body:])
+        (one call per distinct set: a grid arm has a few, not K).
+
+        The calls' tensor lists are built once and kept while the models' learning rates (a
+        schedule, a frozen model) and the gradient tensors stay the same.
+        """
+        lrs, grads = self.lr.tolist(), [param.grad for param, _, _ in tails]
+        cached = self._tail_calls
+        if (
+            cached is None
+            or cached[0] != lrs
+            or len(cached[1]) != len(grads)
+            or any(a is not b for a, b in zip(cached[1], grads, strict=True))
+        ):
+            cached = self._tail_calls = (lrs, grads, self._tail_groups(tails))
+        self._step_tensor.fill_(float(self.steps))
+        for h, lr, views in cached[2]:
             params, grads = views[0], views[1]
             if self.algorithm == "sgdm":
                 torch._fused_sgd_(
@@ -260,9 +273,32 @@ class BatchedOptimizer:
             fused = torch._fused_adamw_ if self.decoupled else torch._fused_adam_
             fused(
                 params, grads, views[2], views[3], views[4] if self.ams else [],
-                [step] * len(params), lr=lr, beta1=h["beta1"], beta2=h["beta2"],
-                weight_decay=h["weight_decay"], eps=h["eps"], amsgrad=self.ams, maximize=False,
+                [self._step_tensor] * len(params), lr=lr, beta1=h["beta1"],
+                beta2=h["beta2"], weight_decay=h["weight_decay"], eps=h["eps"],
+                amsgrad=self.ams, maximize=False,
             )  # fmt: skip
+
+    def _tail_groups(
+        self, tails: list[tuple[Tensor, list[Tensor], int]]
+    ) -> list[tuple[dict[str, float], float, list[list[Tensor]]]]:
+        """(hyperparameters, lr, [params, grads, *states] tail views) per distinct set."""
+        lrs = self.lr.tolist()
+        columns = {name: values.tolist() for name, values in self.hparams.items() if name != "lr"}
+        groups: dict[tuple[float, ...], list[int]] = {}
+        for model, lr in enumerate(lrs):
+            if lr != 0.0:  # a frozen model (or lr 0) does not move
+                key = (lr, *(column[model] for column in columns.values()))
+                groups.setdefault(key, []).append(model)
+        calls = []
+        for models in groups.values():
+            views: list[list[Tensor]] = [[], [], [], [], []]
+            for param, buffers, body in tails:
+                for model in models:
+                    for j, tensor in enumerate([param, param.grad, *buffers]):
+                        views[j].append(tensor[model].view(-1)[body:])
+            h = {name: column[models[0]] for name, column in columns.items()}
+            calls.append((h, lrs[models[0]], views))
+        return calls
 
     def _kernel_takes(self, param: Tensor, buffers: list[Tensor]) -> bool:
         if self.impl == "reference":

@@ -27,7 +27,7 @@ import torch
 from boundsweep.optimizers import _fused
 from torch import Tensor
 
-__all__ = ["available", "step", "supports", "unavailable_reason"]
+__all__ = ["KernelPlan", "available", "step", "supports", "unavailable_reason"]
 
 _log = logging.getLogger(__name__)
 
@@ -255,3 +255,53 @@ def step(
         scalars.data_ptr(),
         torch.get_num_threads(),
     )
+
+
+class KernelPlan:
+    """One stacked parameter's kernel call with everything but the gradient worked out once:
+    the compiled loop, the parameter's and its state's addresses, its sizes (they never change
+    while an optimizer holds them). ``BatchedOptimizer`` keeps one per parameter, so a step
+    costs one C call per tensor and no Python beyond it.
+
+    Args:
+        algorithm, ams: As :func:`step`.
+        param: ``[K, ...]``, contiguous, float32 or float64 on the CPU.
+        buffers: Its state tensors, same layout.
+        body: Update only the first ``body`` elements of each model's slice.
+    """
+
+    def __init__(
+        self, algorithm: str, ams: bool, param: Tensor, buffers: list[Tensor], body: int
+    ) -> None:
+        library = _load()
+        if library is None:
+            raise RuntimeError(f"The batched kernel is unavailable: {_unavailable}")
+        self.param, self.buffers = param, buffers  # kept alive while their addresses are used
+        self.models = param.shape[0]
+        self.n = param.numel() // self.models if self.models else 0
+        self.body = max(0, min(body, self.n))
+        self.dtype, self.shape = param.dtype, param.shape
+        family = algorithm + ("_ams" if ams else "")
+        self._kernel = getattr(library, f"batched_{family}_{_SUFFIX[param.dtype]}")
+        pointers = [b.data_ptr() for b in buffers] + [None] * (3 - len(buffers))
+        self._pointers = (param.data_ptr(), *pointers)
+
+    def takes(self, grad: Tensor) -> bool:
+        """Whether ``grad`` has the layout the kernel reads (the parameter's)."""
+        return (
+            grad.dtype == self.dtype
+            and grad.device.type == "cpu"
+            and grad.shape == self.shape
+            and grad.is_contiguous()
+        )
+
+    def run(self, grad: Tensor, scalars: Tensor) -> None:
+        """Step the parameter with ``grad`` and ``scalars`` (``[K, 10]`` float64,
+        contiguous)."""
+        if self.n == 0:
+            return
+        p, a, b, c = self._pointers
+        self._kernel(
+            p, grad.data_ptr(), a, b, c, self.models, self.n, self.body, scalars.data_ptr(),
+            torch.get_num_threads(),
+        )  # fmt: skip
