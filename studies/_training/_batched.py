@@ -66,7 +66,7 @@ def batchable_tasks() -> list[str]:
 
 def train_batched(
     task: str | Task,
-    optimizer: str,
+    optimizer: str | Sequence[str],
     runs: Sequence[Run],
     budget: Budget | None = None,
     device: str | torch.device = "cpu",
@@ -78,7 +78,9 @@ def train_batched(
 
     Args:
         task: A ``TASKS`` key (or a :class:`Task`) whose ``batchable`` is true.
-        optimizer: An ``optimizers.REGISTRY`` key.
+        optimizer: An ``optimizers.REGISTRY`` key for every run, or one key per run: runs of
+            several arms of a campaign train as one stacked model, each group of runs stepped
+            by its own optimizer.
         runs: ``(hparams, seed)`` per model, as ``train()`` takes them.
         budget: Epochs / data fraction / step cap, shared by all; ``None`` is the paper's.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
@@ -92,11 +94,10 @@ def train_batched(
         ``seconds`` are the batch's (shared by its models).
 
     Raises:
-        ValueError: Unknown or unbatchable task, unknown optimizer or hyperparameter, no runs.
+        ValueError: Unknown or unbatchable task, unknown optimizer or hyperparameter, no runs,
+            or not one optimizer per run.
         MissingDataError: The task's data files are missing and cannot be downloaded.
     """
-    from boundsweep.optimizers import BatchedOptimizer
-
     started = time.perf_counter()
     spec = trainable(task)
     if not spec.batchable:
@@ -106,11 +107,23 @@ def train_batched(
         )
     if not runs:
         raise ValueError("runs: need at least one (hparams, seed)")
+    names = [optimizer] * len(runs) if isinstance(optimizer, str) else list(optimizer)
+    if len(names) != len(runs):
+        raise ValueError(
+            f"optimizer: one name per run, got {len(names)} names for {len(runs)} runs"
+        )
     budget = budget or Budget()
     device = torch.device(device)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
-    resolved = [resolve_hparams(spec, optimizer, hparams) for hparams, _ in runs]
+    # The stacked models in optimizer groups, each group's runs in their given order; model k
+    # of the stack is run order[k]. A model depends on its own seed only, so the order is free.
+    first = {name: names.index(name) for name in names}
+    order = sorted(range(len(runs)), key=lambda i: first[names[i]])
+    runs, names = [runs[i] for i in order], [names[i] for i in order]
+    resolved = [
+        resolve_hparams(spec, name, hparams) for name, (hparams, _) in zip(names, runs, strict=True)
+    ]
 
     data = _device_data(spec, resolve_data_dir(data_dir).resolve(), str(device))
     data = data.subset(budget.data_fraction)
@@ -121,8 +134,8 @@ def train_batched(
         generators.append(seed_everything(seed, device))
         models.append(spec.build_model(data).to(device))
     params, buffers = stack_module_state(models)
-    names = list(params)
-    opt = BatchedOptimizer(optimizer, [params[n] for n in names], resolved)
+    groups = [(name, names.index(name), len(names) - names[::-1].index(name)) for name in first]
+    opt = _Optimizers(groups, list(params.values()), resolved)
     skeleton = models[0]
 
     def loss_of(p: dict[str, Tensor], b: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
@@ -194,7 +207,7 @@ def train_batched(
             )
             records[k].append(record)
             if on_epoch is not None:
-                on_epoch(k, record)
+                on_epoch(order[k], record)
 
     wall_time = time.perf_counter() - started
     results = []
@@ -215,18 +228,102 @@ def train_batched(
                 steps=steps if diverged_at[k] is None else diverged_at[k],
                 hparams=resolved[k],
                 parameters=(
-                    {n: params[n][k].detach().clone() for n in names} if keep_parameters else None
+                    {n: p[k].detach().clone() for n, p in params.items()}
+                    if keep_parameters
+                    else None
                 ),
             )
         )
-    return results
+    by_run: list[TrainResult] = [results[0]] * count
+    for k, result in enumerate(results):
+        by_run[order[k]] = result
+    return by_run
+
+
+class _Optimizers:
+    """The stack's optimizers: a ``BatchedOptimizer`` per group of runs that share one, each
+    over its contiguous slice of the stacked parameters (the whole stack when there is one).
+
+    Args:
+        groups: ``(optimizer, first model, end)`` per group, covering the stack in order.
+        stacked: The stacked parameters (``[K, ...]``, their gradients in ``.grad``).
+        hparams: Each model's resolved hyperparameters.
+    """
+
+    def __init__(
+        self,
+        groups: list[tuple[str, int, int]],
+        stacked: list[Tensor],
+        hparams: Sequence[Mapping[str, float]],
+    ) -> None:
+        from boundsweep.optimizers import BatchedOptimizer
+
+        self.stacked = stacked
+        self.parts: list[tuple[int, BatchedOptimizer, list[Tensor] | None]] = []
+        for name, begin, end in groups:
+            if len(groups) == 1:
+                self.parts.append((begin, BatchedOptimizer(name, stacked, hparams), None))
+                continue
+            views = [p.detach()[begin:end] for p in stacked]  # the group's slice, in place
+            self.parts.append((begin, BatchedOptimizer(name, views, hparams[begin:end]), views))
+        self._grads: list[list[Tensor | None]] = [[None] * len(stacked) for _ in groups]
+
+    @property
+    def lr(self) -> Tensor:
+        """Every model's current learning rate, in stack order."""
+        return torch.cat([opt.lr for _, opt, _ in self.parts])
+
+    def step(self) -> None:
+        """Step every group; a group's slices see their slice of each stacked gradient."""
+        for (begin, opt, views), seen in zip(self.parts, self._grads, strict=True):
+            if views is not None:
+                for j, (view, full) in enumerate(zip(views, self.stacked, strict=True)):
+                    grad = full.grad
+                    if grad is None:
+                        view.grad = None
+                    elif seen[j] is not grad:  # kept while the gradient tensor is the same
+                        seen[j] = grad
+                        view.grad = grad[begin : begin + len(view)]
+            opt.step()
+
+    def _part(self, model: int) -> tuple[int, BatchedOptimizer]:
+        for begin, opt, _ in reversed(self.parts):
+            if model >= begin:
+                return begin, opt
+        raise IndexError(model)
+
+    def freeze(self, model: int) -> None:
+        """Stop model ``model`` for good (``BatchedOptimizer.freeze``)."""
+        begin, opt = self._part(model)
+        opt.freeze(model - begin)
+
+    def scale_lr(self, factor: float) -> None:
+        for _, opt, _ in self.parts:
+            opt.scale_lr(factor)
+
+    def bounds(self) -> tuple[list[float | None], list[float | None]] | None:
+        """Each model's step-size bounds (``None`` for a model of an unbounded optimizer);
+        ``None`` if no model has any."""
+        lower: list[float | None] = []
+        upper: list[float | None] = []
+        found = False
+        for _, opt, _ in self.parts:
+            bounds = opt.bounds()
+            if bounds is None:
+                lower += [None] * opt.models
+                upper += [None] * opt.models
+            else:
+                found = True
+                lower += bounds[0]
+                upper += bounds[1]
+        return (lower, upper) if found else None
 
 
 def _train_epoch(
     task: Task,
     data: ClassificationData,
     generators: list[torch.Generator],
-    opt: BatchedOptimizer,
+    opt: _Optimizers,
     loss_step: Callable[[Tensor, Tensor], Tensor],
     step_limit: int | None,
     diverged_at: list[int | None],

@@ -156,6 +156,38 @@ def test_one_diverging_model_neither_stops_nor_poisons_the_others(one_thread) ->
     assert sorted(seen) == [(0, 1), (0, 2), (0, 3), (2, 1), (2, 2), (2, 3)]
 
 
+def test_runs_of_several_optimizers_train_as_one_stack_each_as_alone(one_thread) -> None:
+    """Arms of one campaign batched together: interleaved optimizers (so the stack is
+    regrouped), a bounded and an unbounded family, and one model of one group diverging."""
+    names = ["adam", "adabound", "sgdm", "adabound", "adam", "sgdm"]
+    runs = [
+        ({"lr": 3e-3}, 1), ({"lr": 3e-3, "final_lr": 0.1}, 1), ({"lr": 0.1}, 2),
+        ({"lr": 1e-3, "gamma": 0.1}, 3), ({"lr": 1e-3}, 4), ({"lr": 10.0}, 5),
+    ]  # fmt: skip
+    budget = Budget(epochs=3)
+    seen: list[tuple[int, int]] = []
+    batched = train_batched(
+        "digits_mlp", names, runs, budget, keep_parameters=True,
+        on_epoch=lambda k, record: seen.append((k, record.epoch)),
+    )  # fmt: skip
+    alone = [
+        train("digits_mlp", name, h, s, budget, keep_parameters=True)
+        for name, (h, s) in zip(names, runs, strict=True)
+    ]
+    assert [r.status for r in alone] == ["completed"] * 5 + ["diverged"]
+    for b, a in zip(batched, alone, strict=True):
+        if a.status == "completed":
+            _assert_identical_run(b, a)
+        else:
+            _assert_same_run(b, a, 144)
+    assert [b.epochs[0].lower_bound is not None for b in batched[:5]] == [
+        False, True, False, True, False,
+    ]  # fmt: skip
+    assert sorted(seen) == [(k, e) for k in range(5) for e in (1, 2, 3)]
+    with pytest.raises(ValueError, match="optimizer: one name per run, got 2 names for 3 runs"):
+        train_batched("digits_mlp", ["adam", "sgdm"], runs[:3], budget)
+
+
 def test_lr_milestones_decay_each_model_as_multisteplr_does(one_thread) -> None:
     task = replace(trainable("digits_mlp"), name="digits_decay", default_epochs=3, milestones=(1,))
     runs = [({"lr": 0.01}, 1), ({"lr": 0.002, "final_lr": 0.3}, 2)]
