@@ -1,10 +1,14 @@
-"""Batched trials: claim up to K queued trials of one arm at once and train them as one model.
+"""Batched trials: claim up to K queued trials of a campaign at once and train them as one model.
 
 On the small tasks a trial is mostly per-step overhead, so K of them trained together
-(``studies.training.train_batched``) cost little more than one. The worker claims them in one
-statement (``studies.storage.claim_trials``), heartbeats all of them together, and finishes
-each as its own Optuna trial with the record the one-by-one objective stores, so the
-campaign's trials, curves and report read the same whichever way they were run.
+(``studies.training.train_batched``) cost little more than one. The worker claims them arm by
+arm, each arm's in one statement (``studies.storage.claim_trials``): the arm it picked first,
+then, while there is room, the campaign's other batchable arms (every arm of a campaign shares
+its task and budget, so their models stack, each stepped by its own optimizer). It heartbeats
+all of them together and finishes each as its own Optuna trial with the record the one-by-one
+objective stores, so the campaign's trials, curves and report read the same whichever way
+they were run. Left automatic, a CPU worker takes no more than its share of the campaign's
+open trials (``fair_share``), so that workers started together also finish together.
 
 Only arms whose sampler can answer K suggestions without seeing any of their results batch:
 grid (every value queued), random and QMC. TPE learns from each result, and a pruner decides
@@ -16,6 +20,8 @@ retries left; a ``kill -9`` leaves K stale trials that other workers fail and qu
 from __future__ import annotations
 
 import logging
+import math
+import os
 import time
 from typing import TYPE_CHECKING
 
@@ -34,11 +40,39 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("boundsweep.worker")
 
-AUTO_BATCH_TRIALS = {"cpu": 27, "cuda": 81}
-"""Trials claimed at once with ``--batch-trials`` left automatic, per device type: on two
-CPU cores the throughput stops growing past about 27 MNIST-1D MLPs (compute-bound), a GPU
-keeps gaining further (``benchmarks/bench_batched.py``)."""
+AUTO_BATCH_TRIALS = {"cpu": 81, "cuda": 81}
+"""The most trials claimed at once with ``--batch-trials`` left automatic, per device type
+(``benchmarks/bench_batched.py``: on one CPU core a trial of ``digits_mlp`` keeps getting
+cheaper up to 81 stacked models, ``mnist1d_mlp``'s is flat from about 27)."""
 BATCHING_SAMPLERS = ("grid", "random", "qmc")
+
+Batch = list[tuple[ArmProgress, list[FrozenTrial]]]
+"""Trials claimed to train together: (arm, its claimed trials) per arm of one campaign."""
+
+
+def machine_workers(device: str) -> int:
+    """How many workers like this one the machine is taken to run: on the CPU, its cores over
+    this worker's torch threads (the demo's two one-thread workers on two cores: 2); one per
+    GPU otherwise."""
+    if device.split(":")[0] != "cpu":
+        return 1
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, (cores or 1) // max(1, torch.get_num_threads()))
+
+
+def fair_share(rows: list[ArmProgress], campaign: str, device: str) -> int:
+    """The most trials of ``campaign`` an automatic batch claims: its open trials (waiting,
+    and running under anyone's claim) over ``machine_workers``, rounded up.
+
+    Two workers started together on two cores then take 41 and 40 of an 81-trial campaign
+    and finish together, where fixed batches of 27 left one idle for a third of the
+    campaign. A worker alone on such a machine still claims half of what is open each time
+    (41, 20, 10, ...): a few more, smaller batches.
+    """
+    open_trials = sum(r.waiting + r.running for r in rows if r.campaign == campaign)
+    return max(1, math.ceil(open_trials / machine_workers(device)))
 
 
 def batch_limit(batch_trials: int | None, device: str, spec: CampaignSpec, arm: str) -> int:
@@ -63,13 +97,18 @@ def batch_limit(batch_trials: int | None, device: str, spec: CampaignSpec, arm: 
     return AUTO_BATCH_TRIALS.get(device.split(":")[0], 1)
 
 
-def run_batch(worker: Worker, row: ArmProgress, claimed: list[FrozenTrial]) -> None:
-    """Train the claimed trials of one arm together and record each as its own trial."""
-    arm = worker._arms[row.study_id]  # loaded by the claim
-    arm_spec, task = arm.spec.arm(row.arm), TASKS[arm.spec.task]
+def run_batch(worker: Worker, batch: Batch) -> None:
+    """Train the claimed trials (of one or more arms of a campaign) together and record each
+    as its own trial."""
     clock = worker.stats.clock
-    ids = [trial_id_of(frozen) for frozen in claimed]
-    label = f"{row.study_name} #{claimed[0].number}..#{claimed[-1].number}"
+    groups = [(row, worker._arms[row.study_id], claimed) for row, claimed in batch]
+    spec = groups[0][1].spec  # the campaign: its task and budget are every arm's
+    task = TASKS[spec.task]
+    ids = [trial_id_of(frozen) for _, _, claimed in groups for frozen in claimed]
+    label = " + ".join(
+        f"{row.study_name} #{claimed[0].number}..#{claimed[-1].number}"
+        for row, _, claimed in groups
+    )
     log.info("%s claimed, %d trials batched (%s)", label, len(ids), worker.config.device)
     with Heartbeat(
         worker.storage, ids, worker.config.heartbeat_interval, worker.grace_period,
@@ -79,44 +118,60 @@ def run_batch(worker: Worker, row: ArmProgress, claimed: list[FrozenTrial]) -> N
         try:
             if worker.stop.is_set():  # the signal came between the claim and here
                 raise WorkerStopping()
-            trials = clock.timed("storage", _trials, worker.storage, arm, claimed)
-            runs, started = [], []
-            for trial in trials:
-                # Each trial's own suggestion: a grid trial's queued values, or the random or
-                # QMC sampler's next point (neither waits on any result).
-                varied, seed = clock.timed("storage", suggest, trial, arm_spec, arm.spec.seeds)
-                hparams = resolve_hparams(task, arm_spec.optimizer, {**arm_spec.fixed(), **varied})
-                runs.append((hparams, seed))
-                started.append(
-                    {"hparams": hparams, "seed": seed, "device": worker.config.device,
-                     "worker": WORKER_ID, "batch_trials": len(ids)}
-                )  # fmt: skip
-            results = _train(worker, arm, row, runs, label)
+            entries, runs, optimizers, started = [], [], [], []
+            for row, arm, claimed in groups:
+                arm_spec = spec.arm(row.arm)
+                for trial in clock.timed("storage", _trials, worker.storage, arm, claimed):
+                    # Each trial's own suggestion: a grid trial's queued values, or the random
+                    # or QMC sampler's next point (neither waits on any result).
+                    varied, seed = clock.timed("storage", suggest, trial, arm_spec, spec.seeds)
+                    hparams = resolve_hparams(
+                        task, arm_spec.optimizer, {**arm_spec.fixed(), **varied}
+                    )
+                    entries.append((row, arm, trial))
+                    runs.append((hparams, seed))
+                    optimizers.append(arm_spec.optimizer)
+                    started.append(
+                        {"hparams": hparams, "seed": seed, "device": worker.config.device,
+                         "worker": WORKER_ID, "batch_trials": len(ids)}
+                    )  # fmt: skip
+            results = _train(worker, spec, optimizers, runs, label)
         except WorkerStopping:
             worker._training = False
-            for trial_id in ids:
-                worker._give_back(arm, trial_id, count_as_retry=False)
+            _give_back(worker, groups, count_as_retry=False)
             worker.stats.interrupted += len(ids)
             log.warning("%s interrupted, %d trials queued again", label, len(ids))
             raise
         except Exception as exc:
             worker._training = False
-            if worker.setup_failed(row, arm, ids, exc):
+            row0, arm0, _ = groups[0]
+            if worker.setup_failed(row0, arm0, [], exc):
+                _give_back(worker, groups, count_as_retry=False)
                 return
             log.exception("%s crashed", label)
-            for trial_id in ids:
-                worker._give_back(arm, trial_id, count_as_retry=True)
+            _give_back(worker, groups, count_as_retry=True)
             worker.stats.failed += len(ids)
             return
         finally:
             worker._training = False
         # Still beating while the K results are stored (a database outage is waited out).
-        for trial, first, result in zip(trials, started, results, strict=True):
+        for (row, arm, trial), first, result in zip(entries, started, results, strict=True):
             record = TrialRecord(
                 user_attrs=run_record(first, result),
                 intermediate_values={r.epoch: r.val_metric for r in result.epochs},
             )
             worker._tell(arm, trial, TrialState.COMPLETE, result.val_metric, row, record)
+
+
+def _give_back(
+    worker: Worker,
+    groups: list[tuple[ArmProgress, _Arm, list[FrozenTrial]]],
+    *,
+    count_as_retry: bool,
+) -> None:
+    for _, arm, claimed in groups:
+        for frozen in claimed:
+            worker._give_back(arm, trial_id_of(frozen), count_as_retry=count_as_retry)
 
 
 def _trials(
@@ -136,14 +191,14 @@ def _trials(
 
 def _train(
     worker: Worker,
-    arm: _Arm,
-    row: ArmProgress,
+    spec: CampaignSpec,
+    optimizers: list[str],
     runs: list[tuple[dict[str, float], int]],
     label: str,
 ) -> list[TrainResult]:
     """``train_batched`` with the worker's stop check and one progress line per epoch."""
-    task = TASKS[arm.spec.task]
-    epochs = task.epochs(arm.spec.budget)
+    task = TASKS[spec.task]
+    epochs = task.epochs(spec.budget)
     seen: dict[int, list[float]] = {}
     started = time.monotonic()
 
@@ -167,8 +222,8 @@ def _train(
     start = time.perf_counter()
     try:
         results = train_batched(
-            task.name, arm.spec.arm(row.arm).optimizer, runs, budget=arm.spec.budget,
-            device=worker.config.device, on_epoch=progress, data_dir=worker.config.data_dir,
+            task.name, optimizers, runs, budget=spec.budget, device=worker.config.device,
+            on_epoch=progress, data_dir=worker.config.data_dir,
         )  # fmt: skip
     finally:
         worker.stats.clock.training += time.perf_counter() - start

@@ -53,7 +53,7 @@ from boundsweep.studies.storage import (
 )
 from boundsweep.studies.tasks import TASKS
 from boundsweep.studies.training import EpochRecord
-from boundsweep.workers._batch import batch_limit, run_batch
+from boundsweep.workers._batch import Batch, batch_limit, fair_share, run_batch
 from boundsweep.workers._heartbeat import STORAGE_ERRORS, Heartbeat
 from boundsweep.workers._setup import setup_problem
 from boundsweep.workers._stopping import WorkerStopping
@@ -191,25 +191,19 @@ class Worker:
 
     def _claim(
         self,
-    ) -> (
-        tuple[ArmProgress, int, FrozenTrial | None]
-        | tuple[ArmProgress, list[FrozenTrial]]
-        | None
-        | bool
-    ):
-        """A claimed (arm, trial id, trial as the claim read it), or (arm, trials) to train
-        batched; ``None`` if there is no work now; ``False`` if none is left.
+    ) -> tuple[ArmProgress, int, FrozenTrial | None] | Batch | None | bool:
+        """A claimed (arm, trial id, trial as the claim read it), or a ``Batch`` to train
+        together; ``None`` if there is no work now; ``False`` if none is left.
 
         Only a direct arm's claim reads the trial back (its ``optuna.Trial`` is built from that
         read); the others' trials are read through Optuna's trial cache anyway.
         """
         rows = self._open_arms()
         for row in self._by_fairness(rows):
-            batch = self._claim_batch(row)
+            batch = self._claim_batch(row, rows)
             if batch:
                 return batch
             if batch is not None:
-                self._count(row, waiting=-row.waiting)
                 continue
             if self._arm(row).direct:
                 claimed = claim_trial(self.storage, row.study_id)
@@ -226,21 +220,47 @@ class Worker:
         return False
 
     def _claim_batch(
-        self, row: ArmProgress
-    ) -> tuple[ArmProgress, int, FrozenTrial | None] | tuple[ArmProgress, list[FrozenTrial]] | None:
-        """Up to ``batch_limit`` trials of the arm in one claim (``()`` if none was left);
-        ``None`` where the arm runs one by one."""
+        self, row: ArmProgress, rows: list[ArmProgress]
+    ) -> tuple[ArmProgress, int, FrozenTrial | None] | Batch | None:
+        """Up to ``batch_limit`` trials to train together (``[]`` if none was left; ``None``
+        where the arm runs one by one): the arm's own first, in one claim, then while there is
+        room the other batchable arms' of its campaign, the furthest behind first, one claim
+        each. All arms of a campaign share its task and budget, so they stack as one model.
+
+        Left automatic, a CPU worker claims no more than its share of the campaign's open
+        trials (``fair_share``): workers started together then finish together.
+        """
         arm = self._arm(row)
-        limit = batch_limit(self.config.batch_trials, self.config.device, arm.spec, row.arm)
+        device = self.config.device
+        limit = batch_limit(self.config.batch_trials, device, arm.spec, row.arm)
         if self.config.max_trials is not None:
             limit = min(limit, self.config.max_trials - self.stats.trials)
+        if self.config.batch_trials is None:
+            limit = min(limit, fair_share(rows, row.campaign, device))
         if limit <= 1:
             return None
-        claimed = claim_trials(self.storage, row.study_id, limit)
-        self._count(row, waiting=-len(claimed), running=len(claimed))
-        if len(claimed) == 1:  # nothing to batch with: the one-by-one path
-            return row, trial_id_of(claimed[0]), claimed[0] if arm.direct else None
-        return (row, claimed) if claimed else ()
+        others = [r for r in self._by_fairness(rows) if r.campaign == row.campaign]
+        batch: Batch = []
+        taken = 0
+        for other in [row, *(r for r in others if r.study_id != row.study_id)]:
+            if other is not row and (
+                batch_limit(self.config.batch_trials, device, arm.spec, other.arm) <= 1
+            ):
+                continue
+            self._arm(other)  # loaded before its trials are claimed
+            claimed = claim_trials(self.storage, other.study_id, limit - taken)
+            if claimed:
+                self._count(other, waiting=-len(claimed), running=len(claimed))
+                batch.append((other, claimed))
+                taken += len(claimed)
+            else:  # others took the rest, or it was cancelled
+                self._count(other, waiting=-other.waiting)
+            if taken >= limit:
+                break
+        if taken == 1:  # nothing to batch with: the one-by-one path
+            ((only, claimed),) = batch
+            return only, trial_id_of(claimed[0]), claimed[0] if self._arm(only).direct else None
+        return batch
 
     def _sweep_stale(self) -> None:
         if time.monotonic() - self._last_sweep < self.config.heartbeat_interval:
@@ -500,10 +520,9 @@ class Worker:
                 if not claim:
                     self.stop.wait(self.config.poll_interval)
                     continue
-                assert isinstance(claim, tuple)
-                if len(claim) == 2:
-                    self.stats.trials += len(claim[1])
-                    run_batch(self, *claim)
+                if isinstance(claim, list):
+                    self.stats.trials += sum(len(trials) for _, trials in claim)
+                    run_batch(self, claim)
                     continue
                 self.stats.trials += 1
                 self._run_trial(*claim)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import threading
@@ -10,8 +11,10 @@ from collections import Counter
 import optuna
 import pytest
 import sqlalchemy as sa
+import torch
 from boundsweep.studies.campaign import CampaignSpec
 from boundsweep.studies.storage import (
+    arm_progress,
     campaign_progress,
     cancel_campaign,
     claim_trials,
@@ -21,7 +24,7 @@ from boundsweep.studies.storage import (
 )
 from boundsweep.studies.tasks._mnist import MNIST_FILES
 from boundsweep.workers import run_worker
-from boundsweep.workers._batch import batch_limit
+from boundsweep.workers._batch import batch_limit, fair_share, machine_workers
 from optuna.trial import TrialState
 
 from tests.workers.test_worker import FAST, WorkerProcess, _assert_exact, _trials, _until
@@ -123,7 +126,7 @@ def test_racing_batch_claims_split_the_queue(backend: str, request: pytest.Fixtu
 
 def test_batch_limit_batches_only_where_the_task_and_sampler_allow() -> None:
     spec = _spec("limits")
-    assert batch_limit(None, "cpu", spec, "adabound") == 27
+    assert batch_limit(None, "cpu", spec, "adabound") == 81
     assert batch_limit(None, "cuda:0", spec, "adam") == 81
     assert batch_limit(5, "cpu", spec, "adam") == 5
     assert batch_limit(1, "cpu", spec, "adabound") == 1  # turned off
@@ -134,9 +137,38 @@ def test_batch_limit_batches_only_where_the_task_and_sampler_allow() -> None:
     assert batch_limit(None, "cpu", lstm, "adabound") == 1
 
 
-def test_a_batched_worker_records_what_a_one_by_one_worker_records(tmp_path) -> None:
+@pytest.fixture
+def torch_threads():
+    """Set torch's thread count for a test (a CPU worker takes the machine's share of workers
+    from it), restored after."""
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+def test_fair_share_is_the_open_trials_over_the_machines_workers(tmp_path, torch_threads) -> None:
+    storage = open_storage(f"sqlite:///{tmp_path / 'share.db'}")
+    create_campaign(storage, _spec("share"))  # 9 + 4 + 3 trials
+    create_campaign(storage, _spec("other", seeds=1))  # not counted for "share"
+    rows = arm_progress(storage)
+    cores = len(os.sched_getaffinity(0))
+    torch_threads(cores)  # one worker using every core: it may take everything open
+    assert machine_workers("cpu") == 1
+    assert fair_share(rows, "share", "cpu") == 16
+    torch_threads(1)  # one-thread workers: one per core
+    assert machine_workers("cpu") == cores
+    assert fair_share(rows, "share", "cpu") == math.ceil(16 / cores)
+    assert machine_workers("cuda:0") == 1  # one worker per GPU
+    # Running trials (anyone's) count as open: a worker that comes second takes as much.
+    claim_trials(storage, rows[0].study_id, 5)
+    torch_threads(cores)
+    assert fair_share(arm_progress(storage), "share", "cpu") == 16
+
+
+def test_a_batched_worker_records_what_a_one_by_one_worker_records(tmp_path, torch_threads) -> None:
     spec = _spec("same")
     stored = {}
+    torch.set_num_threads(len(os.sched_getaffinity(0)))  # one worker for the machine
     for mode, batch_trials in (("batched", None), ("alone", 1)):
         url = f"sqlite:///{tmp_path / mode}.db"
         storage = open_storage(url)
@@ -152,7 +184,8 @@ def test_a_batched_worker_records_what_a_one_by_one_worker_records(tmp_path) -> 
     assert batched.keys() == alone.keys()
     for key, b in batched.items():
         a = alone[key]
-        assert b.user_attrs["batch_trials"] == 9 and "batch_trials" not in a.user_attrs
+        # The grid arm's 9 and the random arm's 4 trials were claimed and trained as one.
+        assert b.user_attrs["batch_trials"] == 13 and "batch_trials" not in a.user_attrs
         assert set(b.user_attrs) - {"batch_trials"} == set(a.user_attrs)
         for attr in ("hparams", "seed", "status", "steps", "device"):
             assert b.user_attrs[attr] == a.user_attrs[attr], attr
@@ -163,7 +196,7 @@ def test_a_batched_worker_records_what_a_one_by_one_worker_records(tmp_path) -> 
             assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-4)
             assert (rb["lower_bound"], rb["upper_bound"]) == (ra["lower_bound"], ra["upper_bound"])
     # The random arm was batched too (one suggestion per trial); tpe ran one by one.
-    assert all(t.user_attrs["batch_trials"] == 4 for t in stored["batched"]["adam"])
+    assert all(t.user_attrs["batch_trials"] == 13 for t in stored["batched"]["adam"])
     assert all("batch_trials" not in t.user_attrs for t in stored["batched"]["sgdm"])
     lrs = [t.params["lr"] for t in stored["batched"]["adam"]]
     assert len(set(lrs)) == 4
