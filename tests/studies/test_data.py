@@ -17,7 +17,7 @@ from boundsweep.studies.tasks._augment import normalise_cifar, random_crop_flip
 from boundsweep.studies.tasks._cifar import CIFAR_MEAN, CIFAR_STD, load_cifar10
 from boundsweep.studies.tasks._digits import load_digits_data
 from boundsweep.studies.tasks._mnist import MNIST_MEAN, MNIST_STD, load_mnist
-from boundsweep.studies.tasks._mnist1d import load_mnist1d
+from boundsweep.studies.tasks._mnist1d import cache_path, load_mnist1d
 from boundsweep.studies.tasks._ptb import load_ptb
 from torchvision.transforms.v2 import functional as TF
 
@@ -171,6 +171,32 @@ def test_mnist1d_generated_offline_with_its_published_split() -> None:
     _check_split(data, 3600, 400, 1000, 40)
     # Generating it leaves numpy's global random stream where it was.
     assert np.array_equal(np.random.get_state()[1], state[1])
+
+
+def test_mnist1d_is_kept_in_the_data_folder_and_read_back(tmp_path) -> None:
+    generated = load_mnist1d()
+    first = load_mnist1d(tmp_path)  # generated, then stored
+    path = cache_path(tmp_path)
+    assert path.parent == tmp_path / "mnist1d" and path.is_file()
+    assert not list(path.parent.glob("*.tmp"))  # no half-written file left
+    for name in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y"):
+        assert torch.equal(getattr(first, name), getattr(generated, name)), name
+    # The next load reads the file: what is in it is what comes back.
+    with np.load(path) as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    np.savez(path, **{**arrays, "x_test": arrays["x_test"] + 1.0})
+    shifted = torch.as_tensor(arrays["x_test"] + 1.0, dtype=torch.float32)
+    assert torch.equal(load_mnist1d(tmp_path).test_x, shifted)
+    # A damaged file is generated again and replaced.
+    path.write_bytes(b"not an npz")
+    assert torch.equal(load_mnist1d(tmp_path).test_x, generated.test_x)
+    with np.load(path) as stored:
+        assert np.array_equal(stored["x_test"], arrays["x_test"])
+    # A folder that cannot hold it: generated every time, no error.
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "mnist1d").write_text("a file where the folder would go")
+    assert torch.equal(load_mnist1d(blocked).train_x, generated.train_x)
 
 
 def test_random_crop_flip_matches_torchvision_per_image() -> None:
