@@ -258,7 +258,7 @@ class BatchedOptimizer:
             or len(cached[1]) != len(grads)
             or any(a is not b for a, b in zip(cached[1], grads, strict=True))
         ):
-            cached = self._tail_calls = (lrs, grads, self._tail_groups(tails))
+            cached = self._tail_calls = (lrs, grads, self._tail_groups(tails, lrs))
         self._step_tensor.fill_(float(self.steps))
         for h, lr, views in cached[2]:
             params, grads = views[0], views[1]
@@ -279,10 +279,10 @@ class BatchedOptimizer:
             )  # fmt: skip
 
     def _tail_groups(
-        self, tails: list[tuple[Tensor, list[Tensor], int]]
+        self, tails: list[tuple[Tensor, list[Tensor], int]], lrs: list[float]
     ) -> list[tuple[dict[str, float], float, list[list[Tensor]]]]:
-        """(hyperparameters, lr, [params, grads, *states] tail views) per distinct set."""
-        lrs = self.lr.tolist()
+        """(hyperparameters, lr, [params, grads, *states] tail views) per distinct set of
+        the models' current ``lrs`` and other hyperparameters."""
         columns = {name: values.tolist() for name, values in self.hparams.items() if name != "lr"}
         groups: dict[tuple[float, ...], list[int]] = {}
         for model, lr in enumerate(lrs):

@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
-import shutil
-import subprocess
 
 import torch
 from boundsweep.optimizers import _fused
 from torch import Tensor
 
-__all__ = ["KernelPlan", "available", "step", "supports", "unavailable_reason"]
+__all__ = ["KernelPlan", "available", "supports", "unavailable_reason"]
 
 _log = logging.getLogger(__name__)
 
@@ -167,28 +164,23 @@ def _load() -> ctypes.CDLL | None:
     global _library, _unavailable
     if _library is not None or _unavailable is not None:
         return _library
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        _unavailable = "no C compiler (cc/gcc) on PATH"
+    try:
+        library = _fused.compile_library(_SOURCE, "batched")
+    except _fused.KernelUnavailable as error:
+        _unavailable = str(error)
     else:
-        try:
-            library = ctypes.CDLL(str(_fused._build(compiler, _SOURCE, "batched")))
-        except (OSError, subprocess.CalledProcessError) as error:
-            detail = getattr(error, "stderr", "") or str(error)
-            _unavailable = f"building the kernel failed: {detail.strip()[:500]}"
-        else:
-            for family in _FAMILIES:
-                for suffix in _SUFFIX.values():
-                    kernel = getattr(library, f"batched_{family}_{suffix}")
-                    kernel.restype = None
-                    kernel.argtypes = [ctypes.c_void_p] * 5 + [
-                        ctypes.c_int64,
-                        ctypes.c_int64,
-                        ctypes.c_int64,
-                        ctypes.c_void_p,
-                        ctypes.c_int,
-                    ]
-            _library = library
+        for family in _FAMILIES:
+            for suffix in _SUFFIX.values():
+                kernel = getattr(library, f"batched_{family}_{suffix}")
+                kernel.restype = None
+                kernel.argtypes = [ctypes.c_void_p] * 5 + [
+                    ctypes.c_int64,
+                    ctypes.c_int64,
+                    ctypes.c_int64,
+                    ctypes.c_void_p,
+                    ctypes.c_int,
+                ]
+        _library = library
     if _unavailable is not None:
         _log.warning("batched kernel unavailable, using the torch reference: %s", _unavailable)
     return _library
@@ -214,49 +206,6 @@ def supports(tensors: list[Tensor]) -> bool:
     )
 
 
-def step(
-    algorithm: str,
-    ams: bool,
-    param: Tensor,
-    grad: Tensor,
-    buffers: list[Tensor],
-    scalars: Tensor,
-    body: int | None = None,
-) -> None:
-    """Update one stacked parameter and its state in place (see the module docstring).
-
-    Args:
-        algorithm: ``"bounded"``, ``"adam"``, ``"sgdm"`` or ``"adagrad"``.
-        ams: Keep the running maximum of the second moment (``buffers[2]``).
-        param: ``[K, ...]``, contiguous, float32 or float64 on the CPU.
-        grad: Its gradient, same layout.
-        buffers: The algorithm's state tensors, same layout.
-        scalars: ``[K, 10]`` contiguous float64: each model's scalars of this step.
-        body: Update only the first ``body`` elements of each model's slice (default: all).
-    """
-    library = _load()
-    if library is None:
-        raise RuntimeError(f"The batched kernel is unavailable: {_unavailable}")
-    models = param.shape[0]
-    n = param.numel() // models if models else 0
-    if n == 0:
-        return
-    family = algorithm + ("_ams" if ams else "")
-    kernel = getattr(library, f"batched_{family}_{_SUFFIX[param.dtype]}")
-    pointers = [b.data_ptr() for b in buffers] + [None] * (3 - len(buffers))
-    assert scalars.dtype == torch.float64 and scalars.is_contiguous() and len(scalars) == models
-    kernel(
-        param.data_ptr(),
-        grad.data_ptr(),
-        *pointers,
-        models,
-        n,
-        n if body is None else max(0, min(body, n)),
-        scalars.data_ptr(),
-        torch.get_num_threads(),
-    )
-
-
 class KernelPlan:
     """One stacked parameter's kernel call with everything but the gradient worked out once:
     the compiled loop, the parameter's and its state's addresses, its sizes (they never change
@@ -264,7 +213,8 @@ class KernelPlan:
     costs one C call per tensor and no Python beyond it.
 
     Args:
-        algorithm, ams: As :func:`step`.
+        algorithm: ``"bounded"``, ``"adam"``, ``"sgdm"`` or ``"adagrad"``.
+        ams: Keep the running maximum of the second moment (``buffers[2]``).
         param: ``[K, ...]``, contiguous, float32 or float64 on the CPU.
         buffers: Its state tensors, same layout.
         body: Update only the first ``body`` elements of each model's slice.

@@ -169,30 +169,46 @@ def _build(compiler: str, source_text: str = _SOURCE, stem: str = "adabound") ->
     return target
 
 
+class KernelUnavailable(Exception):
+    """A kernel cannot be built or loaded here; the message says why in one line."""
+
+
+def compile_library(source_text: str = _SOURCE, stem: str = "adabound") -> ctypes.CDLL:
+    """``source_text`` built with the system C compiler (once per machine) and loaded: the one
+    way every C kernel here is compiled.
+
+    Raises:
+        KernelUnavailable: No compiler on ``PATH`` (or ``$CC``), or the build failed.
+    """
+    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        raise KernelUnavailable("no C compiler (cc/gcc) on PATH")
+    try:
+        return ctypes.CDLL(str(_build(compiler, source_text, stem)))
+    except (OSError, subprocess.CalledProcessError) as error:
+        detail = getattr(error, "stderr", "") or str(error)
+        raise KernelUnavailable(f"building the kernel failed: {detail.strip()[:500]}") from None
+
+
 def _load() -> ctypes.CDLL | None:
     global _library, _unavailable
     if _library is not None or _unavailable is not None:
         return _library
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        _unavailable = "no C compiler (cc/gcc) on PATH"
+    try:
+        library = compile_library()
+    except KernelUnavailable as error:
+        _unavailable = str(error)
     else:
-        try:
-            library = ctypes.CDLL(str(_build(compiler)))
-        except (OSError, subprocess.CalledProcessError) as error:
-            detail = getattr(error, "stderr", "") or str(error)
-            _unavailable = f"building the kernel failed: {detail.strip()[:500]}"
-        else:
-            for name in _KERNELS.values():
-                kernel = getattr(library, name)
-                kernel.restype = None
-                kernel.argtypes = (
-                    [ctypes.c_void_p] * 5
-                    + [ctypes.c_int64]
-                    + [ctypes.c_double] * 8
-                    + [ctypes.c_int, ctypes.c_int]
-                )
-            _library = library
+        for name in _KERNELS.values():
+            kernel = getattr(library, name)
+            kernel.restype = None
+            kernel.argtypes = (
+                [ctypes.c_void_p] * 5
+                + [ctypes.c_int64]
+                + [ctypes.c_double] * 8
+                + [ctypes.c_int, ctypes.c_int]
+            )
+        _library = library
     if _unavailable is not None:
         _log.warning("fused AdaBound unavailable, using the per-tensor loop: %s", _unavailable)
     return _library

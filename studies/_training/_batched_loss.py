@@ -29,9 +29,6 @@ from __future__ import annotations
 
 import ctypes
 import logging
-import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import torch
@@ -146,40 +143,35 @@ def _load() -> ctypes.CDLL | None:
         return _library
     from boundsweep.optimizers import _fused
 
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if torch.backends.cpu.get_cpu_capability() != "AVX512":
-        _unavailable = f"torch's CPU kernels are {torch.backends.cpu.get_cpu_capability()}"
-    elif compiler is None:
-        _unavailable = "no C compiler (cc/gcc) on PATH"
+    try:
+        if torch.backends.cpu.get_cpu_capability() != "AVX512":
+            raise _fused.KernelUnavailable(
+                f"torch's CPU kernels are {torch.backends.cpu.get_cpu_capability()}"
+            )
+        library = _fused.compile_library(_SOURCE, "batched_loss")
+        if not library.compiled():
+            raise _fused.KernelUnavailable("the C compiler does not target AVX-512 here")
+        torch_cpu = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
+        functions = [
+            ctypes.cast(getattr(torch_cpu, name), ctypes.c_void_p).value
+            for name in ("Sleef_expf16_u10", "Sleef_logf16_u10")
+        ]
+    except (_fused.KernelUnavailable, OSError, AttributeError) as error:
+        _unavailable = str(error)
     else:
-        try:
-            library = ctypes.CDLL(str(_fused._build(compiler, _SOURCE, "batched_loss")))
-            torch_cpu = ctypes.CDLL(str(Path(torch.__file__).parent / "lib" / "libtorch_cpu.so"))
-            functions = [
-                ctypes.cast(getattr(torch_cpu, name), ctypes.c_void_p).value
-                for name in ("Sleef_expf16_u10", "Sleef_logf16_u10")
-            ]
-        except (OSError, AttributeError, subprocess.CalledProcessError) as error:
-            detail = getattr(error, "stderr", "") or str(error)
-            _unavailable = f"building the kernel failed: {detail.strip()[:500]}"
-        else:
-            if not library.compiled():
-                _unavailable = "the C compiler does not target AVX-512 here"
-            else:
-                library.set_functions.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-                library.set_functions(*functions)
-                kernel = library.log_softmax_nll_grad
-                kernel.restype = None
-                kernel.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
-                                   ctypes.c_int64, ctypes.c_float, ctypes.c_void_p,
-                                   ctypes.c_void_p]  # fmt: skip
-                library.nll_mean.restype = None
-                library.nll_mean.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
-                                             ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]  # fmt: skip
-                _library = library
-                if not _agrees_with_torch():
-                    _library = None
-                    _unavailable = "it does not give torch's results bit for bit here"
+        library.set_functions.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        library.set_functions(*functions)
+        kernel = library.log_softmax_nll_grad
+        kernel.restype = None
+        kernel.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int64,
+                           ctypes.c_float, ctypes.c_void_p, ctypes.c_void_p]  # fmt: skip
+        library.nll_mean.restype = None
+        library.nll_mean.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64,
+                                     ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p]  # fmt: skip
+        _library = library
+        if not _agrees_with_torch():
+            _library = None
+            _unavailable = "it does not give torch's results bit for bit here"
     if _unavailable is not None:
         _log.info("batched loss kernel not used, torch's kernels instead: %s", _unavailable)
     return _library

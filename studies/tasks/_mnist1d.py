@@ -94,10 +94,15 @@ def _store(data_dir: Path, arrays: dict[str, np.ndarray]) -> None:
     path = cache_path(data_dir)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as out:
-            np.savez(out, **arrays)
-        os.replace(out.name, path)  # whole or not at all, however many workers race
+        descriptor, partial = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     except OSError as error:
         _log.info("MNIST-1D not cached in %s (%s)", path.parent, error)
-        with contextlib.suppress(OSError, UnboundLocalError):
-            os.unlink(out.name)
+        return
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            np.savez(out, **arrays)
+        os.replace(partial, path)  # whole or not at all, however many workers race
+    except OSError as error:
+        _log.info("MNIST-1D not cached in %s (%s)", path.parent, error)
+        with contextlib.suppress(OSError):
+            os.unlink(partial)
