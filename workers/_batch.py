@@ -144,9 +144,8 @@ def run_batch(worker: Worker, batch: Batch) -> None:
             raise
         except Exception as exc:
             worker._training = False
-            row0, arm0, _ = groups[0]
-            if worker.setup_failed(row0, arm0, [], exc):
-                _give_back(worker, groups, count_as_retry=False)
+            given = [(arm, trial_id_of(frozen)) for _, arm, claimed in groups for frozen in claimed]
+            if worker.setup_failed(groups[0][0].campaign, given, exc):
                 return
             log.exception("%s crashed", label)
             _give_back(worker, groups, count_as_retry=True)

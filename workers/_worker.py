@@ -356,7 +356,7 @@ class Worker:
                 raise
             except Exception as exc:
                 self._training = False
-                if self.setup_failed(row, arm, [trial_id], exc):
+                if self.setup_failed(row.campaign, [(arm, trial_id)], exc):
                     return
                 log.exception("%s #%d crashed", row.study_name, trial.number)
                 self._give_back(arm, trial_id, count_as_retry=True)
@@ -438,20 +438,21 @@ class Worker:
             raise ValueError("the trial is no longer RUNNING")
 
     def setup_failed(
-        self, row: ArmProgress, arm: _Arm, trial_ids: list[int], exc: BaseException
+        self, campaign: str, trials: list[tuple[_Arm, int]], exc: BaseException
     ) -> bool:
-        """Handle a setup error (``workers._setup``): give the trials back untouched, stop
-        claiming the campaign's trials, say why in one line. False for any other error."""
+        """Handle a setup error (``workers._setup``): give the trials (each with its arm)
+        back untouched, stop claiming the campaign's trials, say why in one line. False for
+        any other error."""
         problem = setup_problem(exc)
         if problem is None:
             return False
-        for trial_id in trial_ids:
+        for arm, trial_id in trials:
             self._give_back(arm, trial_id, count_as_retry=False)
-        self.unrunnable[row.campaign] = problem
-        self._arm_rows = {k: r for k, r in self._arm_rows.items() if r.campaign != row.campaign}
+        self.unrunnable[campaign] = problem
+        self._arm_rows = {k: r for k, r in self._arm_rows.items() if r.campaign != campaign}
         log.error(
             "campaign %s: this worker cannot run its trials, they stay queued for one that "
-            "can: %s", row.campaign, problem,
+            "can: %s", campaign, problem,
         )  # fmt: skip
         return True
 
