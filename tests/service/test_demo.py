@@ -109,6 +109,9 @@ def test_ctrl_c_stops_every_process(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # Ctrl-C at a terminal: SIGINT at its default, even where this suite was started in
+        # the background (a shell's `(cmd &)` ignores SIGINT, and Python keeps it ignored).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     output = []
     assert process.stdout is not None
