@@ -3,6 +3,12 @@
 This is the metadata half of a task and imports no torch: specs validate against it and the
 report computes step counts from it without loading torch. How a task's data is loaded and
 its model built is the torch half, :class:`~boundsweep.studies.tasks._trainable.TrainableTask`.
+
+The metric is any name (accuracy, perplexity, loss, return, F1 ...). What the report needs to
+judge it generically is declared beside it: its ``margin`` (the smallest difference that
+matters, absolute or relative to the best score), the ``scale`` from stored to reported
+values and the ``unit`` the report prints. Accuracy and perplexity have defaults
+(``METRIC_DEFAULTS``); any other metric must declare its margin.
 """
 
 from __future__ import annotations
@@ -12,6 +18,36 @@ from dataclasses import dataclass
 from typing import Literal
 
 from boundsweep.studies.tasks._budget import Budget
+
+DIRECTIONS = ("maximize", "minimize")
+
+
+@dataclass(frozen=True)
+class MetricDefaults:
+    """How the report scales, labels and judges a metric when the task does not say.
+
+    Attributes:
+        margin: The smallest difference in the metric that matters, in report units (or, when
+            ``relative``, as a fraction of the best score).
+        relative: Whether ``margin`` is a fraction of the best score rather than an amount.
+        scale: Reported value = stored value x ``scale``.
+        unit: The word the report prints after a difference in the metric.
+    """
+
+    margin: float
+    relative: bool
+    scale: float
+    unit: str
+
+
+METRIC_DEFAULTS: dict[str, MetricDefaults] = {
+    # Accuracy is stored as a fraction and reported in percentage points; half a point is the
+    # smallest difference the paper's figures distinguish.
+    "accuracy": MetricDefaults(margin=0.5, relative=False, scale=100.0, unit="points"),
+    # Perplexity spans orders of magnitude across tasks: 2% of the best is the margin.
+    "perplexity": MetricDefaults(margin=0.02, relative=True, scale=1.0, unit="perplexity"),
+}
+"""Defaults for the built-in metrics; a task with another metric declares its own."""
 
 
 @dataclass(frozen=True)
@@ -23,7 +59,7 @@ class Task:
         description: One line for people.
         kind: ``"classification"`` (cross-entropy, accuracy) or ``"language_model"``
             (next-word cross-entropy over BPTT windows, perplexity).
-        metric: ``"accuracy"`` or ``"perplexity"``.
+        metric: The metric's name (``"accuracy"``, ``"perplexity"``, ``"loss"``, ...).
         direction: ``"maximize"`` or ``"minimize"``, the Optuna direction of ``metric``.
         default_epochs: The paper's number of epochs.
         diverged_value: The metric a diverged run is scored with: chance accuracy
@@ -41,12 +77,22 @@ class Task:
         batchable: ``studies.training.train_batched`` may train K configurations of it as one
             stacked model: a classifier whose training step is only forward, cross-entropy,
             backward and step (no augmentation, dropout, batch-norm statistics or clipping).
+        margin: The smallest difference in the metric that matters, in report units: the
+            verdicts' non-inferiority margin and robust-region width. ``None``: the metric's
+            ``METRIC_DEFAULTS`` (accuracy 0.5 points, perplexity 2% of the best); a metric
+            without defaults must set it. Always set after construction.
+        margin_relative: ``margin`` is a fraction of the best score (perplexity) rather than an
+            amount (accuracy points). ``None``: the metric's default, else absolute.
+        scale: Reported value = stored value x ``scale`` (accuracy: fraction -> points, 100).
+            ``None``: the metric's default, else 1.
+        unit: What the report calls a difference in the metric (``"points"``). ``None``: the
+            metric's default, else the metric's name.
     """
 
     name: str
     description: str
     kind: Literal["classification", "language_model"]
-    metric: Literal["accuracy", "perplexity"]
+    metric: str
     direction: Literal["maximize", "minimize"]
     default_epochs: int
     diverged_value: float
@@ -59,11 +105,69 @@ class Task:
     bptt: int | None = None
     channels_last: bool = False
     batchable: bool = False
+    margin: float | None = None
+    margin_relative: bool | None = None
+    scale: float | None = None
+    unit: str | None = None
 
     def __post_init__(self) -> None:
+        self._resolve_metric()
         if self.batchable:
             assert self.kind == "classification", f"batchable task {self.name} is a classifier"
             assert self.grad_clip is None, f"batchable task {self.name} has no clipping"
+
+    def _resolve_metric(self) -> None:
+        """Fill the metric fields left ``None`` from ``METRIC_DEFAULTS`` and check them all.
+
+        Raises:
+            ValueError: naming the task and the field: an empty metric, an unknown direction,
+                a metric without defaults and no margin, a margin or scale that is not a
+                positive finite number, a relative margin of 1 or more.
+        """
+        where = f"task {self.name!r}"
+        if not isinstance(self.metric, str) or not self.metric:
+            raise ValueError(f"{where}: metric must be a non-empty name, got {self.metric!r}")
+        if self.direction not in DIRECTIONS:
+            raise ValueError(
+                f"{where}: direction must be one of {', '.join(DIRECTIONS)}, got {self.direction!r}"
+            )
+        defaults = METRIC_DEFAULTS.get(self.metric)
+        if self.margin is None and defaults is None:
+            raise ValueError(
+                f"{where}: metric {self.metric!r} has no default margin; set margin (the "
+                f"smallest difference that matters; built-in defaults exist for "
+                f"{', '.join(sorted(METRIC_DEFAULTS))})"
+            )
+        filled = {
+            "margin": defaults.margin if defaults else None,
+            "margin_relative": defaults.relative if defaults else False,
+            "scale": defaults.scale if defaults else 1.0,
+            "unit": defaults.unit if defaults else self.metric,
+        }
+        for name, default in filled.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
+        for name in ("margin", "scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (
+                isinstance(value, int | float) and math.isfinite(value) and value > 0
+            ):
+                raise ValueError(f"{where}: {name} must be a finite number > 0, got {value!r}")
+        if self.margin_relative and self.margin >= 1:
+            raise ValueError(
+                f"{where}: a relative margin is a fraction of the best score below 1, "
+                f"got {self.margin!r}"
+            )
+        if not isinstance(self.unit, str) or not self.unit:
+            raise ValueError(f"{where}: unit must be a non-empty word, got {self.unit!r}")
+
+    def absolute_margin(self, best: float) -> float:
+        """The margin in report units, given the best score in report units.
+
+        An absolute margin is itself; a relative one is that fraction of ``|best|``.
+        """
+        assert self.margin is not None  # resolved in __post_init__
+        return self.margin * abs(best) if self.margin_relative else self.margin
 
     def epochs(self, budget: Budget | None = None) -> int:
         """Epochs a budget gives: ``budget.epochs`` or the paper's default."""

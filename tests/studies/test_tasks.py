@@ -55,6 +55,63 @@ def test_registry_holds_exactly_the_papers_tasks() -> None:
         assert task.diverged_value == expected_diverged
 
 
+def test_metric_metadata_defaults_keep_the_reports_units_and_margins() -> None:
+    """Accuracy: a fraction shown in points, margin 0.5 points; perplexity: 2% of the best."""
+    for task in TASKS.values():
+        if task.metric == "accuracy":
+            assert (task.margin, task.margin_relative, task.scale, task.unit) == (
+                0.5,
+                False,
+                100.0,
+                "points",
+            )
+            assert task.absolute_margin(91.0) == 0.5
+        else:
+            assert (task.margin, task.margin_relative, task.scale, task.unit) == (
+                0.02,
+                True,
+                1.0,
+                "perplexity",
+            )
+            assert task.absolute_margin(80.0) == pytest.approx(1.6)
+
+
+def test_any_metric_name_declares_its_margin() -> None:
+    """A metric without built-in defaults must declare its margin; bad metadata names the field."""
+    digits = TASKS["digits_mlp"]
+    unset = {"margin": None, "margin_relative": None, "scale": None, "unit": None}
+    loss = replace(digits, metric="loss", direction="minimize", **unset | {"margin": 0.1})
+    assert (loss.metric, loss.margin, loss.margin_relative, loss.scale, loss.unit) == (
+        "loss",
+        0.1,
+        False,
+        1.0,
+        "loss",
+    )
+    assert loss.absolute_margin(-3.0) == 0.1
+    relative = replace(
+        digits,
+        metric="mse",
+        direction="minimize",
+        **unset | {"margin": 0.05, "margin_relative": True},
+    )
+    assert relative.absolute_margin(-2.0) == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="metric 'return' has no default margin; set margin"):
+        replace(digits, metric="return", **unset)
+    bad = {
+        "margin": ({"margin": 0.0}, "margin must be a finite number > 0"),
+        "nan": ({"margin": float("nan")}, "margin must be a finite number > 0"),
+        "scale": ({"scale": -1.0}, "scale must be a finite number > 0"),
+        "relative": ({"margin": 1.0, "margin_relative": True}, "relative margin"),
+        "unit": ({"unit": ""}, "unit must be a non-empty word"),
+        "metric": ({"metric": ""}, "metric must be a non-empty name"),
+        "direction": ({"direction": "up"}, "direction must be one of maximize, minimize"),
+    }
+    for fields, message in bad.values():
+        with pytest.raises(ValueError, match=message):
+            replace(digits, **unset | fields)
+
+
 def test_paper_budgets_and_schedules() -> None:
     for name in ("cifar10_resnet34", "cifar10_densenet121"):
         task = TASKS[name]
