@@ -4,9 +4,11 @@ Everything boundsweep does to Optuna's storage beyond its public API goes throug
 nothing else in the project names Optuna's tables, its private attributes or its internal
 attr keys (``tests/test_optuna_boundary.py`` fails if something does):
 
-- the tables of ``optuna.storages._rdb.models`` and their value encodings: the claim, stale
-  failing, finishing, bulk queueing, batched attrs and epochs, counts and pages (``_queue``,
-  ``_counts``, ``_trial_rows``, ``_studies``);
+- the tables of ``optuna.storages._rdb.models`` and their value encodings, one module per
+  state change of a trial: queueing (``_queue``), the claim (``_claim``), heartbeats and
+  staleness (``_beat``), finishing and the records before it (``_finish``), failing and
+  re-queueing (``_requeue``); and the reads: counts and pages (``_counts``, ``_trial_rows``,
+  ``_studies``);
 - ``RDBStorage`` under Optuna's cache wrapper (``_backend``), ``Study._study_id``,
   ``Trial._trial_id``, ``Study._storage``, and the trials a sampler read during one trial
   (``Study._thread_local``, dropped when a trial is finished without ``tell``) (``_schema``);
@@ -26,26 +28,28 @@ itself for the same operation; ``make test`` runs it on the oldest and the newes
 
 from __future__ import annotations
 
-from boundsweep.studies._storage._optuna._counts import StateCount, StudyCounts, study_counts
-from boundsweep.studies._storage._optuna._primed import CampaignStorage, heartbeat_storage
-from boundsweep.studies._storage._optuna._queue import (
-    add_finished_trials,
-    beat,
+from boundsweep.studies._storage._optuna._beat import beat, stale_trial_ids
+from boundsweep.studies._storage._optuna._claim import (
     claim_trial,
     claim_trials,
     claim_waiting_trial,
-    enqueue_fixed_params,
+)
+from boundsweep.studies._storage._optuna._counts import StateCount, StudyCounts, study_counts
+from boundsweep.studies._storage._optuna._finish import (
+    finish_trial,
+    set_intermediate_values,
+    set_trial_user_attrs,
+)
+from boundsweep.studies._storage._optuna._primed import CampaignStorage, heartbeat_storage
+from boundsweep.studies._storage._optuna._queue import add_finished_trials, enqueue_fixed_params
+from boundsweep.studies._storage._optuna._quiet import quiet_study_creation
+from boundsweep.studies._storage._optuna._requeue import (
     fail_if_running,
     fail_stale_trials,
-    finish_trial,
     requeue,
     requeue_given_up,
     retries_left,
-    set_intermediate_values,
-    set_trial_user_attrs,
-    stale_trial_ids,
 )
-from boundsweep.studies._storage._optuna._quiet import quiet_study_creation
 from boundsweep.studies._storage._optuna._schema import (
     FrozenStudy,
     RetryStaleTrial,
