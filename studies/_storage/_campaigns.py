@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
-import optuna
+import sqlalchemy as sa
 from boundsweep.studies._campaign._spec import CampaignSpec
 from boundsweep.studies._storage._attrs import (
     ATTR_ARM,
@@ -17,13 +17,15 @@ from boundsweep.studies._storage._attrs import (
 from boundsweep.studies._storage._errors import CampaignExists, CampaignNotFound
 from boundsweep.studies._storage._optuna import (
     ArmStudy,
-    CampaignStorage,
+    ExistingStudy,
+    NewStudy,
     Storage,
     arm_studies,
     campaign_names,
-    enqueue_fixed_params,
+    engine_of,
+    existing_studies,
     set_study_attr,
-    study_id_of,
+    write_studies,
 )
 from boundsweep.studies._storage._progress import spec_of
 from boundsweep.studies.tasks import TASKS
@@ -40,110 +42,101 @@ def campaign_study_ids(storage: Storage, name: str) -> dict[str, int]:
 
 
 def create_campaign(
-    storage: CampaignStorage,
-    spec: CampaignSpec,
-    *,
-    resume: bool = False,
-    checkpoint: Callable[[str], None] | None = None,
+    storage: Storage | sa.Connection, spec: CampaignSpec, *, resume: bool = False
 ) -> list[str]:
-    """Create one study per arm and queue every trial the campaign will run.
+    """Create one study per arm and queue every trial the campaign will run, in one transaction.
 
     Grid arms queue each (configuration, seed) as a WAITING trial; sampled arms queue
     ``n_trials`` WAITING slots that fix the seed (taken in turn) and leave the rest to the
     sampler. Workers only ever run queued trials, which is what keeps the counts exact.
 
-    Every step can be done again, so a creation cut short (its process killed) is finished by
-    calling this again with ``resume=True``: an arm's study is made, then its attributes set,
-    then its trials queued in one transaction (into an empty study only), and only then is it
-    tagged ``boundsweep:campaign``, which is what makes workers and listings see it. So a
-    half-made arm is invisible, and a resumed creation adopts what the dead one left.
+    The arms' studies, their attributes and their trials are written with a few statements
+    in one transaction, so the campaign appears whole or not at all: a creator killed, or
+    whose connection is cut, at any point leaves nothing behind and the name free. Given an
+    open connection, the campaign is written in the caller's transaction (the service adds
+    its registry row to it) and commits with it.
 
     Args:
-        storage: An ``RDBStorage`` (see ``open_storage``).
+        storage: An ``RDBStorage`` (see ``open_storage``) or its engine, or a connection whose
+            transaction is to hold the creation.
         spec: The validated campaign.
-        resume: Finish a creation begun before instead of refusing an existing campaign.
-        checkpoint: Called after each step with its name (the service renews its claim on
-            the creation there).
+        resume: Finish a creation that an older boundsweep left half-made (it made an arm's
+            study, its attributes, its trials and its ``boundsweep:campaign`` tag one commit
+            each): its arms' studies are adopted and completed instead of refused.
 
     Returns:
         The arm study names, in the spec's order.
 
     Raises:
         CampaignExists: A campaign with this name, or a study with an arm's name that is not
-            a part of this campaign, exists. Nothing is created then; a failure half-way of a
-            fresh creation deletes the studies made so far.
+            a part of this campaign, exists. Nothing is written then.
     """
-    if not resume and campaign_study_ids(storage, spec.name):
-        raise CampaignExists(f"campaign {spec.name!r} already exists")
-    step = checkpoint or (lambda _: None)
+    if isinstance(storage, sa.Connection):
+        return _write_campaign(storage, spec, resume)
+    with engine_of(storage).begin() as conn:
+        return _write_campaign(conn, spec, resume)
+
+
+def _write_campaign(conn: sa.Connection, spec: CampaignSpec, resume: bool) -> list[str]:
+    names = [arm_study_name(spec.name, arm.name) for arm in spec.arms]
+    found = {
+        study.study_name: study
+        for study in existing_studies(conn, names, tagged=(ATTR_CAMPAIGN, spec.name))
+    }
+    if found and not resume:
+        tagged = [s for s in found.values() if s.user_attrs.get(ATTR_CAMPAIGN) == spec.name]
+        if tagged:
+            raise CampaignExists(f"campaign {spec.name!r} already exists")
+        raise CampaignExists(f"campaign {spec.name!r}: a study named {min(found)} exists")
+    others = sorted(set(found) - set(names))
+    if others:  # tagged as this campaign's, but no arm of this spec
+        raise CampaignExists(f"campaign {spec.name!r} already exists (study {others[0]})")
     direction = TASKS[spec.task].direction
-    spec_json = spec.model_dump(mode="json")
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
-    created: list[optuna.Study] = []
-    names: list[str] = []
-    try:
-        for index, arm in enumerate(spec.arms):
-            name = arm_study_name(spec.name, arm.name)
-            study = _adopt(storage, spec.name, arm.name, name) if resume else None
-            if study is None:
-                study = optuna.create_study(storage=storage, study_name=name, direction=direction)
-                created.append(study)
-            step(f"{arm.name}: study")
-            attrs = study.user_attrs
-            study.set_user_attr(ATTR_ARM, arm.name)
-            if index == 0:  # stored once, on the first arm; readers share it (arm_studies)
-                study.set_user_attr(ATTR_SPEC, spec_json)
-            if ATTR_CANCELLED not in attrs:
-                study.set_user_attr(ATTR_CANCELLED, False)
-            study.set_user_attr(ATTR_CREATED_AT, attrs.get(ATTR_CREATED_AT, created_at))
-            step(f"{arm.name}: attributes")
-            enqueue_fixed_params(
-                storage,
-                study_id_of(study),
-                arm.queued_params(spec.seeds),
-                arm.distributions(spec.seeds),
-                only_if_empty=True,
+    studies = []
+    for index, (arm, name) in enumerate(zip(spec.arms, names, strict=True)):
+        attrs: dict[str, Any] = {ATTR_ARM: arm.name}
+        if index == 0:  # stored once, on the first arm; readers share it (arm_studies)
+            attrs[ATTR_SPEC] = spec.model_dump(mode="json")
+        attrs.update({ATTR_CANCELLED: False, ATTR_CREATED_AT: created_at})
+        attrs[ATTR_CAMPAIGN] = spec.name
+        queued = arm.queued_params(spec.seeds)
+        study = found.get(name)
+        if study is not None:
+            _check_adoptable(study, spec.name, arm.name)
+            attrs = {key: value for key, value in attrs.items() if key not in study.user_attrs}
+            queued = [] if study.trials else queued
+        studies.append(
+            NewStudy(
+                study_name=name,
+                direction=direction,
+                user_attrs=attrs,
+                queued=queued,
+                distributions=arm.distributions(spec.seeds),
+                study_id=None if study is None else study.study_id,
             )
-            step(f"{arm.name}: trials")
-            study.set_user_attr(ATTR_CAMPAIGN, spec.name)  # last: the arm is complete
-            step(f"{arm.name}: done")
-            names.append(name)
-    except optuna.exceptions.DuplicatedStudyError as exc:
-        _delete(storage, created)
+        )
+    try:
+        write_studies(conn, studies)
+    except sa.exc.IntegrityError:  # a study of an arm's name committed meanwhile
         raise CampaignExists(
-            f"campaign {spec.name!r}: a study named {exc.args[0] if exc.args else ''} exists"
+            f"campaign {spec.name!r}: a study with one of its arms' names was created meanwhile"
         ) from None
-    except BaseException:
-        if not resume:
-            _delete(storage, created)
-        raise
     return names
 
 
-def _adopt(storage: CampaignStorage, campaign: str, arm: str, name: str) -> optuna.Study | None:
-    """The study ``name`` left by an earlier try at this creation; None if there is none.
+def _check_adoptable(study: ExistingStudy, campaign: str, arm: str) -> None:
+    """Refuse to adopt a study that is not what an interrupted creation of ``arm`` left.
 
-    A study of that name is adopted when it is this arm's (its ``boundsweep:arm`` says so) or
-    an empty study without our attributes (made just before its creator died); anything
-    else is someone else's study, and the campaign cannot have that name.
+    It left either this arm's study (``boundsweep:arm`` says so, and any campaign tag is
+    this campaign's) or a study made just before its creator died: empty, without our
+    attributes. Anything else is someone else's study, and the campaign cannot have its name.
     """
-    try:
-        study = optuna.load_study(study_name=name, storage=storage)
-    except KeyError:
-        return None
     attrs = study.user_attrs
     ours = attrs.get(ATTR_ARM) == arm and attrs.get(ATTR_CAMPAIGN, campaign) == campaign
-    fresh = not any(key.startswith("boundsweep:") for key in attrs) and not study.get_trials(
-        deepcopy=False
-    )
+    fresh = not any(key.startswith("boundsweep:") for key in attrs) and not study.trials
     if not (ours or fresh):
-        raise CampaignExists(f"campaign {campaign!r}: a study named {name} exists")
-    return study
-
-
-def _delete(storage: CampaignStorage, created: list[optuna.Study]) -> None:
-    for study in created:
-        optuna.delete_study(study_name=study.study_name, storage=storage)
+        raise CampaignExists(f"campaign {campaign!r}: a study named {study.study_name} exists")
 
 
 def list_campaigns(storage: Storage) -> list[str]:

@@ -28,7 +28,13 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import optuna
 import optuna_dashboard
 import pytest
-from boundsweep.studies._storage._optuna import RetryStaleTrial, enqueue_fixed_params
+from boundsweep.studies._storage._optuna import (
+    NewStudy,
+    RetryStaleTrial,
+    engine_of,
+    enqueue_fixed_params,
+    write_studies,
+)
 from boundsweep.studies.storage import (
     CampaignStorage,
     add_finished_trials,
@@ -484,3 +490,49 @@ def test_bulk_added_finished_trials_match_add_trials(storage_url: str, tmp_path:
     assert [t.datetime_complete - t.datetime_start for t in trials] == [
         timedelta(seconds=20 + i) for i in range(3)
     ]
+
+
+def _study_as_read(storage: RDBStorage, name: str) -> dict[str, Any]:
+    """A study as Optuna's readers see it (summaries, the storage's list, the loaded study),
+    but its id."""
+    summary = next(s for s in optuna.get_all_study_summaries(storage) if s.study_name == name)
+    frozen = next(s for s in storage.get_all_studies() if s.study_name == name)
+    study = optuna.load_study(study_name=name, storage=storage)
+    return {
+        "directions": (summary.directions, frozen.directions, study.directions),
+        "user_attrs": (summary.user_attrs, frozen.user_attrs, study.user_attrs),
+        "system_attrs": frozen.system_attrs,
+        "trials": (summary.n_trials, len(study.trials)),
+    }
+
+
+def test_studies_written_in_one_transaction_match_create_study(
+    storage_url: str, tmp_path: Path
+) -> None:
+    """``create_campaign``'s writes: a study, its user attrs and its queued trials, as
+    ``create_study``, ``set_user_attr`` and ``enqueue_trial`` leave them, and a study that
+    Optuna's own loop then runs."""
+    storage = _storage(storage_url)
+    attrs = {
+        "boundsweep:arm": "adam",
+        "spec": {"seeds": [0, 1], "lr": 1e-3, "x": None},
+        "no": False,
+    }
+    with engine_of(storage).begin() as conn:
+        [study_id] = write_studies(
+            conn, [NewStudy("ours", "maximize", attrs, QUEUED, DISTRIBUTIONS)]
+        )
+    theirs = optuna.create_study(storage=storage, study_name="optuna", direction="maximize")
+    for key, value in attrs.items():
+        theirs.set_user_attr(key, value)
+    for params in QUEUED:
+        theirs.enqueue_trial(params)
+    assert study_id == storage.get_study_id_from_name("ours")
+    assert _study_as_read(storage, "ours") == _study_as_read(storage, "optuna")
+    copy_url = f"sqlite:///{tmp_path / 'copy.db'}"
+    optuna.copy_study(from_study_name="ours", from_storage=storage_url, to_storage=copy_url)
+    assert optuna.load_study(study_name="ours", storage=copy_url).user_attrs == attrs
+    ours = optuna.load_study(study_name="ours", storage=storage_url)
+    _run_with_optuna(ours, 0.75)  # Optuna's own ask/tell runs the first queued trial
+    _run_with_optuna(theirs, 0.75)
+    _same_through_optuna(storage_url, storage, tmp_path)

@@ -7,8 +7,9 @@ attr keys (``tests/test_optuna_boundary.py`` fails if something does):
 - the tables of ``optuna.storages._rdb.models`` and their value encodings, one module per
   state change of a trial: queueing (``_queue``), the claim (``_claim``), heartbeats and
   staleness (``_beat``), finishing and the records before it (``_finish``), failing and
-  re-queueing (``_requeue``); and the reads: counts and pages (``_counts``, ``_trial_rows``,
-  ``_studies``);
+  re-queueing (``_requeue``); a campaign's studies, attrs and queue written in the caller's
+  one transaction (``_create``); and the reads: counts and pages (``_counts``,
+  ``_trial_rows``, ``_studies``);
 - ``RDBStorage`` under Optuna's cache wrapper (``_backend``), ``Study._study_id``,
   ``Trial._trial_id``, ``Study._storage``, and the trials a sampler read during one trial
   (``Study._thread_local``, dropped when a trial is finished without ``tell``) (``_schema``);
@@ -35,13 +36,23 @@ from boundsweep.studies._storage._optuna._claim import (
     claim_waiting_trial,
 )
 from boundsweep.studies._storage._optuna._counts import StateCount, StudyCounts, study_counts
+from boundsweep.studies._storage._optuna._create import (
+    ExistingStudy,
+    NewStudy,
+    existing_studies,
+    write_studies,
+)
 from boundsweep.studies._storage._optuna._finish import (
     finish_trial,
     set_intermediate_values,
     set_trial_user_attrs,
 )
 from boundsweep.studies._storage._optuna._primed import CampaignStorage, heartbeat_storage
-from boundsweep.studies._storage._optuna._queue import add_finished_trials, enqueue_fixed_params
+from boundsweep.studies._storage._optuna._queue import (
+    add_finished_trials,
+    enqueue_fixed_params,
+    insert_queued_trials,
+)
 from boundsweep.studies._storage._optuna._quiet import quiet_study_creation
 from boundsweep.studies._storage._optuna._requeue import (
     fail_if_running,
@@ -74,7 +85,9 @@ from boundsweep.studies._storage._optuna._trial_rows import TrialRow, trial_rows
 __all__ = [
     "ArmStudy",
     "CampaignStorage",
+    "ExistingStudy",
     "FrozenStudy",
+    "NewStudy",
     "RetryStaleTrial",
     "StateCount",
     "Storage",
@@ -89,11 +102,13 @@ __all__ = [
     "claim_waiting_trial",
     "engine_of",
     "enqueue_fixed_params",
+    "existing_studies",
     "fail_if_running",
     "fail_stale_trials",
     "finish_trial",
     "forget_trials_read",
     "heartbeat_storage",
+    "insert_queued_trials",
     "is_rdb",
     "rdb_of",
     "quiet_study_creation",
@@ -110,4 +125,5 @@ __all__ = [
     "talk_directly",
     "trial_id_of",
     "trial_rows",
+    "write_studies",
 ]

@@ -20,75 +20,99 @@ from boundsweep.studies._storage._optuna._schema import (
 from optuna.distributions import BaseDistribution, distribution_to_json
 from optuna.trial import FrozenTrial, TrialState
 
-_BATCH = 1_000
-
 
 def enqueue_fixed_params(
     storage: Storage,
     study_id: int,
     queued: list[dict[str, Any]],
     distributions: dict[str, BaseDistribution],
-    *,
-    only_if_empty: bool = False,
-) -> bool:
-    """Queue one WAITING trial per params dict, in one transaction, with its params set.
+) -> None:
+    """Queue one WAITING trial per params dict, in one transaction, with its params set
+    (``insert_queued_trials``; numbered after the study's own trials, under its lock).
 
-    Returns whether trials were queued: with ``only_if_empty`` nothing is queued into a study
-    that has trials already, checked under the same lock as the insert, so a creation resumed
-    by two processes at once still queues each arm's trials once.
-
-    Each trial gets what ``Study.enqueue_trial`` writes (the ``fixed_params`` system attr),
-    and its params are stored with ``distributions`` as well, the way ``Trial.suggest_*``
-    would store them. The objective's suggest calls then find every queued value already in
-    the trial and write nothing, which saves a worker a transaction per param of every
-    trial; a queued trial also shows its configuration to any Optuna reader. Done in bulk:
-    Optuna adds trials one transaction each, over a minute for 1,000 trials on a busy
-    PostgreSQL.
+    Done in bulk: Optuna adds trials one transaction each, over a minute for 1,000 trials on
+    a busy PostgreSQL.
     """
-    trials, attrs, params_table = t.trials, t.trial_system_attributes, t.trial_params
-    missing = sorted({name for params in queued for name in params} - set(distributions))
-    if missing:
-        raise ValueError(f"no distribution for the queued params {missing}")
-    encoded = {name: distribution_to_json(d) for name, d in distributions.items()}
     with engine_of(storage).begin() as conn:
         first = _next_trial_number(conn, study_id)
-        if only_if_empty and first:
-            return False
-        for start in range(0, len(queued), _BATCH):
-            chunk = queued[start : start + _BATCH]
-            ids = list(
-                conn.execute(
-                    sa.insert(trials).returning(trials.c.trial_id, sort_by_parameter_order=True),
-                    [
-                        {
-                            "study_id": study_id,
-                            "number": first + start + i,
-                            "state": TrialState.WAITING,
-                        }
-                        for i in range(len(chunk))
-                    ],
-                ).scalars()
-            )
-            conn.execute(
-                sa.insert(attrs),
-                [
-                    {"trial_id": trial_id, "key": t.FIXED_PARAMS, "value_json": json.dumps(params)}
-                    for trial_id, params in zip(ids, chunk, strict=True)
-                ],
-            )
-            rows = [
-                {
-                    "trial_id": trial_id,
-                    "param_name": name,
-                    "param_value": distributions[name].to_internal_repr(value),
-                    "distribution_json": encoded[name],
-                }
-                for trial_id, params in zip(ids, chunk, strict=True)
-                for name, value in params.items()
-            ]
-            if rows:
-                conn.execute(sa.insert(params_table), rows)
-    return True
+        insert_queued_trials(conn, [(study_id, first, queued, distributions)])
+
+
+def insert_queued_trials(
+    conn: sa.Connection,
+    queues: list[tuple[int, int, list[dict[str, Any]], dict[str, BaseDistribution]]],
+) -> None:
+    """Queue WAITING trials into several studies in ``conn``'s transaction.
+
+    Each of ``queues`` is (study id, number of its first new trial, one params dict per
+    trial, the params' distributions). Each trial gets what ``Study.enqueue_trial`` writes
+    (the ``fixed_params`` system attr), and its params are stored with their distributions
+    as ``Trial.suggest_*`` would store them: the objective's suggest calls then find every
+    queued value already in the trial and write nothing, and a queued trial shows its
+    configuration to any Optuna reader.
+
+    Raises:
+        ValueError: A queued param has no distribution (nothing is written).
+    """
+    for _, _, queued, distributions in queues:
+        missing = sorted({name for params in queued for name in params} - set(distributions))
+        if missing:
+            raise ValueError(f"no distribution for the queued params {missing}")
+    plans = {
+        (study_id, first + i): params
+        for study_id, first, queued, _ in queues
+        for i, params in enumerate(queued)
+    }
+    if not plans:
+        return
+    trials = t.trials
+    made = conn.execute(
+        sa.insert(trials).returning(trials.c.trial_id, trials.c.study_id, trials.c.number),
+        [
+            {"study_id": study_id, "number": number, "state": TrialState.WAITING}
+            for study_id, number in plans
+        ],
+    ).all()
+    ids = {(study_id, number): trial_id for trial_id, study_id, number in made}
+    _insert(
+        conn,
+        t.trial_system_attributes,
+        [
+            {"trial_id": ids[key], "key": t.FIXED_PARAMS, "value_json": json.dumps(params)}
+            for key, params in plans.items()
+        ],
+    )
+    distributions = {study_id: dists for study_id, _, _, dists in queues}
+    encoded = {
+        study_id: {name: distribution_to_json(d) for name, d in dists.items()}
+        for study_id, dists in distributions.items()
+    }
+    params_rows = [
+        {
+            "trial_id": ids[key],
+            "param_name": name,
+            "param_value": distributions[key[0]][name].to_internal_repr(value),
+            "distribution_json": encoded[key[0]][name],
+        }
+        for key, params in plans.items()
+        for name, value in params.items()
+    ]
+    _insert(conn, t.trial_params, params_rows)
+
+
+def _insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` as multi-row ``INSERT``s (1,000 rows each), not the driver's
+    ``executemany``.
+
+    SQLAlchemy batches an ``INSERT ... RETURNING`` into multi-row statements; without
+    ``RETURNING`` it hands psycopg an ``executemany``, which psycopg pipelines, and the Flush
+    it sends after the pipeline's Sync leaves PostgreSQL's
+    ``idle_in_transaction_session_timeout`` unarmed until the next statement: a creator that
+    vanished right then would hold its locks until TCP gives up (``service.launch`` bounds a
+    creation's idle time with that timeout). The ids returned are not needed.
+    """
+    if rows:
+        conn.execute(sa.insert(table).returning(*table.primary_key.columns), rows).all()
 
 
 def add_finished_trials(storage: Storage, study_id: int, finished: list[FrozenTrial]) -> list[int]:
