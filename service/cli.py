@@ -270,8 +270,9 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 def cmd_submit(args: argparse.Namespace) -> int:
     """Create a campaign (one Optuna study per arm, its trials queued) and register it.
 
-    The API's and the scheduler's creation protocol (`service.launch`): registered first, so
-    a submit killed half-way is finished by the next submit of it (or a scheduler's poll).
+    The API's and the scheduler's creation protocol (`service.launch`): the registry row, the
+    studies and the queued trials commit in one transaction, so a submit killed half-way
+    leaves nothing and can simply be run again.
     """
     spec = _load_spec(args)
     if args.dry_run:

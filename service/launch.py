@@ -1,38 +1,31 @@
 """Create and cancel campaigns: the one creation protocol of the CLI, the API and the scheduler.
 
-Creation is resumable, so no campaign stays half-made when its creator dies:
+A campaign is created in one transaction: its registry row (primary key = the campaign's
+name) and its arms' studies, attributes and queued trials (`studies.storage.create_campaign`
+on the same connection) commit together or not at all. A creator killed, cancelled or cut off
+from the database at any point leaves either the whole campaign or nothing, and then the
+name is free at once: there is nothing to take over, so no lease, no heartbeat, and no
+judging whether a creator still lives by its PID or its host.
 
-1. The registry row (primary key = campaign name) is inserted in state `creating`, with the
-   creator (`host:pid`) and a heartbeat. Of two concurrent creators only one inserts it.
-2. The arm studies are made step by step (`studies.storage.create_campaign`); every step can
-   be done again, and the creator renews its heartbeat after each.
-3. The row becomes `active`.
+Two creators of one name: the database lets one insert the row; the other waits for that
+transaction and then finds the name taken (`CampaignExists`). On PostgreSQL it waits at most
+`CREATION_LOCK_WAIT` (then `CampaignBeingCreated`: retry), and a creator whose host vanished
+without closing its connection holds the name no longer than `CREATION_IDLE_LIMIT`, after
+which the server ends its transaction. On SQLite the file lock of a dead process goes with it.
 
-A creator that finds the row `creating` checks the creator: alive (same host and its process
-still there, or a heartbeat younger than `CREATION_LEASE` on another host) means the name is
-taken for now; dead means it takes the creation over (one compare-and-set wins) and finishes
-it from the spec stored in the row (the creation's plan, kept there only while `creating`),
-whatever it was asked to create. A retry of the same POST
-or `boundsweep submit`, the other scheduler's takeover of a firing, and every scheduler poll
-(`finish_abandoned`) do so. A creation that fails with an error (not a death) is undone: its
-studies are deleted, then its row, so a name is never left taken by a campaign that does not
-exist.
-
-`BOUNDSWEEP_CREATION_KILL_AT=N` (tests only) makes the creator SIGKILL itself at its N-th step.
+A registry row left `creating` by an older boundsweep (which made a campaign one commit at a
+time and kept the plan in the row) is finished from that plan, in one transaction, by the next
+creation of its name or by the scheduler's poll (`finish_abandoned`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import signal
-import socket
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import sqlalchemy as sa
-from boundsweep.service.db import CampaignRecord, register_campaign, utcnow
+from boundsweep.service.db import CampaignRecord, insert_campaign_rows, registry_row
 from boundsweep.studies.campaign import STORED, CampaignSpec
 from boundsweep.studies.storage import (
     CampaignExists,
@@ -42,117 +35,70 @@ from boundsweep.studies.storage import (
 )
 
 __all__ = [
-    "CREATION_LEASE",
+    "CREATION_IDLE_LIMIT",
+    "CREATION_LOCK_WAIT",
     "CampaignBeingCreated",
     "cancel",
-    "creator_id",
     "finish_abandoned",
     "launch_campaign",
 ]
 
 logger = logging.getLogger(__name__)
 
-CREATION_LEASE = timedelta(seconds=60)
-"""A creator on another host whose heartbeat is older than this is taken for dead (each step
-of a creation, one arm's trials in one transaction, takes well under a second)."""
-KILL_AT_ENV = "BOUNDSWEEP_CREATION_KILL_AT"
+CREATION_LOCK_WAIT = timedelta(seconds=5)
+"""How long a creation waits on PostgreSQL for another transaction that holds its name (the
+same campaign being created; a 5-arm campaign takes well under a second)."""
+CREATION_IDLE_LIMIT = timedelta(seconds=30)
+"""How long PostgreSQL lets a creation's transaction sit idle before it ends it: the longest
+a creator whose host vanished mid-creation (no FIN, no RST) keeps the name taken."""
+_LOCK_NOT_AVAILABLE = "55P03"
+"""PostgreSQL's SQLSTATE for a `lock_timeout` that ran out."""
 
 
 class CampaignBeingCreated(ValueError):
-    """Another live process is creating a campaign of this name right now."""
+    """Another transaction is creating a campaign of this name right now; retry."""
 
 
-def creator_id() -> str:
-    """`host:pid` of this process, as recorded on the campaigns it creates."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+def _bound_waits(conn: sa.Connection) -> None:
+    """Bound this transaction's lock waits and idle time (PostgreSQL; transaction-local, so
+    also right behind a pooler in transaction mode)."""
+    if conn.dialect.name != "postgresql":
+        return
+    conn.execute(
+        sa.text(
+            "SELECT set_config('lock_timeout', :wait, true),"
+            " set_config('idle_in_transaction_session_timeout', :idle, true)"
+        ),
+        {
+            "wait": str(int(CREATION_LOCK_WAIT.total_seconds() * 1000)),
+            "idle": str(int(CREATION_IDLE_LIMIT.total_seconds() * 1000)),
+        },
+    )
 
 
-def _alive(creator: str | None, heartbeat_at: Any) -> bool:
-    """Whether the recorded creator may still be working on its creation."""
-    if creator is None or heartbeat_at is None:
-        return False  # released: its creator gave up with an error
-    host, _, pid = creator.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit():
-        return _process_alive(int(pid))
-    return utcnow() - heartbeat_at < CREATION_LEASE
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a killed child nobody has reaped yet is a zombie: dead all the same
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-class _Steps:
-    """The creator's checkpoint: renews its heartbeat; the test hook kills it at step N."""
-
-    def __init__(self, engine: sa.Engine, name: str, me: str) -> None:
-        self.engine, self.name, self.me, self.count = engine, name, me, 0
-        raw = os.environ.get(KILL_AT_ENV, "")
-        self.kill_at = int(raw) if raw.isdigit() else None
-
-    def __call__(self, step: str) -> None:
-        self.count += 1
-        if self.kill_at == self.count:
-            logger.warning("%s: killing myself at step %d (%s)", KILL_AT_ENV, self.count, step)
-            os.kill(os.getpid(), signal.SIGKILL)
-        with self.engine.begin() as connection:
-            connection.execute(
-                sa.update(CampaignRecord)
-                .where(CampaignRecord.name == self.name, CampaignRecord.creator == self.me)
-                .values(heartbeat_at=utcnow())
-            )
-
-
-def _take_over(engine: sa.Engine, name: str, me: str) -> dict[str, Any]:
-    """The stored spec of `name` if its creation was abandoned and this process won it.
+def _finish_interrupted(conn: sa.Connection, name: str) -> tuple[CampaignRecord, CampaignSpec]:
+    """Mark the row of an older boundsweep's interrupted creation `active`; its plan.
 
     Raises:
-        CampaignExists: The campaign exists (not `creating`).
-        CampaignBeingCreated: Its creator is alive.
+        CampaignExists: The campaign exists (its row is not `creating`).
     """
-    with engine.connect() as connection:
-        row = connection.execute(
-            sa.select(
-                CampaignRecord.state,
-                CampaignRecord.creator,
-                CampaignRecord.heartbeat_at,
-                CampaignRecord.spec,
-            ).where(CampaignRecord.name == name)
-        ).one_or_none()
-    if row is None:  # undone just now by its creator: the caller may try again
-        raise CampaignBeingCreated(f"campaign {name!r} was being created; retry")
-    state, creator, heartbeat_at, spec = row
-    if state != "creating":
-        raise CampaignExists(f"campaign {name!r} already exists")
-    if _alive(creator, heartbeat_at):
-        raise CampaignBeingCreated(
-            f"campaign {name!r} is being created (by {creator}); retry in a minute"
+    table = CampaignRecord.__table__
+    row = (
+        conn.execute(
+            sa.update(table)
+            .where(table.c.name == name, table.c.state == "creating")
+            .values(state="active")
+            .returning(*table.c)
         )
-    same = sa.and_(
-        CampaignRecord.creator.is_(None) if creator is None else CampaignRecord.creator == creator,
-        CampaignRecord.heartbeat_at.is_(None)
-        if heartbeat_at is None
-        else CampaignRecord.heartbeat_at == heartbeat_at,
+        .mappings()
+        .one_or_none()
     )
-    with engine.begin() as connection:
-        won = connection.execute(
-            sa.update(CampaignRecord)
-            .where(CampaignRecord.name == name, CampaignRecord.state == "creating", same)
-            .values(creator=me, heartbeat_at=utcnow())
-        ).rowcount
-    if won != 1:
-        raise CampaignBeingCreated(f"campaign {name!r} is being finished by another process")
-    logger.warning("campaign %s: finishing the creation %s left unfinished", name, creator)
-    return spec
+    if row is None:
+        raise CampaignExists(f"campaign {name!r} already exists")
+    # The arm studies hold the spec from now on: the row's plan is cleared (stored once).
+    conn.execute(sa.update(table).where(table.c.name == name).values(spec=None))
+    plan = CampaignSpec.model_validate(row["spec"], context=STORED)
+    return CampaignRecord(**{**row, "spec": None}), plan
 
 
 def launch_campaign(
@@ -161,67 +107,57 @@ def launch_campaign(
     spec: CampaignSpec,
     source: str,
     schedule_name: str | None = None,
-) -> list[str]:
-    """Register and create the campaign `spec`, or finish its abandoned creation.
+) -> CampaignRecord:
+    """Register and create the campaign `spec` in one transaction.
 
     Args:
-        engine: Engine over the service database.
-        storage: The campaigns' storage over the same database (`studies.storage.open_storage`).
+        engine: Engine over the service database; the creation's transaction runs on it.
+        storage: The campaigns' storage over the same database (`studies.storage.open_storage`,
+            which made Optuna's tables that the creation writes).
         spec: The validated campaign.
         source: `api`, `schedule` or `cli`.
         schedule_name: The schedule whose firing this is, if any.
 
     Returns:
-        The arm study names.
+        The campaign's registry row, as committed.
 
     Raises:
         studies.storage.CampaignExists: The name is taken (registry or storage), or an
-            abandoned creation of that name with another spec was finished instead.
-        CampaignBeingCreated: A live process is creating a campaign of that name.
+            interrupted creation of that name with another spec was finished instead.
+        CampaignBeingCreated: Another transaction held the name longer than
+            `CREATION_LOCK_WAIT` (PostgreSQL).
+        sqlalchemy.exc.DBAPIError: The database failed (nothing was created).
     """
-    me = creator_id()
-    resumed = not register_campaign(
-        engine, spec, source, schedule_name, state="creating", creator=me
-    )
-    plan = _take_over(engine, spec.name, me) if resumed else None
-    target = spec if plan is None else CampaignSpec.model_validate(plan, context=STORED)
-    steps = _Steps(engine, spec.name, me)
-    steps("registered")
+    row = registry_row(spec, source, schedule_name)
     try:
-        studies = create_campaign(storage, target, resume=resumed, checkpoint=steps)
-    except BaseException:
-        with engine.begin() as connection:
-            mine = (CampaignRecord.name == spec.name) & (CampaignRecord.creator == me)
-            if resumed:  # leave it for the next finder, at once
-                connection.execute(
-                    sa.update(CampaignRecord).where(mine).values(creator=None, heartbeat_at=None)
-                )
-            else:  # create_campaign deleted its studies: the name is free again
-                connection.execute(
-                    sa.delete(CampaignRecord).where(mine, CampaignRecord.state == "creating")
-                )
+        with engine.begin() as conn:
+            _bound_waits(conn)
+            if insert_campaign_rows(conn, [row]):
+                create_campaign(conn, spec)
+                return CampaignRecord(**row)
+            record, plan = _finish_interrupted(conn, spec.name)
+            create_campaign(conn, plan, resume=True)
+    except sa.exc.OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) == _LOCK_NOT_AVAILABLE:
+            raise CampaignBeingCreated(
+                f"campaign {spec.name!r} is being created by another request; retry"
+            ) from None
         raise
-    steps("created")
-    with engine.begin() as connection:
-        connection.execute(
-            sa.update(CampaignRecord)
-            .where(CampaignRecord.name == spec.name, CampaignRecord.state == "creating")
-            # The arm studies hold the spec now: the row's plan is cleared (stored once).
-            .values(state="active", creator=None, heartbeat_at=None, spec=None)
-        )
-    if resumed and target.model_dump(mode="json") != spec.model_dump(mode="json"):
+    logger.warning("campaign %s: finished the creation an older boundsweep left", spec.name)
+    if plan.model_dump(mode="json") != spec.model_dump(mode="json"):
         raise CampaignExists(
             f"campaign {spec.name!r} already exists (its interrupted creation, with another "
             "spec, was finished)"
         )
-    return studies
+    return record
 
 
 def finish_abandoned(engine: sa.Engine, storage: Callable[[], CampaignStorage]) -> list[str]:
-    """Finish every `creating` campaign whose creator died; the names finished.
+    """Finish every creation an older boundsweep left `creating`; the names finished.
 
-    Costs one query when there are none; the storage (a function returning it) is opened only
-    when there are.
+    Costs one query when there are none (always, once they are done: this version never
+    leaves a row `creating`); the storage (a function returning it) is opened only when
+    there are.
     """
     with engine.connect() as connection:
         rows = connection.execute(
@@ -230,22 +166,13 @@ def finish_abandoned(engine: sa.Engine, storage: Callable[[], CampaignStorage]) 
                 CampaignRecord.spec,
                 CampaignRecord.created_by,
                 CampaignRecord.schedule_name,
-                CampaignRecord.creator,
-                CampaignRecord.heartbeat_at,
             ).where(CampaignRecord.state == "creating")
         ).all()
     finished = []
-    for name, spec, source, schedule_name, creator, heartbeat_at in rows:
-        if _alive(creator, heartbeat_at):
-            continue
+    for name, spec, source, schedule_name in rows:
         try:
-            launch_campaign(
-                engine,
-                storage(),
-                CampaignSpec.model_validate(spec, context=STORED),
-                source,
-                schedule_name,
-            )
+            plan = CampaignSpec.model_validate(spec, context=STORED)
+            launch_campaign(engine, storage(), plan, source, schedule_name)
         except (CampaignBeingCreated, CampaignExists):
             continue  # another finder is on it, or done
         except Exception:

@@ -9,6 +9,7 @@ from boundsweep.service.db._registry import (
     insert_campaign_rows,
     record_row,
     register_campaign,
+    registry_row,
     unregistered_campaigns,
 )
 from boundsweep.service.db._tables import Base, CampaignRecord, Schedule, ScheduleRun, utcnow
@@ -24,6 +25,7 @@ __all__ = [
     "normalize_url",
     "record_row",
     "register_campaign",
+    "registry_row",
     "unregistered_campaigns",
     "utcnow",
 ]

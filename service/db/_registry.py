@@ -27,6 +27,7 @@ __all__ = [
     "insert_campaign_rows",
     "record_row",
     "register_campaign",
+    "registry_row",
     "unregistered_campaigns",
 ]
 
@@ -51,22 +52,19 @@ def insert_campaign_rows(connection: sa.Connection, rows: Iterable[dict[str, Any
     return result.rowcount or 0
 
 
-def _row(
-    spec: CampaignSpec, source: str, schedule_name: str | None, state: str, creator: str | None
+def registry_row(
+    spec: CampaignSpec, source: str, schedule_name: str | None = None, state: str = "active"
 ) -> dict[str, Any]:
+    """The registry row of a campaign (for ``insert_campaign_rows``)."""
     if source not in CREATED_BY:
         raise ValueError(f"source must be one of {', '.join(CREATED_BY)}, got {source!r}")
-    now = utcnow()
     return {
-        "creator": creator,
-        "heartbeat_at": now if creator else None,
         "name": spec.name,
         "task": spec.task,
-        "created_at": now,
+        "created_at": utcnow(),
         "created_by": source,
         "schedule_name": schedule_name,
-        # The plan of a creation; a made campaign's spec is on its arm studies only.
-        "spec": spec.model_dump(mode="json") if state == "creating" else None,
+        "spec": None,  # a made campaign's spec is on its arm studies only (stored once)
         "state": state,
     }
 
@@ -77,19 +75,19 @@ def register_campaign(
     source: str = "cli",
     schedule_name: str | None = None,
     state: str = "active",
-    creator: str | None = None,
 ) -> bool:
     """Enter a campaign in the registry (no-op if its name is there already).
+
+    For a campaign whose studies exist (made by ``studies.storage.create_campaign``, any
+    Optuna client); ``service.launch.launch_campaign`` creates both in one transaction.
 
     Args:
         url_or_engine: The storage URL (the service tables are migrated first) or an engine
             over a migrated database.
-        spec: The `studies.campaign.CampaignSpec` (kept in the row only while `creating`:
-            the plan of the creation; the arm studies hold a made campaign's spec).
-        source: `api`, `schedule` or `cli`.
+        spec: The ``studies.campaign.CampaignSpec``.
+        source: ``api``, ``schedule`` or ``cli``.
         schedule_name: The schedule that created it, if any.
-        state: `creating`, `active` or `cancelled`.
-        creator: `host:pid` of the process creating it (state `creating`).
+        state: ``active`` or ``cancelled``.
 
     Returns:
         True if a row was written, False if the campaign was registered already.
@@ -101,12 +99,8 @@ def register_campaign(
         engine = url_or_engine
     try:
         with engine.begin() as connection:
-            return (
-                insert_campaign_rows(
-                    connection, [_row(spec, source, schedule_name, state, creator)]
-                )
-                > 0
-            )
+            row = registry_row(spec, source, schedule_name, state)
+            return insert_campaign_rows(connection, [row]) > 0
     finally:
         if isinstance(url_or_engine, str):
             engine.dispose()

@@ -58,11 +58,12 @@ class Base(DeclarativeBase):
 class CampaignRecord(Base):
     """One campaign as the service knows it; its arms' Optuna studies hold the trials.
 
-    `state` is `creating` (row written, studies not all made yet), `active` or `cancelled`.
-    `created_by` is `api`, `schedule` or `cli` (also used for campaigns found in the storage
-    without a row, i.e. created by any Optuna client). While `creating`, `creator` (host:pid)
-    and `heartbeat_at` say who makes it and when it last showed progress: a creation whose
-    creator died is finished by the next creator to find it (`service.launch`).
+    `state` is `active` or `cancelled`; a row is written in the transaction that creates the
+    campaign's studies (`service.launch`). `creating` is only found in rows an older
+    boundsweep left (it made a campaign one commit at a time): their creation was cut short,
+    and is finished from `spec` by the next creation of the name. `created_by` is `api`,
+    `schedule` or `cli` (also used for campaigns found in the storage without a row, i.e.
+    created by any Optuna client).
     """
 
     __tablename__ = "bs_campaigns"
@@ -73,11 +74,9 @@ class CampaignRecord(Base):
     created_by: Mapped[str] = mapped_column(sa.String(16))
     schedule_name: Mapped[str | None] = mapped_column(sa.String(64), index=True)
     spec: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON(none_as_null=True))
-    """The creation's plan while `creating` (what a finisher creates); NULL once the campaign
-    is made: the spec is stored once, on its arm studies (`studies.storage.spec_of`)."""
+    """NULL: the spec is stored once, on the arm studies (`studies.storage.spec_of`). Rows
+    of older versions hold the plan of a creation left `creating`, or a copy nothing reads."""
     state: Mapped[str] = mapped_column(sa.String(16), default="active")
-    creator: Mapped[str | None] = mapped_column(sa.String(128))
-    heartbeat_at: Mapped[datetime | None]
 
 
 class Schedule(Base):

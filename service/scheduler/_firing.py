@@ -77,8 +77,8 @@ def _create(
         launch_campaign(engine, storage, spec, source="schedule", schedule_name=schedule.name)
     except (CampaignExists, CampaignBeingCreated) as exc:
         # A second firing the same day (`exists`), or a takeover of a claim whose campaign is
-        # there: `created` when it is this schedule's own (the claiming scheduler died, and a
-        # poll finished the creation it began), else `exists`.
+        # there: `created` when it is this schedule's own (the claiming scheduler died after
+        # its creation committed), else `exists`.
         made = takeover and _made_by(engine, campaign, schedule)
         state, error = ("created", None) if made else ("exists", str(exc))
     except SpecError as exc:  # a template that no longer validates: the user's to fix
@@ -228,7 +228,7 @@ def fire_due(
             fired.append(
                 _create(engine, storage(), schedule, run_id, fire_time, campaign, takeover=True)
             )
-    # Campaigns whose creator died mid-creation (a scheduler, an API process, a CLI): done now.
+    # Creations an older boundsweep left `creating` (this one never does): finished now.
     for name in finish_abandoned(engine, storage):
         logger.info("campaign %s: interrupted creation finished", name)
     return fired

@@ -210,7 +210,7 @@ def _registered(url: str) -> list[tuple[str, str, str]]:
 def test_the_registry_takes_a_name_once(storage_url: str) -> None:
     # The first writer learns it won, the second that it lost: what `launch_campaign` relies on.
     spec = preset("paper-robustness", name="taken", task="digits_mlp", grid_width=1, seeds=[0])
-    assert register_campaign(storage_url, spec, source="api", state="creating") is True
+    assert register_campaign(storage_url, spec, source="api") is True
     assert register_campaign(storage_url, spec, source="cli") is False
 
 

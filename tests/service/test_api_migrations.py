@@ -43,7 +43,7 @@ def test_concurrent_migrations_leave_one_head(storage_url: str) -> None:
     migrate(storage_url)  # and once more: idempotent
     tables, versions = _tables_and_version(storage_url)
     assert {"bs_campaigns", "bs_schedules", "bs_schedule_runs"} <= tables
-    assert versions == ["0003"]
+    assert versions == ["0004"]
 
 
 def test_optuna_keeps_its_own_version_table(storage_url: str) -> None:
@@ -55,7 +55,7 @@ def test_optuna_keeps_its_own_version_table(storage_url: str) -> None:
     migrate(storage_url)
     open_storage(storage_url)  # Optuna still finds its schema current
     _, versions = _tables_and_version(storage_url)
-    assert versions == ["0003"]
+    assert versions == ["0004"]
     engine = make_engine(storage_url)
     with engine.connect() as connection:
         assert (

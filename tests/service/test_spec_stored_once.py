@@ -108,7 +108,7 @@ def test_an_old_layout_database_reads_as_it_was(storage_url: str) -> None:
         assert detail["spec"] == expected.model_dump(mode="json")
         assert detail["total"] == expected.total_trials()
         assert api.get(f"{API}/campaigns/old-c/trials", params={"arm": "adam"}).status_code == 200
-    assert _version(storage_url) == "0003"
+    assert _version(storage_url) == "0004"
     assert _registry_spec(storage_url, "old-c") == stored  # the user's copy is left as it was
 
 

@@ -122,8 +122,8 @@ _CREATE_BODY = {
 
 def _spec(engine: sa.Engine, record: CampaignRecord) -> CampaignSpec | None:
     """The campaign's spec, loaded as every reader loads it (``studies.storage.load_spec``,
-    from its arm studies); a campaign still being created has its arms' studies only in
-    part, and shows the plan its row holds."""
+    from its arm studies); a creation an older boundsweep left unfinished shows the plan
+    its row holds."""
     try:
         return load_spec(engine, record.name)
     except CampaignNotFound:
@@ -131,7 +131,7 @@ def _spec(engine: sa.Engine, record: CampaignRecord) -> CampaignSpec | None:
 
 
 def _plan(record: CampaignRecord) -> CampaignSpec | None:
-    """The plan a campaign being created is made from (its row keeps it until it is made)."""
+    """The plan an unfinished creation of an older boundsweep is finished from (its row's)."""
     return None if record.spec is None else CampaignSpec.model_validate(record.spec, context=STORED)
 
 
@@ -170,17 +170,14 @@ def _register(session: Session, record: CampaignRecord) -> None:
 def _create(engine: sa.Engine, storage: CampaignStorage, body: Any) -> CampaignPublic:
     spec = build_spec(body)
     try:
-        # A retry of a POST whose process died mid-creation finishes that creation here.
-        launch_campaign(engine, storage, spec, source="api")
+        record = launch_campaign(engine, storage, spec, source="api")
     except CampaignExists:
         raise HTTPException(
             status_code=409, detail=f"Campaign {spec.name!r} already exists"
         ) from None
     except CampaignBeingCreated as exc:
         raise HTTPException(status_code=409, detail=str(exc).capitalize()) from None
-    with Session(engine) as session:
-        record = _record(session, spec.name)
-    return _public(record, _spec(engine, record))
+    return _public(record, spec)
 
 
 @router.post(
@@ -193,15 +190,17 @@ def _create(engine: sa.Engine, storage: CampaignStorage, body: Any) -> CampaignP
     responses={
         401: {"description": "No bearer token"},
         403: {"description": "Wrong bearer token"},
-        409: {"description": "A campaign with this name exists"},
+        409: {"description": "A campaign with this name exists, or is being created"},
         413: {"description": "Body over the size limit"},
         422: {"description": "Invalid spec: `loc` names the field"},
+        503: {"description": "The database is unavailable; nothing was created"},
     },
 )
 async def create_campaign(
     request: Request, response: Response, engine: EngineDep, storage: StorageDep
 ) -> CampaignPublic:
-    """Create one Optuna study per arm and queue every trial.
+    """Create one Optuna study per arm and queue every trial, in one transaction: the whole
+    campaign or nothing.
 
     The body is either a campaign spec (`name`, `task`, `budget`, `seeds`, `arms`, `pruner`,
     `description`) or `{"preset": ..., "name": ..., "overrides": {...}}`.
