@@ -170,7 +170,7 @@ def test_a_submit_killed_in_sqlite_leaves_the_whole_campaign_or_nothing(
     """SQLite's file lock and journal: a writer killed mid-transaction leaves nothing."""
     steps = _steps_of_a_creation(sqlite_url)
     spec_file = _spec_file(tmp_path)
-    for name in ("INSERT INTO studies", "COMMIT", "committed"):
+    for name in ("COMMIT", "committed"):
         killed = _submit(sqlite_url, spec_file, steps.index(name) + 1, "kill")
         _, err = killed.communicate(timeout=180)
         assert killed.returncode == -9, err
