@@ -126,7 +126,8 @@ def launch_campaign(
             interrupted creation of that name with another spec was finished instead.
         CampaignBeingCreated: Another transaction held the name longer than
             `CREATION_LOCK_WAIT` (PostgreSQL).
-        sqlalchemy.exc.DBAPIError: The database failed (nothing was created).
+        sqlalchemy.exc.DBAPIError: The database failed: nothing was created (unless the
+            connection broke after the commit was sent: then all of it was).
     """
     row = registry_row(spec, source, schedule_name)
     try:
