@@ -57,13 +57,16 @@ class Task:
     Attributes:
         name: Registry key.
         description: One line for people.
-        kind: ``"classification"`` (cross-entropy, accuracy) or ``"language_model"``
-            (next-word cross-entropy over BPTT windows, perplexity).
+        kind: ``"classification"`` (cross-entropy, accuracy), ``"language_model"``
+            (next-word cross-entropy over BPTT windows, perplexity) or ``"quadratic"``
+            (DeepOBS's noisy quadratic, scored by its loss).
         metric: The metric's name (``"accuracy"``, ``"perplexity"``, ``"loss"``, ...).
         direction: ``"maximize"`` or ``"minimize"``, the Optuna direction of ``metric``.
         default_epochs: The paper's number of epochs.
         diverged_value: The metric a diverged run is scored with: chance accuracy
-            ``1/num_classes``, or perplexity equal to the vocabulary size.
+            ``1/num_classes``, or perplexity equal to the vocabulary size. ``None``: what
+            the run scored before its first step (DeepOBS's convention, for a problem
+            whose starting loss differs from seed to seed).
         batch_size: Training batch size.
         train_size: Training examples (classification) or tokens (language models) of the real
             data after the validation hold-out; gives ``steps_per_epoch`` without loading data.
@@ -87,15 +90,18 @@ class Task:
             ``None``: the metric's default, else 1.
         unit: What the report calls a difference in the metric (``"points"``). ``None``: the
             metric's default, else the metric's name.
+        drop_remainder: An epoch is the full batches only (the remainder is never trained on).
+        seeds: The trial seeds the task takes, when not every seed names a run of it (the
+            quadratic's seed picks its Hessian instance); ``None``: any seed.
     """
 
     name: str
     description: str
-    kind: Literal["classification", "language_model"]
+    kind: Literal["classification", "language_model", "quadratic"]
     metric: str
     direction: Literal["maximize", "minimize"]
     default_epochs: int
-    diverged_value: float
+    diverged_value: float | None
     batch_size: int
     train_size: int
     milestones: tuple[int, ...] = ()
@@ -109,6 +115,8 @@ class Task:
     margin_relative: bool | None = None
     scale: float | None = None
     unit: str | None = None
+    drop_remainder: bool = False
+    seeds: range | None = None
 
     def __post_init__(self) -> None:
         self._resolve_metric()
@@ -169,6 +177,18 @@ class Task:
         assert self.margin is not None  # resolved in __post_init__
         return self.margin * abs(best) if self.margin_relative else self.margin
 
+    def check_seed(self, seed: int) -> None:
+        """Raise ``ValueError`` naming the valid seeds when the task does not take ``seed``."""
+        if self.seeds is not None and seed not in self.seeds:
+            raise ValueError(
+                f"seed {seed}: task {self.name} takes seeds {self.seeds.start} to "
+                f"{self.seeds.stop - 1}"
+            )
+
+    def first_seeds(self, n: int) -> list[int]:
+        """The ``n`` smallest seeds the task takes: a campaign's default seeds."""
+        return list(self.seeds[:n] if self.seeds is not None else range(n))
+
     def epochs(self, budget: Budget | None = None) -> int:
         """Epochs a budget gives: ``budget.epochs`` or the paper's default."""
         if budget is None or budget.epochs is None:
@@ -185,7 +205,11 @@ class Task:
         return sorted({m for m in scaled if 0 < m < epochs})
 
     def steps_per_epoch(self, budget: Budget | None = None) -> int:
-        """Optimizer steps in one epoch of the real data under ``budget`` (partial batch included)."""
+        """Optimizer steps in one epoch of the real data under ``budget``.
+
+        A partial last batch counts, unless ``drop_remainder``; a training set smaller than one
+        batch is one (partial) batch either way.
+        """
         fraction = 1.0 if budget is None else budget.data_fraction
         if self.kind == "language_model":
             assert self.bptt is not None, f"task {self.name} needs bptt"
@@ -194,7 +218,10 @@ class Task:
             steps = math.ceil((per_stream - 1) / self.bptt)
         else:
             examples = max(1, math.ceil(fraction * self.train_size))
-            steps = math.ceil(examples / self.batch_size)
+            if self.drop_remainder:
+                steps = examples // self.batch_size
+            else:
+                steps = math.ceil(examples / self.batch_size)
         if budget is not None and budget.max_steps is not None:
             steps = min(steps, budget.max_steps)
         return max(1, steps)
