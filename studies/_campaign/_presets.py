@@ -116,7 +116,8 @@ def preset(preset_name: str, *, grid_width: int = 5, **overrides: Any) -> Campai
         preset_name: A key of ``PRESETS``.
         grid_width: Values per swept hyperparameter (1 to 9); 5 by default, 3 for the demo.
         **overrides: Any ``CampaignSpec`` field: ``name`` (default: the preset's name plus the
-            task), ``task`` (default ``mnist1d_mlp``), ``seeds`` (default ``[0, 1, 2]``),
+            task), ``task`` (default ``mnist1d_mlp``), ``seeds`` (default: the task's first
+            three, ``[0, 1, 2]``; ``quadratic_deep``: ``[43, 44, 45]``),
             ``budget``, ``pruner``, ``description``, even ``arms``.
 
     Raises:
@@ -135,7 +136,6 @@ def preset(preset_name: str, *, grid_width: int = 5, **overrides: Any) -> Campai
     data: dict[str, Any] = {
         "name": f"{preset_name}-{task}".replace("_", "-"),
         "task": task,
-        "seeds": [0, 1, 2],
         **PRESETS[preset_name].build(grid_width),
     }
     data.update(overrides)

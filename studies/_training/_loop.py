@@ -16,12 +16,18 @@ from boundsweep.optimizers import build_optimizer, current_bounds
 from boundsweep.studies._training._classification import accuracy, train_classifier_epoch
 from boundsweep.studies._training._hparams import resolve_hparams
 from boundsweep.studies._training._language import batchify, perplexity, train_language_epoch
+from boundsweep.studies._training._quadratic import (
+    batch_mean_loss,
+    fixed_order_batches,
+    train_quadratic_epoch,
+)
 from boundsweep.studies._training._records import EpochRecord, TrainResult
 from boundsweep.studies._training._steps import EpochOutcome
 from boundsweep.studies.tasks import (
     Budget,
     ClassificationData,
     LanguageData,
+    QuadraticData,
     Task,
     TrainableTask,
     resolve_data_dir,
@@ -45,7 +51,7 @@ def seed_everything(seed: int, device: str | torch.device = "cpu") -> torch.Gene
 @lru_cache(maxsize=2)
 def _device_data(
     task: TrainableTask, data_dir: Path, device: str
-) -> ClassificationData | LanguageData:
+) -> ClassificationData | LanguageData | QuadraticData:
     # A worker trains many trials of one task: read and move the data once per process.
     return task.load_data(data_dir).to(device)
 
@@ -70,7 +76,8 @@ def train(
         hparams: Registry hyperparameter names to values; the rest take the registry default,
             except ``weight_decay``, which takes the task's when not given (see
             ``resolve_hparams``).
-        seed: Seeds model initialisation, data order, augmentation and dropout.
+        seed: Seeds model initialisation, data order, augmentation and dropout; for
+            ``quadratic_deep`` it also picks the Hessian (``Task.seeds``).
         budget: Epochs / data fraction / step cap; ``None`` is the paper's budget.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
         on_epoch: Called with each :class:`EpochRecord`; what it raises (e.g.
@@ -80,10 +87,12 @@ def train(
 
     Returns:
         The per-epoch curve and final metrics. A NaN/inf loss or metric ends the run early
-        with ``status="diverged"`` and both final metrics set to ``task.diverged_value``.
+        with ``status="diverged"`` and both final metrics set to ``task.diverged_value`` (or,
+        where that is ``None``, to the metrics before training).
 
     Raises:
-        ValueError: Unknown task, optimizer or hyperparameter.
+        ValueError: Unknown task, optimizer or hyperparameter, or a seed the task does not
+            take.
         MissingDataError: The task's data files are missing and cannot be downloaded.
     """
     started = time.perf_counter()
@@ -93,11 +102,14 @@ def train(
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
     resolved = resolve_hparams(spec, optimizer, hparams)
+    spec.check_seed(seed)
 
     data = _device_data(spec, resolve_data_dir(data_dir).resolve(), str(device))
     data = data.subset(budget.data_fraction)
     # Seeded after loading, so a first (uncached) load cannot shift the model's initialisation.
     generator = seed_everything(seed, device)
+    if isinstance(data, QuadraticData):
+        data = data.for_seed(seed)
     channels_last = spec.channels_last and device.type == "cuda"
     model = spec.build_model(data).to(device)
     if channels_last:
@@ -108,20 +120,35 @@ def train(
         opt, milestones=spec.scaled_milestones(epochs), gamma=spec.lr_decay
     )
     columns = batchify(data.train, spec.batch_size) if isinstance(data, LanguageData) else None
+    batches = (
+        fixed_order_batches(data.train_x, data.order, spec.batch_size)
+        if isinstance(data, QuadraticData)
+        else None
+    )
 
     def run_epoch(step_limit: int | None) -> EpochOutcome:
         if columns is not None:
             return train_language_epoch(spec, model, opt, columns, step_limit)
+        if batches is not None:
+            return train_quadratic_epoch(model, opt, batches, step_limit)
         return train_classifier_epoch(spec, model, opt, data, generator, step_limit, channels_last)
 
     def evaluate() -> tuple[float, float]:
         if isinstance(data, LanguageData):
             return perplexity(spec, model, data.valid), perplexity(spec, model, data.test)
+        if isinstance(data, QuadraticData):
+            return (
+                batch_mean_loss(model, data.valid_x, spec.batch_size),
+                batch_mean_loss(model, data.test_x, spec.batch_size),
+            )
         return (
             accuracy(spec, model, data.val_x, data.val_y, channels_last),
             accuracy(spec, model, data.test_x, data.test_y, channels_last),
         )
 
+    diverged_scores = (
+        evaluate() if spec.diverged_value is None else (spec.diverged_value, spec.diverged_value)
+    )
     records: list[EpochRecord] = []
     steps = 0
     status = "completed"
@@ -158,7 +185,7 @@ def train(
             on_epoch(record)
 
     if status == "diverged" or not records:
-        final_val = final_test = spec.diverged_value
+        final_val, final_test = diverged_scores
     else:
         final_val, final_test = records[-1].val_metric, records[-1].test_metric
     return TrainResult(

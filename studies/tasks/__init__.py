@@ -18,6 +18,7 @@ from boundsweep.studies.tasks._task import Task
 _TORCH_NAMES = {
     "ClassificationData": "_splits",
     "LanguageData": "_splits",
+    "QuadraticData": "_quadratic",
     "TrainableTask": "_trainable",
     "make_mnist_mlp": "_trainable",
     "trainable": "_trainable",
@@ -34,6 +35,7 @@ __all__ = [
     "ClassificationData",
     "LanguageData",
     "MissingDataError",
+    "QuadraticData",
     "Task",
     "TrainableTask",
     "make_mnist_mlp",

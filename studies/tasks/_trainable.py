@@ -24,13 +24,18 @@ from boundsweep.studies.tasks._mlp import MLP
 from boundsweep.studies.tasks._mnist import load_mnist
 from boundsweep.studies.tasks._mnist1d import load_mnist1d
 from boundsweep.studies.tasks._ptb import load_ptb
+from boundsweep.studies.tasks._quadratic import (
+    QuadraticData,
+    build_noisy_quadratic,
+    load_quadratic_deep,
+)
 from boundsweep.studies.tasks._registry import MNIST_HIDDEN, TASKS, mnist_mlp_task
 from boundsweep.studies.tasks._resnet import resnet34_cifar
 from boundsweep.studies.tasks._splits import ClassificationData, LanguageData
 from boundsweep.studies.tasks._task import Task
 from torch import nn
 
-Data = ClassificationData | LanguageData
+Data = ClassificationData | LanguageData | QuadraticData
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +90,7 @@ _PARTS: dict[str, dict[str, Any]] = {
     "ptb_lstm3": {"load_data": load_ptb, "build_model": partial(_lstm, 3)},
     "digits_mlp": {"load_data": load_digits_data, "build_model": partial(_mlp, (128,))},
     "mnist1d_mlp": {"load_data": load_mnist1d, "build_model": partial(_mlp, (100, 100))},
+    "quadratic_deep": {"load_data": load_quadratic_deep, "build_model": build_noisy_quadratic},
 }
 
 
