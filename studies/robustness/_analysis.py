@@ -21,7 +21,12 @@ from boundsweep.studies.robustness._expected_max import (
     tunability,
 )
 from boundsweep.studies.robustness._importance import importance as arm_importance
-from boundsweep.studies.robustness._published import context_notes, published_runs, published_source
+from boundsweep.studies.robustness._published import (
+    context_notes,
+    published_runs,
+    published_source,
+    seed_run_lines,
+)
 from boundsweep.studies.robustness._spread import (
     Configuration,
     best_configuration,
@@ -58,6 +63,10 @@ def jsonable(value: Any) -> Any:
 def _delta_abs(metric_name: str, delta: float, best: float) -> float:
     # Accuracy: delta is in percentage points. Perplexity: delta is relative to the best.
     return delta if metric_name == "accuracy" else delta * abs(best)
+
+
+def _unit(metric_name: str) -> str:
+    return "points" if metric_name == "accuracy" else "perplexity"
 
 
 def _records_of(arm: ArmData, config: Configuration) -> list:
@@ -273,6 +282,9 @@ def _arm_report(
 
 
 def _published(campaign: CampaignData, arms: list[dict]) -> dict | None:
+    per_seed = seed_run_lines(campaign)
+    if per_seed is not None:
+        return per_seed
     runs = published_runs(campaign.spec.task if campaign.spec else None)
     if not runs:
         return None
@@ -298,7 +310,8 @@ def _published(campaign: CampaignData, arms: list[dict]) -> dict | None:
                 f"this campaign {ours} ({campaign.metric} metric, best configuration)",
             }
         )
-    return {"source": published_source(), "rows": rows}
+    note = "the authors' single run per optimizer, final test accuracy"
+    return {"source": published_source(), "note": note, "rows": rows}
 
 
 def analyze_campaign(
@@ -314,8 +327,8 @@ def analyze_campaign(
         storage: database URL or Optuna storage holding the arm studies `<name>/<arm>`.
         name: the campaign.
         metric: ``"val"`` (the trial value) or ``"test"`` (user attr ``test_metric``).
-        delta: robust-region width: accuracy points (default 0.5) or, for perplexity, a
-            fraction of the arm's best (default 0.02).
+        delta: robust-region width: accuracy points (default 0.5) or, for perplexity and
+            loss, a fraction of the arm's best (default 0.02).
         importance: compute each arm's fANOVA / PED-ANOVA importance. Only the figures and
             the JSON show it, and fANOVA's forests (scikit-learn) take a second or more to
             load: ``boundsweep report`` without ``--json``/``--html``/``--png-dir`` passes
@@ -333,9 +346,13 @@ def analyze_campaign(
     ):
         raise ValueError(f"Invalid delta {delta!r}: a finite number >= 0")
     campaign = load_campaign(storage, name, metric)
-    delta = DEFAULT_DELTA[campaign.metric_name] if delta is None else float(delta)
+    task = TASKS.get(campaign.spec.task) if campaign.spec is not None else None
+    if delta is None:
+        # The task's declared margin (accuracy and perplexity: the same defaults).
+        delta = task.margin if task is not None else DEFAULT_DELTA[campaign.metric_name]
+    delta = float(delta)
     rng = np.random.default_rng(0)
-    unit = "points" if campaign.metric_name == "accuracy" else "perplexity"
+    unit = task.unit if task is not None else _unit(campaign.metric_name)
     arms, configs_by_arm = [], {}
     for arm in campaign.arms:
         report, configs = _arm_report(arm, campaign, delta, rng, importance)

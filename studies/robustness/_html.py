@@ -116,7 +116,7 @@ def render_html(report: dict) -> str:
     pub = "".join(f"<li>{escape(r['line'])}</li>" for r in published.get("rows", []))
     pub_html = (
         f'<h2>Published figures</h2><ul id="published">{pub}</ul><p class="note">Source: {escape(published["source"])} '
-        f"(the authors' single run per optimizer, final test accuracy).</p>"
+        f"({escape(published['note'])}).</p>"
         if pub
         else ""
     )

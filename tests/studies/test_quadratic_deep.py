@@ -1,4 +1,4 @@
-"""DeepOBS's quadratic_deep retraces Crowded Valley's published runs."""
+"""DeepOBS's quadratic_deep retraces Crowded Valley's published runs, and the report says so."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ import pytest
 import torch
 from boundsweep.studies._training._quadratic import batch_mean_loss
 from boundsweep.studies.campaign import CampaignSpec, preset
+from boundsweep.studies.robustness import analyze_campaign, render_html
+from boundsweep.studies.storage import create_campaign, open_storage
 from boundsweep.studies.tasks import TASKS, Budget, trainable
 from boundsweep.studies.tasks._quadratic_deep import draw_hessian, hessian, random_rotation
 from boundsweep.studies.tasks._tensorflow_shuffle import philox_block, shuffle_order
 from boundsweep.studies.training import train
+from boundsweep.workers import run_worker
 
 PUBLISHED = json.loads(
     (
@@ -123,3 +126,36 @@ def test_seeds_outside_the_instances_are_refused_by_name() -> None:
         )
     # Left out, a spec's seeds are the task's first three, here as in the published runs.
     assert preset("paper-robustness", task="quadratic_deep").seeds == [43, 44, 45]
+
+
+def test_the_report_sets_matching_trials_beside_the_published_runs(sqlite_url: str) -> None:
+    spec = CampaignSpec.model_validate(
+        {
+            "name": "crowded-valley",
+            "task": "quadratic_deep",
+            "seeds": [43, 44],
+            "arms": [
+                {"optimizer": "adabound"},
+                {"optimizer": "adam", "space": {"lr": {"grid": [1e-3, 3e-3]}}},
+            ],
+        }
+    )
+    create_campaign(open_storage(sqlite_url), spec)
+    assert run_worker(sqlite_url, until_idle=True, poll_interval=0.2) == 6
+
+    report = analyze_campaign(sqlite_url, "crowded-valley", importance=False)
+    published = report["published"]
+    assert "Crowded Valley" in published["source"]
+    # Only the published (optimizer, hyperparameters, seed): AdaBound and Adam defaults at 43.
+    rows = {(r["arm"], r["seed"]): r for r in published["rows"]}
+    assert set(rows) == {("adabound", 43), ("adam", 43)}
+    for row, run in ((rows["adabound", 43], DEFAULTS[0]), (rows["adam", 43], DEFAULTS[3])):
+        assert (row["label"], row["published_final"]) == (run["label"], run["final_test_loss"])
+        assert row["this_campaign"] == pytest.approx(run["final_test_loss"], rel=1e-5)
+    assert rows["adabound", 43]["line"] == (
+        "adabound, seed 43 (AdaBound defaults): published final test loss 87.085 · "
+        "this campaign 87.085 (+0.00%)"
+    )
+    assert report["metric_name"] == "loss" and report["direction"] == "minimize"
+    page = render_html(report)
+    assert "published final test loss 106.639" in page
