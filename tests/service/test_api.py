@@ -274,6 +274,34 @@ def test_a_lost_database_is_503_not_500(postgres_url: str) -> None:
         assert client.get("/healthz").status_code == 200
 
 
+@pytest.mark.postgres
+def test_every_campaign_route_answers_503_when_the_database_is_lost(postgres_url: str) -> None:
+    """Routes that reach the database through Optuna (which wraps the driver's error in its
+    own ``StorageInternalError``) answer 503 like the rest, not 500."""
+    from benchmarks._postgres import admin_engine
+
+    with api_client(postgres_url) as client:
+        assert client.post(f"{API}/campaigns", json=SMALL_PRESET).status_code == 201
+        name = SMALL_PRESET["name"]
+        # Every route has opened its storage once, as in a running service.
+        for path in ("", "/trials", "/report"):
+            assert client.get(f"{API}/campaigns/{name}{path}").status_code == 200
+        admin = admin_engine()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE "{postgres_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+        admin.dispose()
+        answers = {
+            path: client.get(f"{API}/campaigns/{name}{path}")
+            for path in ("", "/trials", "/report", "/report?format=html")
+        }
+        answers["requeue"] = client.post(f"{API}/campaigns/{name}/requeue")
+        answers["cancel"] = client.post(f"{API}/campaigns/{name}/cancel")
+        assert {path: a.status_code for path, a in answers.items()} == dict.fromkeys(answers, 503)
+        assert all(
+            a.json() == {"detail": "Database unavailable; retry later"} for a in answers.values()
+        )
+
+
 def test_schedule_listing_shows_each_schedules_latest_runs_in_one_query(
     storage_url: str,
 ) -> None:
