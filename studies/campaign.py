@@ -27,6 +27,7 @@ from boundsweep.studies._campaign._spec import (
     MAX_GRID_POINTS,
     MAX_TRIALS_PER_ARM,
     MAX_TRIALS_PER_CAMPAIGN,
+    PAPER_BASELINES,
     SEED_PARAM,
     STORED,
     ArmSpec,
@@ -36,6 +37,7 @@ from boundsweep.studies._campaign._spec import (
     Range,
     SamplerName,
     SpaceValue,
+    VerdictSpec,
 )
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "MAX_TRIALS_PER_ARM",
     "MAX_TRIALS_PER_CAMPAIGN",
     "NAME_PATTERN",
+    "PAPER_BASELINES",
     "PRESETS",
     "SEED_PARAM",
     "STORED",
@@ -60,6 +63,7 @@ __all__ = [
     "Range",
     "SamplerName",
     "SpaceValue",
+    "VerdictSpec",
     "check_document",
     "check_text",
     "half_decade_grid",

@@ -69,6 +69,12 @@ def _paper_robustness(width: int) -> dict[str, Any]:
                 "space": {"lr": {"grid": half_decade_grid(0.1, width)}, "momentum": 0.9},
             },
         ],
+        "verdicts": {
+            "under_test": ["adabound", "amsbound"],
+            "baselines": ["adam", "amsgrad", "sgdm"],
+            "early_reference": "adam",
+            "final_reference": "sgdm",
+        },
     }
 
 

@@ -52,6 +52,10 @@ SEED_PARAM = "seed"
 DEFAULT_SEED_COUNT = 3
 """Seeds a spec that names none runs: the task's first ones (``Task.first_seeds``)."""
 
+PAPER_BASELINES = ("adam", "amsgrad", "sgdm")
+"""The optimizers Luo et al. compare their bounded ones with: a campaign without a
+``verdicts`` field tests its bounded arms against its arms of these optimizers."""
+
 SamplerName = Literal["grid", "random", "tpe", "qmc"]
 PrunerName = Literal["none", "median", "hyperband"]
 
@@ -243,6 +247,28 @@ class ArmSpec(BaseModel):
         return [{SEED_PARAM: seeds[i % len(seeds)]} for i in range(self.n_trials)]
 
 
+class VerdictSpec(BaseModel):
+    """Which arms the report's claims are about (docs/report.md, "Verdicts").
+
+    Attributes:
+        under_test: The arms whose robustness is claimed.
+        baselines: The arms they are compared with, each swept over its ``lr``.
+        hyperparameters: Arm under test -> the hyperparameters examined for robustness;
+            an arm left out is examined over every hyperparameter it varies (the paper's
+            bounded arms: ``final_lr`` and ``gamma``).
+        early_reference: The arm the "as fast early" claim compares with (the paper: Adam).
+        final_reference: The arm the "as good at the end" claim compares with (SGD-momentum).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    under_test: list[str] = Field(min_length=1, max_length=MAX_ARMS)
+    baselines: list[str] = Field(default_factory=list, max_length=MAX_ARMS)
+    hyperparameters: dict[str, list[str]] = Field(default_factory=dict)
+    early_reference: str | None = None
+    final_reference: str | None = None
+
+
 class CampaignSpec(BaseModel):
     """One experiment: a task, a budget, seeds and the arms to compare.
 
@@ -255,6 +281,8 @@ class CampaignSpec(BaseModel):
         pruner: ``none``, ``median`` or ``hyperband`` (stops bad trials early; a pruned trial
             counts as finished).
         description: Free text shown with the campaign.
+        verdicts: Which arms are under test and which are their baselines; None: the bounded
+            arms against the arms of ``PAPER_BASELINES`` (``verdict_roles``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -269,6 +297,7 @@ class CampaignSpec(BaseModel):
     arms: list[ArmSpec] = Field(min_length=1, max_length=MAX_ARMS)
     pruner: PrunerName = "none"
     description: str = Field(default="", max_length=MAX_DESCRIPTION_CHARS)
+    verdicts: VerdictSpec | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -322,6 +351,8 @@ class CampaignSpec(BaseModel):
                 f"arms: names must be unique, {', '.join(duplicated)} appears more than once; "
                 "give the arms a name"
             )
+        if self.verdicts is not None:
+            self._check_verdicts(self.verdicts)
         if _stored(info):
             return self  # admitted when it was created; today's caps do not apply
         total = self.total_trials()
@@ -343,6 +374,67 @@ class CampaignSpec(BaseModel):
                 "lower budget.epochs, budget.max_steps or the number of trials"
             )
         return self
+
+    def _check_verdicts(self, verdicts: VerdictSpec) -> None:
+        """Every arm ``verdicts`` names exists, plays one role, and examines what it varies."""
+        names = [arm.name for arm in self.arms]
+        valid = ", ".join(names)
+        roles = {
+            "under_test": verdicts.under_test,
+            "baselines": verdicts.baselines,
+            "early_reference": [verdicts.early_reference] if verdicts.early_reference else [],
+            "final_reference": [verdicts.final_reference] if verdicts.final_reference else [],
+        }
+        for field, listed in roles.items():
+            for name in listed:
+                if name not in names:
+                    raise ValueError(f"verdicts.{field}: no arm {name!r}; arms: {valid}")
+        for field in ("under_test", "baselines"):
+            listed = roles[field]
+            twice = sorted({n for n in listed if listed.count(n) > 1})
+            if twice:
+                raise ValueError(f"verdicts.{field}: {', '.join(twice)} listed twice")
+        both = sorted(set(verdicts.under_test) & set(verdicts.baselines))
+        if both:
+            raise ValueError(
+                f"verdicts.baselines: {', '.join(both)} is also under test; an arm is either "
+                "under test or a baseline"
+            )
+        for name, examined in verdicts.hyperparameters.items():
+            if name not in verdicts.under_test:
+                raise ValueError(
+                    f"verdicts.hyperparameters.{name}: not an arm under test; under test: "
+                    f"{', '.join(verdicts.under_test)}"
+                )
+            varied = sorted(self.arm(name).varied())
+            for h in examined:
+                if h not in varied:
+                    raise ValueError(
+                        f"verdicts.hyperparameters.{name}: {name} does not vary {h!r}; it "
+                        f"varies: {', '.join(varied) or 'nothing'}"
+                    )
+
+    def verdict_roles(self) -> VerdictSpec:
+        """The ``verdicts`` field, or the paper's choice when it is not set: every arm of a
+        bounded optimizer under test, the arms of ``PAPER_BASELINES`` as baselines, the first
+        Adam arm as the early reference and the first SGD-momentum arm as the final one."""
+        if self.verdicts is not None:
+            return self.verdicts
+        under_test = [
+            a.name for a in self.arms if a.optimizer in REGISTRY and REGISTRY[a.optimizer].bounded
+        ]
+        baselines = [a.name for a in self.arms if a.optimizer in PAPER_BASELINES]
+        first = {
+            optimizer: next((a.name for a in self.arms if a.optimizer == optimizer), None)
+            for optimizer in ("adam", "sgdm")
+        }
+        return VerdictSpec.model_construct(
+            under_test=under_test,
+            baselines=baselines,
+            hyperparameters={},
+            early_reference=first["adam"],
+            final_reference=first["sgdm"],
+        )
 
     def total_steps(self) -> int:
         """Optimizer steps of every trial together, at most (pruning and divergence end some

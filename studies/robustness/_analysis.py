@@ -7,20 +7,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from boundsweep.studies.campaign import CampaignSpec
+from boundsweep.optimizers import REGISTRY
+from boundsweep.studies.campaign import PAPER_BASELINES, CampaignSpec, VerdictSpec
 from boundsweep.studies.robustness._bounds import log_spaced_bounds
 from boundsweep.studies.robustness._campaign_data import (
-    BASELINE_OPTIMIZERS,
     ArmData,
     CampaignData,
     load_campaign,
+    task_of,
 )
+from boundsweep.studies.robustness._claims import campaign_verdicts
 from boundsweep.studies.robustness._expected_max import (
     expected_max_unbiased,
     expected_max_with_replacement,
     tunability,
 )
 from boundsweep.studies.robustness._importance import importance as arm_importance
+from boundsweep.studies.robustness._metric import Metric
 from boundsweep.studies.robustness._published import (
     context_notes,
     published_runs,
@@ -35,12 +38,11 @@ from boundsweep.studies.robustness._spread import (
     summary,
     sweep,
 )
-from boundsweep.studies.robustness._verdict import dynamics_verdict, robustness_verdict
 from boundsweep.studies.storage import Storage
 from boundsweep.studies.tasks import TASKS
+from boundsweep.studies.tasks._task import METRIC_DEFAULTS
 
 SCHEMA = "boundsweep.report/1"
-DEFAULT_DELTA = {"accuracy": 0.5, "perplexity": 0.02}
 EARLY_FRACTION = 0.1
 BOUNDED_HYPERPARAMETERS = ("final_lr", "gamma")
 
@@ -60,13 +62,23 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def _delta_abs(metric_name: str, delta: float, best: float) -> float:
-    # Accuracy: delta is in percentage points. Perplexity: delta is relative to the best.
-    return delta if metric_name == "accuracy" else delta * abs(best)
+def _metric(campaign: CampaignData, delta: float | None, maximize: bool) -> Metric:
+    """The campaign's metric as the verdicts judge it: the task's declared margin (absolute,
+    or relative to the best score), unit and direction; ``delta`` overrides the margin.
 
-
-def _unit(metric_name: str) -> str:
-    return "points" if metric_name == "accuracy" else "perplexity"
+    A campaign whose task is not installed here (or that has no stored spec) falls back on
+    the built-in defaults of its metric (accuracy when maximised, else perplexity).
+    """
+    task = task_of(campaign.spec)
+    if task is not None:
+        margin, relative, unit = task.margin, bool(task.margin_relative), task.unit
+    else:
+        defaults = METRIC_DEFAULTS[campaign.metric_name]
+        margin, relative, unit = defaults.margin, defaults.relative, defaults.unit
+    if delta is not None:
+        margin = float(delta)
+    assert margin is not None and unit is not None  # resolved by Task.__post_init__
+    return Metric(maximize, margin, unit, campaign.metric_name, None, relative)
 
 
 def _records_of(arm: ArmData, config: Configuration) -> list:
@@ -219,7 +231,7 @@ def _caveats(arms: list[dict]) -> list[str]:
 def _arm_report(
     arm: ArmData,
     campaign: CampaignData,
-    delta: float,
+    metric: Metric,
     rng: np.random.Generator,
     with_importance: bool,
 ) -> tuple[dict, list[Configuration]]:
@@ -241,7 +253,7 @@ def _arm_report(
     if not configs:
         return base, configs
     best = best_configuration(configs, arm.maximize)
-    delta_abs = _delta_abs(campaign.metric_name, delta, best.mean)
+    delta_abs = metric.at(best.mean).margin
     best_records = _records_of(arm, best)
     means = np.array([c.mean for c in configs])
     good = goodness(means, arm.maximize)
@@ -346,16 +358,12 @@ def analyze_campaign(
     ):
         raise ValueError(f"Invalid delta {delta!r}: a finite number >= 0")
     campaign = load_campaign(storage, name, metric)
-    task = TASKS.get(campaign.spec.task) if campaign.spec is not None else None
-    if delta is None:
-        # The task's declared margin (accuracy and perplexity: the same defaults).
-        delta = task.margin if task is not None else DEFAULT_DELTA[campaign.metric_name]
-    delta = float(delta)
+    maximize = campaign.arms[0].maximize
+    judged = _metric(campaign, delta, maximize)
     rng = np.random.default_rng(0)
-    unit = task.unit if task is not None else _unit(campaign.metric_name)
     arms, configs_by_arm = [], {}
     for arm in campaign.arms:
-        report, configs = _arm_report(arm, campaign, delta, rng, importance)
+        report, configs = _arm_report(arm, campaign, judged, rng, importance)
         arms.append(report)
         configs_by_arm[arm.name] = configs
     sized = [a["n_configurations"] for a in arms if a["n_configurations"]]
@@ -363,23 +371,8 @@ def analyze_campaign(
     for arm in arms:
         if "expected_max" in arm:
             arm["tunability"] = tunability(arm["expected_max"]["unbiased"], common_k)
-
-    baselines = {
-        a.name: configs_by_arm[a.name] for a in campaign.arms if a.optimizer in BASELINE_OPTIMIZERS
-    }
-    maximize = campaign.arms[0].maximize
-    verdicts, dynamics = [], []
-    for arm in campaign.arms:
-        if not arm.bounded:
-            continue
-        configs = configs_by_arm[arm.name]
-        best_mean = best_configuration(configs, maximize).mean if configs else 0.0
-        floor = _delta_abs(campaign.metric_name, delta, best_mean)
-        for h in BOUNDED_HYPERPARAMETERS:
-            verdicts.append(
-                robustness_verdict(arm.name, h, configs, maximize, baselines, unit, floor, rng)
-            )
-        dynamics.extend(_dynamics(arm, campaign, configs_by_arm, floor, unit, rng))
+    roles = _roles(campaign)
+    claims = _claims(campaign, configs_by_arm, judged, roles)
 
     spec = campaign.spec
     report = {
@@ -390,17 +383,23 @@ def analyze_campaign(
         "seeds": spec.seeds if spec else None,
         "metric": metric,
         "metric_name": campaign.metric_name,
-        "unit": unit,
+        "unit": judged.unit,
         "scale": campaign.scale,
         "direction": "maximize" if maximize else "minimize",
-        "delta": delta,
-        "delta_kind": "absolute points"
-        if campaign.metric_name == "accuracy"
-        else "relative to best",
+        "delta": judged.margin,
+        "delta_kind": f"relative to best {campaign.metric_name}"
+        if judged.relative
+        else f"absolute {judged.unit}",
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "arms": arms,
-        "verdicts": verdicts,
-        "dynamics": dynamics,
+        "roles": roles.model_dump(mode="json"),
+        "verdicts": claims["verdicts"],
+        "tuning": claims["tuning"],
+        "dynamics": claims["dynamics"],
+        "family": claims["family"],
+        "identical_arms": claims["identical"],
+        "metric_step": claims["step"],
+        "min_seeds": claims["min_seeds"],
         "published": _published(campaign, arms),
         "context": context_notes(),
         "caveats": _caveats(arms),
@@ -408,54 +407,96 @@ def analyze_campaign(
     return jsonable(report)
 
 
-def _dynamics(
-    arm: ArmData,
-    campaign: CampaignData,
-    configs_by_arm: dict[str, list[Configuration]],
-    margin: float,
-    unit: str,
-    rng: np.random.Generator,
-) -> list[dict]:
-    """Early metric against Adam's best, final metric against SGD-momentum's best."""
+def _roles(campaign: CampaignData) -> VerdictSpec:
+    """Which arms are under test and which are baselines: the spec's (``verdict_roles``), or
+    for a campaign stored without a spec the paper's choice read off the arms' optimizers."""
+    if campaign.spec is not None:
+        return campaign.spec.verdict_roles()
+    by_optimizer = {a.optimizer: a.name for a in reversed(campaign.arms)}
+    return VerdictSpec.model_construct(
+        under_test=[a.name for a in campaign.arms if a.bounded],
+        baselines=[a.name for a in campaign.arms if a.optimizer in PAPER_BASELINES],
+        hyperparameters={},
+        early_reference=by_optimizer.get("adam"),
+        final_reference=by_optimizer.get("sgdm"),
+    )
+
+
+def _early_epoch(arms: list[ArmData]) -> int | None:
+    """EARLY_FRACTION of the epochs every compared trial's curve reaches (at least 1)."""
+    lengths = [len(r.curve) for arm in arms for r in arm.records if r.curve]
+    if not lengths:
+        return None
+    return max(1, round(EARLY_FRACTION * min(lengths)))
+
+
+def _at_epoch(arm: ArmData, epoch: int) -> list[Configuration]:
+    """The arm's configurations scored at ``epoch`` of their curves (seeds without it left out)."""
     out = []
-    configs = configs_by_arm[arm.name]
-    if not configs:
-        return out
-    records = _records_of(arm, best_configuration(configs, arm.maximize))
-    for phase, optimizer in (("early", "adam"), ("final", "sgdm")):
-        reference = next((a for a in campaign.arms if a.optimizer == optimizer), None)
-        if reference is None or not configs_by_arm[reference.name]:
-            out.append(
-                {
-                    "arm": arm.name,
-                    "phase": phase,
-                    "reference": optimizer,
-                    "outcome": "inconclusive",
-                    "sentence": f"{arm.name} vs {optimizer} ({phase}): inconclusive — "
-                    f"the campaign has no completed {optimizer} arm.",
-                }
-            )
-            continue
-        ref_records = _records_of(
-            reference, best_configuration(configs_by_arm[reference.name], reference.maximize)
+    for config, records in arm.configurations().items():
+        kept = sorted(
+            (
+                r
+                for r in records
+                if r.curve and len(r.curve) >= epoch and math.isfinite(r.curve[epoch - 1])
+            ),
+            key=lambda r: r.seed,
         )
-        epoch = None
-        if phase == "early":
-            lengths = [len(r.curve) for r in records + ref_records if r.curve]
-            epochs = min(lengths) if lengths else 0
-            epoch = max(1, round(EARLY_FRACTION * epochs)) if epochs else 1
         out.append(
-            dynamics_verdict(
-                arm.name,
-                phase,
-                records,
-                reference.name,
-                ref_records,
-                arm.maximize,
-                margin,
-                unit,
-                rng,
-                epoch,
+            Configuration(
+                dict(config),
+                [r.seed for r in kept],
+                np.array([r.curve[epoch - 1] for r in kept], dtype=float),
             )
         )
     return out
+
+
+def _examined(arm: ArmData, roles: VerdictSpec) -> list[str]:
+    """The hyperparameters an arm under test is examined over: the spec's choice, else those
+    its spec varies, else those its trials vary; a bounded arm with none of these (no trials,
+    no space) is still examined over the paper's final_lr and gamma, to say it cannot be."""
+    if roles.hyperparameters.get(arm.name):
+        return list(roles.hyperparameters[arm.name])
+    if arm.spec is not None and arm.spec.varied():
+        return sorted(arm.spec.varied())
+    return arm.varied() or (list(BOUNDED_HYPERPARAMETERS) if arm.bounded else [])
+
+
+def _defaults(arm: ArmData, examined: list[str]) -> dict[str, float]:
+    """The registry defaults of the examined hyperparameters (the paper's final_lr 0.1, gamma
+    1e-3), for the tuning-gain claims."""
+    entry = REGISTRY.get(arm.optimizer)
+    if entry is None:
+        return {}
+    return {h: entry.hyperparams[h].default for h in examined if h in entry.hyperparams}
+
+
+def _claims(
+    campaign: CampaignData,
+    configs_by_arm: dict[str, list[Configuration]],
+    metric: Metric,
+    roles: VerdictSpec,
+) -> dict:
+    """Every claim the roles ask for, through the public ``campaign_verdicts``."""
+    by_name = {a.name: a for a in campaign.arms}
+    under_test = [n for n in roles.under_test if n in by_name]
+    baselines = [n for n in roles.baselines if n in by_name]
+    early_ref = roles.early_reference if roles.early_reference in by_name else None
+    final_ref = roles.final_reference if roles.final_reference in by_name else None
+    examined = {n: _examined(by_name[n], roles) for n in under_test}
+    compared = [by_name[n] for n in [*under_test, early_ref] if n is not None]
+    epoch = _early_epoch(compared) if early_ref is not None else None
+    early = {a.name: _at_epoch(a, epoch) for a in compared} if epoch is not None else None
+    return campaign_verdicts(
+        configs_by_arm,
+        metric,
+        under_test=under_test,
+        baselines=baselines,
+        hyperparameters=examined,
+        defaults={n: _defaults(by_name[n], examined[n]) for n in under_test},
+        early=early,
+        early_epoch=epoch,
+        early_reference=early_ref if early is not None else None,
+        final_reference=final_ref,
+    )

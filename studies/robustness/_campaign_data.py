@@ -10,7 +10,8 @@ from typing import Any
 from boundsweep.studies.campaign import ArmSpec, CampaignSpec
 from boundsweep.studies.storage import ArmStudy, CampaignNotFound, Storage, arm_studies, spec_of
 from boundsweep.studies.storage import open_storage as open_url
-from boundsweep.studies.tasks import TASKS
+from boundsweep.studies.tasks import TASKS, Task
+from boundsweep.studies.tasks._task import METRIC_DEFAULTS
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
@@ -97,9 +98,14 @@ def open_storage(storage: str | Storage) -> Storage:
     return storage
 
 
-def _metric_name(task: str | None, maximize: bool) -> str:
-    if task in TASKS:
-        return TASKS[task].metric
+def task_of(spec: CampaignSpec | None) -> Task | None:
+    """The campaign's task metadata, or None (no stored spec, or a task not installed here)."""
+    return TASKS.get(spec.task) if spec is not None else None
+
+
+def _metric_name(task: Task | None, maximize: bool) -> str:
+    if task is not None:
+        return task.metric
     return "accuracy" if maximize else "perplexity"
 
 
@@ -173,7 +179,8 @@ def load_campaign(
     spec = spec_of(studies[0])  # the read model's one loader, as a CampaignSpec
     arm_specs = {a.name: a for a in spec.arms} if spec is not None else {}
     maximize = studies[0].direction == "maximize"
-    metric_name = _metric_name(spec.task if spec is not None else None, maximize)
+    task = task_of(spec)
+    metric_name = _metric_name(task, maximize)
     raw: list[tuple[ArmData, list[FrozenTrial]]] = []
     for study in studies:
         arm_spec = arm_specs.get(study.arm)
@@ -187,7 +194,7 @@ def load_campaign(
             n_trials=len(trials),
         )
         raw.append((arm, complete))
-    scale = _accuracy_scale(metric_name, [t for _, ts in raw for t in ts], metric)
+    scale = _report_scale(task, metric_name, [t for _, ts in raw for t in ts], metric)
     for arm, complete in raw:
         arm.records = [r for r in (_record(t, metric, scale) for t in complete) if r is not None]
     order = {a: i for i, a in enumerate(arm_specs)}
@@ -197,14 +204,18 @@ def load_campaign(
     return CampaignData(name, spec, arms_read, metric, metric_name, scale)
 
 
-def _accuracy_scale(metric_name: str, trials: list[FrozenTrial], metric: str) -> float:
-    """Accuracy is stored as a fraction; the report speaks in percentage points.
+def _report_scale(
+    task: Task | None, metric_name: str, trials: list[FrozenTrial], metric: str
+) -> float:
+    """Reported value = stored value x the task's ``scale`` (accuracy: fraction -> points).
 
-    A store that already holds percentages (values above 1) is left as is.
+    An accuracy store that already holds percentages (values above 1) is left as is.
     """
-    if metric_name != "accuracy":
-        return 1.0
+    defaults = METRIC_DEFAULTS.get(metric_name)
+    scale = task.scale if task is not None else defaults.scale if defaults else 1.0
+    if metric_name != "accuracy" or scale == 1.0:
+        return scale or 1.0
     values = [
         _finite(t.value if metric == "val" else t.user_attrs.get("test_metric")) for t in trials
     ]
-    return 1.0 if any(v is not None and v > 1.0 for v in values) else 100.0
+    return 1.0 if any(v is not None and v > 1.0 for v in values) else scale

@@ -40,6 +40,14 @@ def _verdict_rows(report: dict) -> str:
             f"<td>{_num(ratio['value'], 3) + _ci(ratio['ci']) if ratio else '–'}</td>"
             f"<td>{escape(v['sentence'])}</td></tr>"
         )
+    for t in report.get("tuning", []):
+        cls = t["outcome"].replace(" ", "-")
+        gain = t.get("gain")
+        rows.append(
+            f'<tr class="{cls}"><td>{escape(t["arm"])}</td><td>tuning gain of {escape(t["hyperparameter"])}</td>'
+            f"<td>{escape(t['outcome'])}</td><td>{_num(gain['value']) + _ci(gain['ci']) if gain else '–'}</td>"
+            f"<td>default {t['default']:g}</td><td>–</td><td>{escape(t['sentence'])}</td></tr>"
+        )
     for d in report["dynamics"]:
         cls = d["outcome"].replace(" ", "-")
         diff = d.get("difference")
@@ -131,9 +139,11 @@ def render_html(report: dict) -> str:
         f"robust-region delta {report['delta']:g} ({escape(report['delta_kind'])}) · generated {escape(report['generated_at'])}</p>",
         "<h2>Verdict</h2>",
         _verdict_rows(report),
-        '<p class="note">Spreads are max − min of the seed-averaged metric over a sweep, other '
+        '<p class="note">Spreads are best − worst of the seed-averaged metric over a sweep, other '
         "hyperparameters held at the arm's best; baselines over the same number of learning rates centred on "
-        "their best. Intervals: 95% seed bootstrap. Method: docs/report.md.</p>",
+        "their best; each arm's best configuration chosen on other seeds than it is scored on. Intervals: 95% "
+        "t intervals per claim; outcomes under Holm's family-wise control over the report's claims. "
+        "Method: docs/report.md.</p>",
         _elsewhere(report),
         _caveat_list(report),
         pub_html,

@@ -1,32 +1,55 @@
-"""The paper's robustness claim as a test: is a bounded arm less sensitive to final_lr / gamma
-than the baselines are to their learning rate?
+"""The paper's robustness claim as a test: is an arm less sensitive to one of its
+hyperparameters than its baselines are to their learning rate?
 
-Rule (docs/report.md, "Verdict"): the spread of a sweep is max - min of the seed-averaged
-score over its values, every other hyperparameter held at the arm's best configuration. The
-bounded arm's sweep over h is set against each baseline's sweep over lr, cut to the same
-number of consecutive grid values centred on the baseline's best lr. The reference baseline is
-the one with the smallest spread (the hardest comparison). With r = bounded / reference
-spread and its seed-bootstrap interval: supported when the whole interval is below
-RATIO_THRESHOLD, not supported when the whole interval is at or above it, else inconclusive.
+Rule (docs/report.md, "Verdicts"): the spread of a sweep is the best minus the worst
+seed-averaged score over its values, every other hyperparameter held at the arm's best
+configuration. The arm's sweep over h is set against each baseline's sweep over lr, cut to the
+same number of consecutive values centred on the baseline's best lr. The ratio r = arm spread /
+baseline spread must stay below RATIO_THRESHOLD against every baseline for "supported"
+(intersection-union: no baseline is picked, so none is picked on the data); it is "not
+supported" when it is at or above the threshold against some baseline.
+
+Where the max - min of means is biased (upward by the noise, most for a flat sweep), the
+bounds do not lean on it being unbiased:
+
+- upper bound of r: the arm's max - min bounds its true spread from above up to the noise
+  of one fixed pair (the true best and worst), and each baseline's spread is bounded from
+  below by its held-out spread (best and worst chosen on the other seeds, scored on the
+  held-out one); the two combine in a Fieller interval for the ratio;
+- lower bound of r: the arm's max - min exceeds its true spread by at most the noise range
+  of its values (Bonferroni over the ordered pairs), a baseline's max - min falls short of
+  its true spread by at most one pair's noise; Fieller again, with the Bonferroni level.
+
+A flat hyperparameter thus gets a lower bound of 0 (95% of the time, whatever the number of
+values), and the intervals are t intervals on the noise pooled over the sweep's values.
 """
 
 from __future__ import annotations
 
 import math
 
-import numpy as np
+from boundsweep.studies.robustness._evidence import (
+    MIN_SEEDS,
+    Block,
+    block,
+    held_out_spread,
+    p_below,
+    pooled_variance,
+    t_statistic,
+    welch_df,
+)
+from boundsweep.studies.robustness._metric import Metric
 from boundsweep.studies.robustness._spread import (
+    CI_LEVEL,
     Configuration,
     best_configuration,
-    bootstrap_means,
-    interval,
     sweep,
 )
+from boundsweep.studies.robustness._student import t_quantile
+from boundsweep.studies.robustness._words import fmt, fmt_ci, with_sentence
 
 RATIO_THRESHOLD = 0.5
 MIN_VALUES = 3
-MIN_SEEDS = 2
-VERDICT_RESAMPLES = 2000
 
 
 def _window(points: list[Configuration], size: int, best_index: int) -> list[Configuration]:
@@ -42,29 +65,74 @@ def _decades(points: list[Configuration], hyperparameter: str) -> float | None:
     return float(math.log10(max(values) / min(values)))
 
 
-def _spread_samples(points: list[Configuration], rng: np.random.Generator) -> np.ndarray:
-    boot = bootstrap_means([p.values for p in points], rng, VERDICT_RESAMPLES)
-    return boot.max(axis=1) - boot.min(axis=1)
+class Sweep:
+    """One sweep's scores on its common seeds and what the bounds need from them."""
+
+    def __init__(self, points: list[Configuration], hyperparameter: str, metric: Metric) -> None:
+        self.points = points
+        self.hyperparameter = hyperparameter
+        self.data: Block = block(points, metric.maximize)
+        self.m = len(points)
+        self.n = self.data.n
+        means = self.data.means
+        self.max_minus_min = float(means.max() - means.min()) if means.size else math.nan
+        if self.n >= 2:
+            self.variance, self.df = pooled_variance(self.data.scores, metric.resolution)
+            self.held_out = float(held_out_spread(self.data.scores).mean())
+        else:
+            self.variance, self.df, self.held_out = math.inf, 1, math.nan
+        # variance of a difference of two configurations' seed means
+        self.v = 2.0 * self.variance / self.n if self.n else math.inf
+
+    def interval(self, alpha: float) -> list[float]:
+        """Confidence interval of the true spread: [max - min less the noise range, max - min
+        plus one pair's noise]."""
+        pairs = self.m * (self.m - 1)
+        sd = math.sqrt(self.v)
+        lower = self.max_minus_min - t_quantile(1 - alpha / 2 / pairs, self.df) * sd
+        upper = self.max_minus_min + t_quantile(1 - alpha / 2, self.df) * sd
+        return [max(0.0, lower), upper]
+
+    def record(self, alpha: float) -> dict:
+        raw = [p.mean for p in self.points]
+        return {
+            "hyperparameter": self.hyperparameter,
+            "values": [p.params[self.hyperparameter] for p in self.points],
+            "means": raw,
+            "seeds": [len(p.values) for p in self.points],
+            "common_seeds": self.n,
+            "decades": _decades(self.points, self.hyperparameter),
+            "spread": self.max_minus_min,
+            "held_out_spread": self.held_out,
+            "noise_sd": math.sqrt(self.variance) if math.isfinite(self.variance) else None,
+            "df": self.df,
+        }
 
 
-def _sweep_record(points: list[Configuration], hyperparameter: str) -> dict:
-    means = np.array([p.mean for p in points])
-    return {
-        "hyperparameter": hyperparameter,
-        "values": [p.params[hyperparameter] for p in points],
-        "means": means.tolist(),
-        "seeds": [len(p.values) for p in points],
-        "decades": _decades(points, hyperparameter),
-        "spread": float(means.max() - means.min()),
-    }
+def _ratio_upper(a: float, va: float, b: float, vb: float, q: float) -> float:
+    """The smallest t0 with (a - t b) / sqrt(va + t^2 vb) < -q for every t > t0 (Fieller);
+    infinite when b is not clearly above 0."""
+    quad = b * b - q * q * vb
+    if b <= 0 or quad <= 0:
+        return math.inf
+    lin, const = -2 * a * b, a * a - q * q * va
+    disc = max(lin * lin - 4 * quad * const, 0.0)
+    return (-lin + math.sqrt(disc)) / (2 * quad)
 
 
-def _fmt(x: float) -> str:
-    return f"{x:.3g}" if abs(x) < 0.1 else f"{x:.2f}" if abs(x) < 10 else f"{x:.1f}"
-
-
-def _fmt_ci(ci: list[float]) -> str:
-    return f"[{_fmt(ci[0])}, {_fmt(ci[1])}]"
+def _ratio_lower(a: float, va: float, b: float, vb: float, q: float) -> float:
+    """The largest t0 >= 0 with (a - t b) / sqrt(va + t^2 vb) > q on all of [0, t0) (Fieller);
+    0 when a is not clearly above 0."""
+    const = a * a - q * q * va
+    if a <= 0 or const <= 0:
+        return 0.0
+    quad, lin = b * b - q * q * vb, -2 * a * b
+    if quad == 0:
+        return -const / lin if lin < 0 else math.inf
+    disc = max(lin * lin - 4 * quad * const, 0.0)
+    roots = [(-lin - math.sqrt(disc)) / (2 * quad), (-lin + math.sqrt(disc)) / (2 * quad)]
+    positive = sorted(r for r in roots if r > 0)
+    return positive[0] if positive else math.inf
 
 
 def _spread_elsewhere(
@@ -91,184 +159,186 @@ def _spread_elsewhere(
     return out
 
 
+def _baseline_sweep(
+    configs: list[Configuration], size: int, metric: Metric, hyperparameter: str
+) -> Sweep | str:
+    """A baseline's sweep over its lr through its best configuration, cut to ``size``
+    values around its best lr; or why it cannot be compared."""
+    anchor = best_configuration(configs, metric.maximize)
+    points = sweep(configs, hyperparameter, anchor)
+    if len(points) < size:
+        return f"its {hyperparameter} takes {len(points)} value(s) at its best configuration"
+    window = _window(points, size, points.index(anchor))
+    swept = Sweep(window, hyperparameter, metric)
+    if swept.n < MIN_SEEDS:
+        return f"its {hyperparameter} values share {swept.n} seed(s)"
+    return swept
+
+
 def robustness_verdict(
-    arm_name: str,
+    arm: str,
     hyperparameter: str,
     arm_configs: list[Configuration],
-    maximize: bool,
     baselines: dict[str, list[Configuration]],
-    unit: str,
-    floor: float,
-    rng: np.random.Generator,
+    metric: Metric,
+    *,
+    baseline_hyperparameter: str = "lr",
+    threshold: float = RATIO_THRESHOLD,
 ) -> dict:
-    """Verdict on "<arm> is robust to <hyperparameter>" against the baselines' lr.
+    """Verdict on "<arm> is robust to <hyperparameter>" against the baselines' learning rate.
 
     Args:
-        arm_name: the bounded arm.
-        hyperparameter: ``final_lr`` or ``gamma``.
-        arm_configs: the bounded arm's configurations.
-        maximize: direction of the metric.
+        arm: the arm under test.
+        hyperparameter: one of its varied hyperparameters (``final_lr``, ``gamma``, ``lr`` ...).
+        arm_configs: the arm's configurations with their per-seed scores.
         baselines: baseline arm name -> its configurations.
-        unit: unit word for the sentence ("points", "perplexity").
-        floor: spreads below this (the robust-region delta) are too small to tell apart.
-        rng: bootstrap generator.
+        metric: direction, margin, unit and resolution of the scores.
+        baseline_hyperparameter: what the baselines are swept over (their learning rate).
+        threshold: the ratio the arm's spread must stay under.
+
+    Returns:
+        A JSON-able record (docs/report.md, "JSON outline") whose ``outcome`` is the claim's own
+        verdict at 95%; ``family_verdicts`` then applies the report's family-wise control.
     """
-    claim = f"{arm_name} is robust to {hyperparameter}"
-    out: dict = {"arm": arm_name, "hyperparameter": hyperparameter, "claim": claim}
+    claim = f"{arm} is robust to {hyperparameter}"
+    out: dict = {
+        "kind": "robustness",
+        "arm": arm,
+        "hyperparameter": hyperparameter,
+        "claim": claim,
+        "threshold": threshold,
+    }
+    alpha = 1.0 - CI_LEVEL
 
     def inconclusive(reason: str) -> dict:
-        out.update(
-            outcome="inconclusive", reason=reason, sentence=f"{claim}: inconclusive — {reason}."
-        )
-        return out
+        out.update(outcome="inconclusive", reason=reason, body=claim, p=None)
+        return with_sentence(out)
 
     if not arm_configs:
         return inconclusive("no completed trials")
-    anchor = best_configuration(arm_configs, maximize)
+    anchor = best_configuration(arm_configs, metric.maximize)
+    metric = metric.at(anchor.mean)
     points = sweep(arm_configs, hyperparameter, anchor)
-    held = {k: v for k, v in anchor.params.items() if k != hyperparameter}
-    out["held_at"] = held
+    out["held_at"] = {k: v for k, v in anchor.params.items() if k != hyperparameter}
     if len(points) < MIN_VALUES:
         return inconclusive(
             f"{hyperparameter} takes {len(points)} value(s) at the best configuration; "
             f"the test needs at least {MIN_VALUES}"
         )
-    if min(p.values.size for p in points) < MIN_SEEDS:
-        return inconclusive(f"every {hyperparameter} value needs at least {MIN_SEEDS} seeds")
-    size = len(points)
-    arm_samples = _spread_samples(points, rng)
-    out["sweep"] = _sweep_record(points, hyperparameter)
-    out["spread"] = {"value": out["sweep"]["spread"], "ci": interval(arm_samples)}
+    mine = Sweep(points, hyperparameter, metric)
+    out["sweep"] = mine.record(alpha)
     out["spread_elsewhere"] = _spread_elsewhere(arm_configs, hyperparameter, anchor)
+    if mine.n < MIN_SEEDS:
+        return inconclusive(
+            f"its {hyperparameter} values share {mine.n} seed(s); a decisive verdict needs "
+            f"{MIN_SEEDS} (MIN_SEEDS)"
+        )
+    out["spread"] = {
+        "value": max(0.0, mine.held_out),
+        "max_minus_min": mine.max_minus_min,
+        "ci": mine.interval(alpha),
+    }
 
-    compared = []
+    compared: dict[str, Sweep] = {}
+    skipped = {}
     for name, configs in baselines.items():
         if not configs:
+            skipped[name] = "no completed trials"
             continue
-        base_anchor = best_configuration(configs, maximize)
-        lr_points = sweep(configs, "lr", base_anchor)
-        if len(lr_points) < size or min(p.values.size for p in lr_points) < MIN_SEEDS:
-            continue
-        best_index = lr_points.index(base_anchor)
-        window = _window(lr_points, size, best_index)
-        samples = _spread_samples(window, rng)
-        record = _sweep_record(window, "lr")
-        compared.append((name, record, samples))
+        swept = _baseline_sweep(configs, mine.m, metric, baseline_hyperparameter)
+        if isinstance(swept, str):
+            skipped[name] = swept
+        else:
+            compared[name] = swept
+    if skipped:
+        out["baselines_skipped"] = skipped
     if not compared:
         return inconclusive(
-            f"no baseline arm has a learning-rate grid of at least {size} values with "
-            f"{MIN_SEEDS}+ seeds to compare with"
+            f"no baseline arm has a {baseline_hyperparameter} grid of at least {mine.m} values "
+            f"with {MIN_SEEDS}+ common seeds to compare with"
         )
     out["baselines"] = [
-        {"arm": n, "sweep": r, "spread": {"value": r["spread"], "ci": interval(s)}}
-        for n, r, s in compared
+        {
+            "arm": name,
+            "sweep": s.record(alpha),
+            "spread": {
+                "value": max(0.0, s.held_out),
+                "max_minus_min": s.max_minus_min,
+                "ci": s.interval(alpha),
+            },
+        }
+        for name, s in compared.items()
     ]
-    ref_name, ref_record, ref_samples = min(compared, key=lambda c: c[1]["spread"])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio_samples = arm_samples / ref_samples
-    ratio_samples = ratio_samples[np.isfinite(ratio_samples)]
-    ref_ci = interval(ref_samples)
-    out["reference"] = ref_name
-    out["threshold"] = RATIO_THRESHOLD
-    if ref_ci[1] < floor or ratio_samples.size < VERDICT_RESAMPLES // 2:
+    # the hardest comparison, named in the sentence: the smallest spread (max - min is the
+    # steadier of the two estimates for choosing; the decision compares with every baseline)
+    reference = min(compared, key=lambda name: compared[name].max_minus_min)
+    out["reference"] = reference
+    floor = max(metric.margin, metric.resolution)
+    ceilings = {name: s.interval(alpha)[1] for name, s in compared.items()}
+    flat = min(ceilings, key=ceilings.get)
+    if ceilings[flat] < floor:
         return inconclusive(
-            f"{ref_name}'s lr spread {_fmt(ref_record['spread'])} {unit} {_fmt_ci(ref_ci)} is "
-            f"itself below {_fmt(floor)} {unit}, so this task cannot tell sensitivities apart"
+            f"{flat}'s {baseline_hyperparameter} spread {fmt(compared[flat].max_minus_min)} "
+            f"{metric.unit} (at most {fmt(ceilings[flat])}) is itself below "
+            f"{fmt(floor)} {metric.unit}, so this task cannot tell sensitivities apart"
         )
-    ratio = out["spread"]["value"] / ref_record["spread"]
-    ratio_ci = interval(ratio_samples)
-    out["ratio"] = {"value": ratio, "ci": ratio_ci}
-    if ratio_ci[1] < RATIO_THRESHOLD:
+
+    bounds = _ratio_bounds(mine, compared, threshold, alpha)
+    ref = compared[reference]
+    # held-out spreads: unbiased for a flat sweep, where max - min is not
+    denominator = ref.held_out if ref.held_out > 0 else ref.max_minus_min
+    estimate = max(0.0, mine.held_out) / denominator if denominator > 0 else math.inf
+    estimate = min(max(estimate, bounds["ci"][0]), bounds["ci"][1])
+    out["ratio"] = {"value": estimate, "ci": bounds["ci"]}
+    out["test"] = bounds["test"]
+    out["p"] = bounds["test"]["p"]
+    if bounds["ci"][1] < threshold:
         outcome = "supported"
-    elif ratio_ci[0] >= RATIO_THRESHOLD:
+    elif bounds["ci"][0] >= threshold:
         outcome = "not supported"
     else:
         outcome = "inconclusive"
     out["outcome"] = outcome
-    decades = out["sweep"]["decades"]
+    decades = mine.record(alpha)["decades"]
     span = f", {decades:.1f} decades" if decades is not None else ""
-    held_text = ", ".join(f"{k} {_fmt(v)}" for k, v in held.items())
-    out["sentence"] = (
-        f"{claim}: spread {_fmt(out['spread']['value'])} {unit} {_fmt_ci(out['spread']['ci'])} "
-        f"over {size} values{span}"
+    held_text = ", ".join(f"{k} {fmt(v)}" for k, v in out["held_at"].items())
+    ref_ci = ref.interval(alpha)
+    out["body"] = (
+        f"{claim}: spread {fmt(out['spread']['value'])} {metric.unit} "
+        f"{fmt_ci(out['spread']['ci'])} over {mine.m} values{span}"
         + (f" ({held_text})" if held_text else "")
-        + f" vs {ref_name}'s lr spread {_fmt(ref_record['spread'])} {_fmt_ci(ref_ci)}; ratio "
-        f"{_fmt(ratio)} {_fmt_ci(ratio_ci)} against threshold {RATIO_THRESHOLD} — {outcome}."
+        + f" vs {reference}'s {baseline_hyperparameter} spread {fmt(max(0.0, ref.held_out))} "
+        f"{fmt_ci(ref_ci)}; ratio {fmt(estimate)} {fmt_ci(bounds['ci'])} against threshold "
+        f"{threshold}"
     )
-    return out
+    return with_sentence(out)
 
 
-def _curve_at(configuration_records: list, epoch: int) -> np.ndarray:
-    values = []
-    for record in configuration_records:
-        if record.curve and len(record.curve) >= epoch and math.isfinite(record.curve[epoch - 1]):
-            values.append(record.curve[epoch - 1])
-    return np.array(values, dtype=float)
-
-
-def dynamics_verdict(
-    arm_name: str,
-    phase: str,
-    arm_records: list,
-    reference_name: str,
-    reference_records: list,
-    maximize: bool,
-    margin: float,
-    unit: str,
-    rng: np.random.Generator,
-    epoch: int | None = None,
-) -> dict:
-    """Non-inferiority of the bounded arm's best configuration against a reference arm's best.
-
-    ``phase`` "early" compares the metric at ``epoch`` (10% of training) with Adam; "final"
-    compares the final metric with SGD-momentum. Supported when the bootstrap interval of
-    (arm - reference), oriented so higher is better, lies above -margin; not supported when
-    it lies entirely below -margin; else inconclusive.
-    """
-    what = f"epoch {epoch}" if phase == "early" else "final"
-    claim = f"{arm_name} {what} metric at least as good as {reference_name}'s"
-    out: dict = {
-        "arm": arm_name,
-        "phase": phase,
-        "reference": reference_name,
-        "claim": claim,
-        "epoch": epoch,
-    }
-    if phase == "early":
-        a = _curve_at(arm_records, epoch)
-        b = _curve_at(reference_records, epoch)
-    else:
-        a = np.array([r.value for r in arm_records], dtype=float)
-        b = np.array([r.value for r in reference_records], dtype=float)
-    if a.size < MIN_SEEDS or b.size < MIN_SEEDS:
-        out.update(
-            outcome="inconclusive",
-            reason=f"needs {MIN_SEEDS}+ seeds with curves on both sides",
-            sentence=f"{claim}: inconclusive — needs {MIN_SEEDS}+ seeds with curves on both sides.",
+def _ratio_bounds(mine: Sweep, compared: dict[str, Sweep], threshold: float, alpha: float) -> dict:
+    """The ratio's interval and the two one-sided tests at ``threshold`` (docstring above)."""
+    pairs, count = mine.m * (mine.m - 1), len(compared)
+    upper, lower = 0.0, 0.0
+    p_supported, p_not = 0.0, 1.0
+    for s in compared.values():
+        df = welch_df([(mine.v, mine.df), (threshold**2 * s.v, s.df)])
+        q_up = t_quantile(1 - alpha / 2, df)
+        q_low = t_quantile(1 - alpha / 2 / (pairs * count), df)
+        upper = max(upper, _ratio_upper(mine.max_minus_min, mine.v, s.held_out, s.v, q_up))
+        lower = max(lower, _ratio_lower(mine.max_minus_min, mine.v, s.max_minus_min, s.v, q_low))
+        below = t_statistic(
+            mine.max_minus_min - threshold * s.held_out, mine.v + threshold**2 * s.v
         )
-        return out
-    boot_a = bootstrap_means([a], rng, VERDICT_RESAMPLES)[:, 0]
-    boot_b = bootstrap_means([b], rng, VERDICT_RESAMPLES)[:, 0]
-    sign = 1.0 if maximize else -1.0
-    diff = sign * (a.mean() - b.mean())
-    diff_ci = interval(sign * (boot_a - boot_b))
-    a_ci, b_ci = interval(boot_a), interval(boot_b)
-    if diff_ci[0] >= -margin:
-        outcome = "supported"
-    elif diff_ci[1] < -margin:
-        outcome = "not supported"
-    else:
-        outcome = "inconclusive"
-    out.update(
-        outcome=outcome,
-        arm_value={"mean": float(a.mean()), "ci": a_ci, "seeds": int(a.size)},
-        reference_value={"mean": float(b.mean()), "ci": b_ci, "seeds": int(b.size)},
-        difference={"value": float(diff), "ci": diff_ci, "oriented": "higher is better"},
-        margin=margin,
-        sentence=(
-            f"{claim}: {_fmt(a.mean())} {_fmt_ci(a_ci)} vs {_fmt(b.mean())} "
-            f"{_fmt_ci(b_ci)}, advantage {diff:+.2f} {unit} {_fmt_ci(diff_ci)} "
-            f"(margin {_fmt(margin)}) — {outcome}."
-        ),
-    )
-    return out
+        above = t_statistic(
+            mine.max_minus_min - threshold * s.max_minus_min, mine.v + threshold**2 * s.v
+        )
+        p_supported = max(p_supported, p_below(below, df))
+        p_not = min(p_not, min(1.0, pairs * count * p_below(-above, df)))
+    return {
+        "ci": [lower, upper],
+        "test": {
+            "p_supported": p_supported,
+            "p_not_supported": p_not,
+            "p": min(1.0, 2 * min(p_supported, p_not)),
+            "baselines": len(compared),
+        },
+    }

@@ -187,6 +187,64 @@ def test_paper_robustness_preset() -> None:
     assert small.total_trials() == (2 * 9 + 3 * 3) * 3
 
 
+def test_verdict_roles_default_to_the_papers_choice_and_a_spec_can_name_any_arms() -> None:
+    paper = preset("paper-robustness", task="digits_mlp")
+    roles = paper.verdict_roles()
+    assert (roles.under_test, roles.baselines) == (
+        ["adabound", "amsbound"],
+        ["adam", "amsgrad", "sgdm"],
+    )
+    assert (roles.early_reference, roles.final_reference) == ("adam", "sgdm")
+    # a campaign stored before the field existed gets the same roles from its optimizers
+    data = paper.model_dump(mode="json")
+    del data["verdicts"]
+    assert CampaignSpec.model_validate(data).verdict_roles() == roles
+    # any arm can be under test, against any baselines, over chosen hyperparameters
+    arms = [
+        {
+            "optimizer": "adamw",
+            "space": {"lr": {"grid": [1e-3, 1e-2, 1e-1]}, "weight_decay": {"grid": [0.0, 0.1]}},
+        },
+        {"optimizer": "sgdm", "space": {"lr": {"grid": [1e-2, 1e-1, 1.0]}}},
+    ]
+    verdicts = {
+        "under_test": ["adamw"],
+        "baselines": ["sgdm"],
+        "hyperparameters": {"adamw": ["lr"]},
+    }
+    spec = CampaignSpec.model_validate(_spec(arms=arms, verdicts=verdicts))
+    assert spec.verdict_roles().hyperparameters == {"adamw": ["lr"]}
+    assert CampaignSpec.from_yaml(spec.to_yaml()) == spec
+
+
+@pytest.mark.parametrize(
+    ("verdicts", "location", "needle"),
+    [
+        ({"under_test": ["adam"]}, "", "verdicts.under_test: no arm 'adam'; arms: adabound"),
+        ({"under_test": []}, "verdicts.under_test", "at least 1 item"),
+        (
+            {"under_test": ["adabound"], "baselines": ["adabound"]},
+            "",
+            "verdicts.baselines: adabound is also under test",
+        ),
+        (
+            {"under_test": ["adabound"], "hyperparameters": {"adabound": ["gamma"]}},
+            "",
+            "verdicts.hyperparameters.adabound: adabound does not vary 'gamma'; it varies: final_lr",
+        ),
+        (
+            {"under_test": ["adabound"], "early_reference": "sgdm"},
+            "",
+            "verdicts.early_reference: no arm 'sgdm'",
+        ),
+        ({"under_test": ["adabound"], "baseline": ["x"]}, "verdicts.baseline", "Extra inputs"),
+    ],
+)
+def test_verdict_roles_name_the_field(verdicts: dict, location: str, needle: str) -> None:
+    where, message = _error(_spec(verdicts=verdicts))
+    assert where == location and needle in message, (where, message)
+
+
 def test_adabound_betas_preset_and_errors() -> None:
     spec = preset("adabound-betas", seeds=[0])
     (arm,) = spec.arms

@@ -174,7 +174,8 @@ def test_page_renders_in_chromium_with_every_plot_visible_and_no_network(
                     marks = element.locator("path, rect, circle").count()
                     assert marks > 3, f"{plot} draws nothing"
             rows = page.locator("#table-verdicts tr").count()
-            assert rows == 1 + len(report["verdicts"]) + len(report["dynamics"])
+            claims = report["verdicts"] + report["tuning"] + report["dynamics"]
+            assert rows == 1 + len(claims)
             assert errors == []
         finally:
             browser.close()

@@ -1,0 +1,61 @@
+"""Family-wise error control over a report's claims (Holm 1979).
+
+A report makes many claims (robustness per arm and hyperparameter, tuning gains, dynamics);
+each decided at 95% alone, one in twenty true-at-the-threshold claims would come out decisive,
+and a report of 8 such claims would carry one 34% of the time. Holm's step-down procedure
+keeps the probability of any wrong decisive verdict in the report at most FAMILY_ALPHA
+(whatever the dependence between the claims), and rejects more than Bonferroni when several
+claims are clear.
+
+Each claim's p is two-sided: twice the smaller of its two one-sided p values ("supported",
+"not supported"), so a claim alone is decisive exactly when its 95% interval excludes the
+threshold. Claims that cannot be decided (``p`` None: too few seeds, a coarse metric, an arm
+identical to another) are not tested and not counted.
+"""
+
+from __future__ import annotations
+
+from boundsweep.studies.robustness._words import with_sentence
+
+FAMILY_ALPHA = 0.05
+
+
+def holm(p_values: list[float]) -> list[float]:
+    """Holm-adjusted p values, in the order given: max over earlier ranks of (m - k + 1) p."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    adjusted = [1.0] * len(p_values)
+    running = 0.0
+    count = len(p_values)
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (count - rank) * p_values[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def family_verdicts(claims: list[dict], alpha: float = FAMILY_ALPHA) -> dict:
+    """Apply Holm to ``claims`` in place and return the family's summary.
+
+    A claim decisive alone keeps its outcome when its Holm-adjusted p is at most ``alpha``;
+    otherwise it becomes inconclusive with a note giving both p values. Every tested claim
+    gets ``p_adjusted`` and ``outcome_alone`` (its outcome at 95% without the family).
+    """
+    tested = [c for c in claims if c.get("p") is not None]
+    adjusted = holm([c["p"] for c in tested])
+    for claim, p_adjusted in zip(tested, adjusted, strict=True):
+        claim["p_adjusted"] = p_adjusted
+        claim["outcome_alone"] = claim["outcome"]
+        if claim["outcome"] != "inconclusive" and p_adjusted > alpha:
+            claim["outcome"] = "inconclusive"
+            claim["note"] = (
+                f"decisive alone at 95% (p = {claim['p']:.2g}), but not after family-wise "
+                f"control over the report's {len(tested)} claims (Holm p = {p_adjusted:.2g} > "
+                f"{alpha:g})"
+            )
+        with_sentence(claim)
+    return {
+        "method": "Holm",
+        "alpha": alpha,
+        "claims": len(tested),
+        "untested": len(claims) - len(tested),
+        "decisive": sum(c["outcome"] != "inconclusive" for c in tested),
+    }
