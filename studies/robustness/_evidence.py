@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from boundsweep.studies.robustness._metric import Metric
 from boundsweep.studies.robustness._spread import Configuration
 from boundsweep.studies.robustness._student import t_cdf
 
@@ -79,6 +80,29 @@ def pooled_variance(scores: np.ndarray, step: float = 0.0) -> tuple[float, int]:
     residual = scores - scores.mean(0) - scores.mean(1, keepdims=True) + scores.mean()
     variance = float(np.sum(residual**2) / df)
     return max(variance, step**2 / 12.0), df
+
+
+def arm_noise(configs: list[Configuration], seeds: list[int], metric: Metric) -> tuple[float, int]:
+    """The arm's seed noise: ``pooled_variance`` over every configuration of the arm that ran
+    all of ``seeds`` (the compared ones' common seeds), configurations whose seeds all scored
+    exactly alike (diverged to the task's fixed score) left out.
+
+    Pooling over the arm's whole grid, not just the compared sweep, gives the t tests their
+    degrees of freedom ((seeds - 1)(configurations - 1): 96 for a 5 x 5 grid with 5 seeds, 16
+    for a 5-value sweep); it assumes the noise is alike across the grid, which the residual
+    fit already needs. A sweep's own configurations are always among them.
+    """
+    wanted = set(seeds)
+    kept = [
+        c
+        for c in configs
+        if wanted <= set(c.seeds) and np.ptp(c.values[np.isin(c.seeds, seeds)]) > 0
+    ]
+    if len(kept) < 2:
+        kept = [c for c in configs if wanted <= set(c.seeds)]
+    data = block(kept, metric.maximize)
+    rows = [data.seeds.index(s) for s in seeds]
+    return pooled_variance(data.scores[rows], metric.resolution)
 
 
 def held_out(scores: np.ndarray, chooser: str = "max") -> np.ndarray:

@@ -31,10 +31,10 @@ import math
 from boundsweep.studies.robustness._evidence import (
     MIN_SEEDS,
     Block,
+    arm_noise,
     block,
     held_out_spread,
     p_below,
-    pooled_variance,
     t_statistic,
     welch_df,
 )
@@ -68,7 +68,13 @@ def _decades(points: list[Configuration], hyperparameter: str) -> float | None:
 class Sweep:
     """One sweep's scores on its common seeds and what the bounds need from them."""
 
-    def __init__(self, points: list[Configuration], hyperparameter: str, metric: Metric) -> None:
+    def __init__(
+        self,
+        points: list[Configuration],
+        hyperparameter: str,
+        metric: Metric,
+        grid: list[Configuration],
+    ) -> None:
         self.points = points
         self.hyperparameter = hyperparameter
         self.data: Block = block(points, metric.maximize)
@@ -77,7 +83,7 @@ class Sweep:
         means = self.data.means
         self.max_minus_min = float(means.max() - means.min()) if means.size else math.nan
         if self.n >= 2:
-            self.variance, self.df = pooled_variance(self.data.scores, metric.resolution)
+            self.variance, self.df = arm_noise(grid, self.data.seeds, metric)
             self.held_out = float(held_out_spread(self.data.scores).mean())
         else:
             self.variance, self.df, self.held_out = math.inf, 1, math.nan
@@ -169,7 +175,7 @@ def _baseline_sweep(
     if len(points) < size:
         return f"its {hyperparameter} takes {len(points)} value(s) at its best configuration"
     window = _window(points, size, points.index(anchor))
-    swept = Sweep(window, hyperparameter, metric)
+    swept = Sweep(window, hyperparameter, metric, configs)
     if swept.n < MIN_SEEDS:
         return f"its {hyperparameter} values share {swept.n} seed(s)"
     return swept
@@ -225,7 +231,7 @@ def robustness_verdict(
             f"{hyperparameter} takes {len(points)} value(s) at the best configuration; "
             f"the test needs at least {MIN_VALUES}"
         )
-    mine = Sweep(points, hyperparameter, metric)
+    mine = Sweep(points, hyperparameter, metric, arm_configs)
     out["sweep"] = mine.record(alpha)
     out["spread_elsewhere"] = _spread_elsewhere(arm_configs, hyperparameter, anchor)
     if mine.n < MIN_SEEDS:

@@ -175,6 +175,8 @@ def test_a_metric_coarser_than_the_margin_cannot_decide_the_margin() -> None:
 
 def test_holm_by_hand_and_the_family_holds_back_weak_claims() -> None:
     assert holm([0.01, 0.04, 0.03, 0.2]) == pytest.approx([0.04, 0.09, 0.09, 0.2])
+    # weighted: the first claim weighs 2 of 5; order by p / weight, scale by remaining weight
+    assert holm([0.01, 0.04, 0.03, 0.2], [2, 1, 1, 1]) == pytest.approx([0.025, 0.09, 0.09, 0.2])
     claims = [
         {"claim": "a", "body": "a", "outcome": "supported", "p": 0.001},
         {"claim": "b", "body": "b", "outcome": "not supported", "p": 0.03},
@@ -182,7 +184,14 @@ def test_holm_by_hand_and_the_family_holds_back_weak_claims() -> None:
         {"claim": "d", "outcome": "inconclusive", "reason": "too few seeds", "p": None},
     ]
     summary = family_verdicts(claims)
-    assert summary == {"method": "Holm", "alpha": 0.05, "claims": 3, "untested": 1, "decisive": 1}
+    assert summary == {
+        "method": "Holm",
+        "alpha": 0.05,
+        "weights": {},
+        "claims": 3,
+        "untested": 1,
+        "decisive": 1,
+    }
     assert claims[0]["outcome"] == "supported" and claims[0]["p_adjusted"] == pytest.approx(0.003)
     assert claims[1]["outcome"] == "inconclusive" and claims[1]["outcome_alone"] == "not supported"
     assert "Holm p = 0.06" in claims[1]["sentence"]
@@ -241,3 +250,61 @@ def test_a_stored_campaign_with_a_zero_spread_baseline_reports(tmp_path) -> None
     assert any(
         "adabound is robust to final_lr: inconclusive" in line for line in summary_lines(report)
     )
+
+
+def test_a_stored_campaign_names_its_arm_under_test_and_baselines(tmp_path) -> None:
+    """Issue 22: any arm under test, any baselines, from the spec's ``verdicts``."""
+    url = f"sqlite:///{tmp_path / 'roles.db'}"
+    lrs = [1e-3, 1e-2, 1e-1]
+    spec = {
+        "name": "roles",
+        "task": "digits_mlp",
+        "seeds": [0, 1, 2, 3],
+        "arms": [
+            {"optimizer": "adamw", "space": {"lr": {"grid": lrs}}},
+            {"optimizer": "sgdm", "space": {"lr": {"grid": lrs}}},
+            {"optimizer": "adabound", "space": {"final_lr": {"grid": [0.01, 0.1, 1.0]}}},
+        ],
+        "verdicts": {"under_test": ["adamw"], "baselines": ["sgdm"], "final_reference": "sgdm"},
+    }
+    table = {
+        "adamw": ("lr", lrs, [0.90, 0.905, 0.895]),  # flat in its lr
+        "sgdm": ("lr", lrs, [0.60, 0.80, 0.90]),  # 30 points over the same decades
+        "adabound": ("final_lr", [0.01, 0.1, 1.0], [0.5, 0.7, 0.9]),  # not under test here
+    }
+    rng = np.random.default_rng(13)
+    for arm, (name, grid, accuracy) in table.items():
+        study = optuna.create_study(storage=url, study_name=f"roles/{arm}", direction="maximize")
+        study.set_user_attr("boundsweep:campaign", "roles")
+        study.set_user_attr("boundsweep:arm", arm)
+        study.set_user_attr("boundsweep:spec", spec)
+        dist = {name: CategoricalDistribution(grid), "seed": CategoricalDistribution([0, 1, 2, 3])}
+        for value, acc in zip(grid, accuracy, strict=True):
+            for seed in (0, 1, 2, 3):
+                v = float(acc + rng.normal(0, 0.003))
+                study.add_trial(
+                    optuna.trial.create_trial(
+                        params={name: value, "seed": seed},
+                        distributions=dist,
+                        value=v,
+                        user_attrs={
+                            "seed": seed,
+                            "test_metric": v,
+                            "status": "completed",
+                            "curve": [],
+                        },
+                    )
+                )
+    report = analyze_campaign(url, "roles", importance=False)
+    assert report["roles"]["under_test"] == ["adamw"] and report["roles"]["baselines"] == ["sgdm"]
+    (verdict,) = report["verdicts"]
+    assert (verdict["arm"], verdict["hyperparameter"], verdict["reference"]) == (
+        "adamw",
+        "lr",
+        "sgdm",
+    )
+    assert verdict["outcome"] == "supported", verdict["sentence"]
+    # adamw's registry default lr (1e-3) was run: its tuning gain is claimed too
+    assert [t["hyperparameter"] for t in report["tuning"]] == ["lr"]
+    assert [d["reference"] for d in report["dynamics"]] == ["sgdm"]
+    assert not any(v["arm"] == "adabound" for v in report["verdicts"])
