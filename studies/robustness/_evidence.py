@@ -96,7 +96,8 @@ def arm_noise(configs: list[Configuration], seeds: list[int], metric: Metric) ->
     kept = [
         c
         for c in configs
-        if wanted <= set(c.seeds) and np.ptp(c.values[np.isin(c.seeds, seeds)]) > 0
+        if wanted <= set(c.seeds)
+        and len({v for s, v in zip(c.seeds, c.values.tolist(), strict=True) if s in wanted}) > 1
     ]
     if len(kept) < 2:
         kept = [c for c in configs if wanted <= set(c.seeds)]

@@ -16,7 +16,7 @@ def summary_lines(report: dict) -> list[str]:
     family = report.get("family")
     if family and family["claims"]:
         lines.append(
-            f"family: {family['decisive']} of {family['claims']} tested claims decisive under "
+            f"family: {family['decisive']} of {family['claims']} tested claims decisive under weighted "
             f"{family['method']}'s family-wise control at {family['alpha']:g}; intervals are 95% "
             f"per claim; a decisive verdict needs {report.get('min_seeds')}+ seeds."
         )
