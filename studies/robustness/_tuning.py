@@ -20,10 +20,10 @@ import math
 import numpy as np
 from boundsweep.studies.robustness._evidence import (
     MIN_SEEDS,
+    arm_noise,
     block,
     held_out,
     p_below,
-    pooled_variance,
     t_statistic,
 )
 from boundsweep.studies.robustness._metric import Metric
@@ -77,7 +77,7 @@ def tuning_gain_verdict(
         )
         return with_sentence(out)
     alpha = 1.0 - CI_LEVEL
-    variance, df = pooled_variance(data.scores, metric.resolution)
+    variance, df = arm_noise(arm_configs, data.seeds, metric)
     v = 2.0 * variance / data.n
     means = data.means
     contrasts = np.delete(means - means[at], at)

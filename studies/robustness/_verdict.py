@@ -21,7 +21,8 @@ bounds do not lean on it being unbiased:
   its true spread by at most one pair's noise; Fieller again, with the Bonferroni level.
 
 A flat hyperparameter thus gets a lower bound of 0 (95% of the time, whatever the number of
-values), and the intervals are t intervals on the noise pooled over the sweep's values.
+values), and the intervals are t intervals on the seed noise pooled over each arm's grid
+(``arm_noise``), with Welch-Satterthwaite degrees of freedom.
 """
 
 from __future__ import annotations
