@@ -24,6 +24,7 @@ from boundsweep.studies.robustness._evidence import (
     block,
     held_out,
     p_below,
+    pooled_variance,
     t_statistic,
 )
 from boundsweep.studies.robustness._metric import Metric
@@ -79,14 +80,16 @@ def tuning_gain_verdict(
     alpha = 1.0 - CI_LEVEL
     variance, df = arm_noise(arm_configs, data.seeds, metric)
     v = 2.0 * variance / data.n
+    # the lower bound allows for the luckiest contrast: on the sweep's own noise (heavy tails)
+    local, local_df = pooled_variance(data.scores, metric.resolution)
+    local_v = 2.0 * local / data.n
     means = data.means
     contrasts = np.delete(means - means[at], at)
     best = int(np.argmax(means))
     q_up = t_quantile(1 - alpha / 2, df)
-    q_low = t_quantile(1 - alpha / 2 / contrasts.size, df)
-    sd = math.sqrt(v)
-    upper = max(0.0, float(contrasts.max()) + q_up * sd)
-    lower = max(0.0, float(contrasts.max()) - q_low * sd)
+    q_low = t_quantile(1 - alpha / 2 / contrasts.size, local_df)
+    upper = max(0.0, float(contrasts.max()) + q_up * math.sqrt(v))
+    lower = max(0.0, float(contrasts.max()) - q_low * math.sqrt(local_v))
     rows = np.arange(data.n)
     picks = held_out(data.scores, "max")
     gain = float(np.mean(data.scores[rows, picks] - data.scores[:, at]))
@@ -94,7 +97,8 @@ def tuning_gain_verdict(
     p_supported = max(p_below(t_statistic(c - metric.margin, v), df) for c in contrasts)
     p_not = min(
         1.0,
-        contrasts.size * min(p_below(-t_statistic(c - metric.margin, v), df) for c in contrasts),
+        contrasts.size
+        * min(p_below(-t_statistic(c - metric.margin, local_v), local_df) for c in contrasts),
     )
     out.update(
         gain={"value": estimate, "ci": [lower, upper], "best_value": values[best]},

@@ -21,8 +21,10 @@ bounds do not lean on it being unbiased:
   its true spread by at most one pair's noise; Fieller again, with the Bonferroni level.
 
 A flat hyperparameter thus gets a lower bound of 0 (95% of the time, whatever the number of
-values), and the intervals are t intervals on the seed noise pooled over each arm's grid
-(``arm_noise``), with Welch-Satterthwaite degrees of freedom.
+values). The intervals are t intervals with Welch-Satterthwaite degrees of freedom: the upper
+bound on the seed noise pooled over each arm's grid (``arm_noise``, many df), the lower bound
+on each sweep's own noise (the noise's range is where heavy tails bite, and an outlier in the
+sweep widens its own yardstick).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from boundsweep.studies.robustness._evidence import (
     block,
     held_out_spread,
     p_below,
+    pooled_variance,
     t_statistic,
     welch_df,
 )
@@ -85,19 +88,25 @@ class Sweep:
         self.max_minus_min = float(means.max() - means.min()) if means.size else math.nan
         if self.n >= 2:
             self.variance, self.df = arm_noise(grid, self.data.seeds, metric)
+            local, self.local_df = pooled_variance(self.data.scores, metric.resolution)
             self.held_out = float(held_out_spread(self.data.scores).mean())
         else:
             self.variance, self.df, self.held_out = math.inf, 1, math.nan
-        # variance of a difference of two configurations' seed means
+            local, self.local_df = math.inf, 1
+        # variance of a difference of two configurations' seed means: with the arm's noise
+        # (``v``: the upper bounds, one pair's noise) and with the sweep's own (``local_v``:
+        # the lower bounds, the noise's range over the sweep, where heavy tails bite; an
+        # outlier in the sweep widens its own yardstick)
         self.v = 2.0 * self.variance / self.n if self.n else math.inf
+        self.local_v = 2.0 * local / self.n if self.n else math.inf
 
     def interval(self, alpha: float) -> list[float]:
         """Confidence interval of the true spread: [max - min less the noise range, max - min
         plus one pair's noise]."""
         pairs = self.m * (self.m - 1)
-        sd = math.sqrt(self.v)
-        lower = self.max_minus_min - t_quantile(1 - alpha / 2 / pairs, self.df) * sd
-        upper = self.max_minus_min + t_quantile(1 - alpha / 2, self.df) * sd
+        range_noise = t_quantile(1 - alpha / 2 / pairs, self.local_df) * math.sqrt(self.local_v)
+        lower = self.max_minus_min - range_noise
+        upper = self.max_minus_min + t_quantile(1 - alpha / 2, self.df) * math.sqrt(self.v)
         return [max(0.0, lower), upper]
 
     def record(self, alpha: float) -> dict:
@@ -328,18 +337,23 @@ def _ratio_bounds(mine: Sweep, compared: dict[str, Sweep], threshold: float, alp
     p_supported, p_not = 0.0, 1.0
     for s in compared.values():
         df = welch_df([(mine.v, mine.df), (threshold**2 * s.v, s.df)])
+        local_df = welch_df([(mine.local_v, mine.local_df), (threshold**2 * s.local_v, s.local_df)])
         q_up = t_quantile(1 - alpha / 2, df)
-        q_low = t_quantile(1 - alpha / 2 / (pairs * count), df)
+        q_low = t_quantile(1 - alpha / 2 / (pairs * count), local_df)
         upper = max(upper, _ratio_upper(mine.max_minus_min, mine.v, s.held_out, s.v, q_up))
-        lower = max(lower, _ratio_lower(mine.max_minus_min, mine.v, s.max_minus_min, s.v, q_low))
+        lower = max(
+            lower,
+            _ratio_lower(mine.max_minus_min, mine.local_v, s.max_minus_min, s.local_v, q_low),
+        )
         below = t_statistic(
             mine.max_minus_min - threshold * s.held_out, mine.v + threshold**2 * s.v
         )
         above = t_statistic(
-            mine.max_minus_min - threshold * s.max_minus_min, mine.v + threshold**2 * s.v
+            mine.max_minus_min - threshold * s.max_minus_min,
+            mine.local_v + threshold**2 * s.local_v,
         )
         p_supported = max(p_supported, p_below(below, df))
-        p_not = min(p_not, min(1.0, pairs * count * p_below(-above, df)))
+        p_not = min(p_not, min(1.0, pairs * count * p_below(-above, local_df)))
     return {
         "ci": [lower, upper],
         "test": {
