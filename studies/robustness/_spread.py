@@ -121,11 +121,16 @@ def sweep(
     This is the slice through the anchor (normally the arm's best configuration): every other
     hyperparameter held where the arm does best, as in the paper's own sensitivity figures.
     """
-    others = {k: v for k, v in anchor.params.items() if k != hyperparameter}
+    others = [(k, v) for k, v in anchor.params.items() if k != hyperparameter]
     picked = [
         c
         for c in configs
         if hyperparameter in c.params
-        and all(np.isclose(c.params.get(k, np.nan), v) for k, v in others.items())
+        and all(k in c.params and _close(c.params[k], v) for k, v in others)
     ]
     return sorted(picked, key=lambda c: c.params[hyperparameter])
+
+
+def _close(a: float, b: float) -> bool:
+    """``numpy.isclose``'s test (rtol 1e-5, atol 1e-8) on two floats, without numpy's cost."""
+    return abs(a - b) <= 1e-8 + 1e-5 * abs(b)

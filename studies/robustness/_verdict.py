@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from boundsweep.studies.robustness._evidence import (
     MIN_SEEDS,
     Block,
     arm_noise,
     block,
-    held_out_spread,
     p_below,
     pooled_variance,
     t_statistic,
@@ -78,6 +78,7 @@ class Sweep:
         hyperparameter: str,
         metric: Metric,
         grid: list[Configuration],
+        window: int | None = None,
     ) -> None:
         self.points = points
         self.hyperparameter = hyperparameter
@@ -89,7 +90,7 @@ class Sweep:
         if self.n >= 2:
             self.variance, self.df = arm_noise(grid, self.data.seeds, metric)
             local, self.local_df = pooled_variance(self.data.scores, metric.resolution)
-            self.held_out = float(held_out_spread(self.data.scores).mean())
+            self.held_out = _held_out_spread(grid, hyperparameter, metric, self.data.seeds, window)
         else:
             self.variance, self.df, self.held_out = math.inf, 1, math.nan
             local, self.local_df = math.inf, 1
@@ -123,6 +124,46 @@ class Sweep:
             "noise_sd": math.sqrt(self.variance) if math.isfinite(self.variance) else None,
             "df": self.df,
         }
+
+
+def _held_out_spread(
+    grid: list[Configuration],
+    hyperparameter: str,
+    metric: Metric,
+    seeds: list[int],
+    window: int | None,
+) -> float:
+    """The held-out spread with every choice re-made without the held-out seed.
+
+    For each seed: the arm's best configuration (the anchor) on the other seeds, the sweep
+    through it (cut to ``window`` values around it for a baseline), its best and worst values
+    on the other seeds, then best minus worst on the held-out seed; averaged over the seeds.
+    An anchor chosen on all seeds would carry the held-out seed's luck into the sweep it cuts.
+    """
+    sign = 1.0 if metric.maximize else -1.0
+    scores = [dict(zip(c.seeds, c.values.tolist(), strict=True)) for c in grid]
+    position = {id(c): i for i, c in enumerate(grid)}
+    out = []
+    for seed in seeds:
+        others = []
+        for by_seed in scores:
+            rest = [v for s, v in by_seed.items() if s != seed]
+            others.append(sign * sum(rest) / len(rest) if rest else -math.inf)
+        anchor = grid[int(np.argmax(others))]
+        points = sweep(grid, hyperparameter, anchor)
+        if window is not None and len(points) >= window:
+            points = _window(points, window, points.index(anchor))
+        candidates = [
+            position[id(p)]
+            for p in points
+            if seed in scores[position[id(p)]] and math.isfinite(others[position[id(p)]])
+        ]
+        if len(candidates) < 2:
+            continue
+        best = max(candidates, key=lambda i: others[i])
+        worst = min(candidates, key=lambda i: others[i])
+        out.append(sign * (scores[best][seed] - scores[worst][seed]))
+    return float(np.mean(out)) if out else math.nan
 
 
 def _ratio_upper(a: float, va: float, b: float, vb: float, q: float) -> float:
@@ -185,7 +226,7 @@ def _baseline_sweep(
     if len(points) < size:
         return f"its {hyperparameter} takes {len(points)} value(s) at its best configuration"
     window = _window(points, size, points.index(anchor))
-    swept = Sweep(window, hyperparameter, metric, configs)
+    swept = Sweep(window, hyperparameter, metric, configs, window=size)
     if swept.n < MIN_SEEDS:
         return f"its {hyperparameter} values share {swept.n} seed(s)"
     return swept
