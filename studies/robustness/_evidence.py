@@ -9,7 +9,8 @@ block's configurations (``(seeds - 1)(configurations - 1)`` degrees of freedom).
 
 Selection is always honest in one of two ways (docs/report.md, "Verdicts"): either a bound
 holds for every candidate at once (the best of several is bounded by bounding each), or the
-candidate is chosen on the other seeds and scored on the held-out one (``held_out``).
+candidate is chosen on the other seeds and scored on the held-out one
+(``_verdict.held_out_spread``, ``_dynamics``).
 """
 
 from __future__ import annotations
@@ -104,28 +105,6 @@ def arm_noise(configs: list[Configuration], seeds: list[int], metric: Metric) ->
     data = block(kept, metric.maximize)
     rows = [data.seeds.index(s) for s in seeds]
     return pooled_variance(data.scores[rows], metric.resolution)
-
-
-def held_out(scores: np.ndarray, chooser: str = "max") -> np.ndarray:
-    """For each seed, the column chosen (argmax or argmin of the mean) on the other seeds."""
-    n = scores.shape[0]
-    total = scores.sum(axis=0)
-    picks = np.empty(n, dtype=int)
-    for s in range(n):
-        others = (total - scores[s]) / (n - 1)
-        picks[s] = int(np.argmax(others) if chooser == "max" else np.argmin(others))
-    return picks
-
-
-def held_out_spread(scores: np.ndarray) -> np.ndarray:
-    """Per seed: best minus worst configuration, both chosen on the other seeds.
-
-    Unbiased for a flat sweep (0) where max - min of the means is biased upward by the
-    noise; slightly below the true spread when the ranking is uncertain.
-    """
-    hi, lo = held_out(scores, "max"), held_out(scores, "min")
-    rows = np.arange(scores.shape[0])
-    return scores[rows, hi] - scores[rows, lo]
 
 
 def welch_df(parts: list[tuple[float, int]]) -> int:

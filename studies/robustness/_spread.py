@@ -126,11 +126,11 @@ def sweep(
         c
         for c in configs
         if hyperparameter in c.params
-        and all(k in c.params and _close(c.params[k], v) for k, v in others)
+        and all(k in c.params and close(c.params[k], v) for k, v in others)
     ]
     return sorted(picked, key=lambda c: c.params[hyperparameter])
 
 
-def _close(a: float, b: float) -> bool:
+def close(a: float, b: float) -> bool:
     """``numpy.isclose``'s test (rtol 1e-5, atol 1e-8) on two floats, without numpy's cost."""
     return abs(a - b) <= 1e-8 + 1e-5 * abs(b)

@@ -22,7 +22,6 @@ from boundsweep.studies.robustness._evidence import (
     MIN_SEEDS,
     arm_noise,
     block,
-    held_out,
     p_below,
     pooled_variance,
     t_statistic,
@@ -30,6 +29,7 @@ from boundsweep.studies.robustness._evidence import (
 from boundsweep.studies.robustness._metric import Metric
 from boundsweep.studies.robustness._spread import CI_LEVEL, Configuration, best_configuration, sweep
 from boundsweep.studies.robustness._student import t_quantile
+from boundsweep.studies.robustness._verdict import held_out_spread
 from boundsweep.studies.robustness._words import coarse_reason, fmt, fmt_ci, with_sentence
 
 
@@ -90,9 +90,8 @@ def tuning_gain_verdict(
     q_low = t_quantile(1 - alpha / 2 / contrasts.size, local_df)
     upper = max(0.0, float(contrasts.max()) + q_up * math.sqrt(v))
     lower = max(0.0, float(contrasts.max()) - q_low * math.sqrt(local_v))
-    rows = np.arange(data.n)
-    picks = held_out(data.scores, "max")
-    gain = float(np.mean(data.scores[rows, picks] - data.scores[:, at]))
+    gain = held_out_spread(arm_configs, hyperparameter, metric, data.seeds, None, versus=default)
+    gain = gain if math.isfinite(gain) else lower
     estimate = min(max(gain, lower), upper)
     p_supported = max(p_below(t_statistic(c - metric.margin, v), df) for c in contrasts)
     p_not = min(

@@ -47,6 +47,7 @@ from boundsweep.studies.robustness._spread import (
     CI_LEVEL,
     Configuration,
     best_configuration,
+    close,
     sweep,
 )
 from boundsweep.studies.robustness._student import t_quantile
@@ -90,7 +91,7 @@ class Sweep:
         if self.n >= 2:
             self.variance, self.df = arm_noise(grid, self.data.seeds, metric)
             local, self.local_df = pooled_variance(self.data.scores, metric.resolution)
-            self.held_out = _held_out_spread(grid, hyperparameter, metric, self.data.seeds, window)
+            self.held_out = held_out_spread(grid, hyperparameter, metric, self.data.seeds, window)
         else:
             self.variance, self.df, self.held_out = math.inf, 1, math.nan
             local, self.local_df = math.inf, 1
@@ -126,12 +127,13 @@ class Sweep:
         }
 
 
-def _held_out_spread(
+def held_out_spread(
     grid: list[Configuration],
     hyperparameter: str,
     metric: Metric,
     seeds: list[int],
     window: int | None,
+    versus: float | None = None,
 ) -> float:
     """The held-out spread with every choice re-made without the held-out seed.
 
@@ -139,6 +141,8 @@ def _held_out_spread(
     through it (cut to ``window`` values around it for a baseline), its best and worst values
     on the other seeds, then best minus worst on the held-out seed; averaged over the seeds.
     An anchor chosen on all seeds would carry the held-out seed's luck into the sweep it cuts.
+    With ``versus`` (a value of the hyperparameter: the default), best minus that value's
+    score instead: the held-out tuning gain.
     """
     sign = 1.0 if metric.maximize else -1.0
     scores = [dict(zip(c.seeds, c.values.tolist(), strict=True)) for c in grid]
@@ -161,7 +165,13 @@ def _held_out_spread(
         if len(candidates) < 2:
             continue
         best = max(candidates, key=lambda i: others[i])
-        worst = min(candidates, key=lambda i: others[i])
+        if versus is None:
+            worst = min(candidates, key=lambda i: others[i])
+        else:
+            at = [i for i in candidates if close(grid[i].params[hyperparameter], versus)]
+            if not at:
+                continue
+            worst = at[0]
         out.append(sign * (scores[best][seed] - scores[worst][seed]))
     return float(np.mean(out)) if out else math.nan
 
