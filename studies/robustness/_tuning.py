@@ -80,9 +80,10 @@ def tuning_gain_verdict(
     alpha = 1.0 - CI_LEVEL
     variance, df = arm_noise(arm_configs, data.seeds, metric)
     v = 2.0 * variance / data.n
-    # the lower bound allows for the luckiest contrast: on the sweep's own noise (heavy tails)
+    # the lower bound allows for the luckiest contrast: on the larger of the arm's and the
+    # sweep's own noise (an outlier in the sweep widens its own yardstick)
     local, local_df = pooled_variance(data.scores, metric.resolution)
-    local_v = 2.0 * local / data.n
+    local_v, local_df = 2.0 * max(local, variance) / data.n, df
     means = data.means
     contrasts = np.delete(means - means[at], at)
     best = int(np.argmax(means))

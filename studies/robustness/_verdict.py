@@ -23,8 +23,8 @@ bounds do not lean on it being unbiased:
 A flat hyperparameter thus gets a lower bound of 0 (95% of the time, whatever the number of
 values). The intervals are t intervals with Welch-Satterthwaite degrees of freedom: the upper
 bound on the seed noise pooled over each arm's grid (``arm_noise``, many df), the lower bound
-on each sweep's own noise (the noise's range is where heavy tails bite, and an outlier in the
-sweep widens its own yardstick).
+on the larger of that and the sweep's own noise (the noise's range is where heavy tails bite,
+and an outlier in the sweep widens its own yardstick).
 """
 
 from __future__ import annotations
@@ -96,11 +96,12 @@ class Sweep:
             self.variance, self.df, self.held_out = math.inf, 1, math.nan
             local, self.local_df = math.inf, 1
         # variance of a difference of two configurations' seed means: with the arm's noise
-        # (``v``: the upper bounds, one pair's noise) and with the sweep's own (``local_v``:
-        # the lower bounds, the noise's range over the sweep, where heavy tails bite; an
-        # outlier in the sweep widens its own yardstick)
+        # (``v``: the upper bounds, one pair's noise) and with the larger of the arm's and the
+        # sweep's own (``local_v``: the lower bounds, the noise's range over the sweep, where
+        # heavy tails bite; an outlier in the sweep widens its own yardstick)
         self.v = 2.0 * self.variance / self.n if self.n else math.inf
-        self.local_v = 2.0 * local / self.n if self.n else math.inf
+        self.local_v = 2.0 * max(local, self.variance) / self.n if self.n else math.inf
+        self.local_df = self.df
 
     def interval(self, alpha: float) -> list[float]:
         """Confidence interval of the true spread: [max - min less the noise range, max - min
