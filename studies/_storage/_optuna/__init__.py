@@ -53,7 +53,6 @@ from boundsweep.studies._storage._optuna._queue import (
     enqueue_fixed_params,
     insert_queued_trials,
 )
-from boundsweep.studies._storage._optuna._quiet import quiet_study_creation
 from boundsweep.studies._storage._optuna._requeue import (
     fail_if_running,
     fail_stale_trials,
@@ -111,7 +110,6 @@ __all__ = [
     "insert_queued_trials",
     "is_rdb",
     "rdb_of",
-    "quiet_study_creation",
     "requeue",
     "requeue_given_up",
     "retries_left",
