@@ -10,9 +10,9 @@ so numbers from any source can be judged: ``campaign_verdicts`` decides every cl
 report together; ``robustness_verdict``, ``tuning_gain_verdict``, ``dynamics_verdict`` decide
 one claim each and ``family_verdicts`` applies Holm to a list of them.
 
-The analysis and its summary import no drawing library. The page and the PNG files
-(``render_html``, ``write_pngs``) are matplotlib's, which loads on first use of one of those
-names (PEP 562): a report printed as text does not pay for it.
+The analysis, its summary and the page (``render_html``, hand-written SVG) import no drawing
+library. The PNG files (``write_pngs``) are matplotlib's, which loads on first use of that
+name (PEP 562): only ``boundsweep report --png-dir`` pays for it.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from boundsweep.studies.robustness._claims import campaign_verdicts
 from boundsweep.studies.robustness._dynamics import dynamics_verdict
 from boundsweep.studies.robustness._evidence import MIN_SEEDS
 from boundsweep.studies.robustness._family import FAMILY_ALPHA, family_verdicts
+from boundsweep.studies.robustness._html import render_html
 from boundsweep.studies.robustness._metric import Metric
 from boundsweep.studies.robustness._spread import Configuration
 from boundsweep.studies.robustness._summary import summary_lines
@@ -31,8 +32,8 @@ from boundsweep.studies.robustness._trend import nightly_trend
 from boundsweep.studies.robustness._tuning import tuning_gain_verdict
 from boundsweep.studies.robustness._verdict import RATIO_THRESHOLD, robustness_verdict
 
-# The drawing half: each public name and the module that defines it.
-_DRAWING_NAMES = {"render_html": "_html", "write_pngs": "_drawing"}
+# matplotlib's half: each public name and the module that defines it.
+_DRAWING_NAMES = {"write_pngs": "_drawing"}
 
 __all__ = [
     "FAMILY_ALPHA",

@@ -1,11 +1,11 @@
-"""`render_html`: the report as one self-contained page (matplotlib's SVG and CSS inline, no scripts)."""
+"""`render_html`: the report as one self-contained page (SVG figures and CSS inline, no scripts)."""
 
 from __future__ import annotations
 
 from html import escape
 
-from boundsweep.studies.robustness._drawing import svg
 from boundsweep.studies.robustness._figures import figures
+from boundsweep.studies.robustness._svg import svg
 
 _CSS = """
 body{font-family:sans-serif;margin:24px;color:#222;max-width:1140px}
