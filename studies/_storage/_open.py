@@ -139,6 +139,16 @@ def _engine_kwargs(url: str, pool_size: int) -> dict[str, Any]:
     return kwargs
 
 
+def open_engine(url: str, *, pool_size: int = 1) -> sa.Engine:
+    """An engine on the storage at ``url`` for reading what is there; creates nothing.
+
+    The report reads campaigns through the adapter's SQL alone. Opening Optuna's
+    ``RDBStorage`` for it (table creation, a schema check that imports alembic) and loading
+    ``FrozenTrial`` objects cost more than the analysis itself (issue 19).
+    """
+    return sa.create_engine(url, **_engine_kwargs(url, pool_size))
+
+
 def open_storage(
     url: str,
     *,

@@ -155,7 +155,7 @@ def _hparam(arm: ArmData, best_records: list, name: str) -> list[float]:
     if values:
         return values
     for record in best_records:
-        hparams = record.frozen.user_attrs.get("hparams") or {}
+        hparams = record.user_attrs.get("hparams") or {}
         if name in hparams:
             return [float(hparams[name])]
     return []

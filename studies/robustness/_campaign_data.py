@@ -7,13 +7,24 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlalchemy as sa
 from boundsweep.studies.campaign import ArmSpec, CampaignSpec
-from boundsweep.studies.storage import ArmStudy, CampaignNotFound, Storage, arm_studies, spec_of
-from boundsweep.studies.storage import open_storage as open_url
+from boundsweep.studies.storage import (
+    ArmStudy,
+    CampaignNotFound,
+    Storage,
+    TrialRow,
+    arm_studies,
+    has_tables,
+    open_engine,
+    spec_of,
+    study_counts,
+    trial_rows,
+)
 from boundsweep.studies.tasks import TASKS, Task
 from boundsweep.studies.tasks._task import METRIC_DEFAULTS
 from optuna.study import StudyDirection
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import TrialState
 
 METRICS = ("val", "test")
 BOUNDED_OPTIMIZERS = frozenset({"adabound", "amsbound", "adaboundw"})
@@ -39,7 +50,7 @@ class ScoredTrial:
     diverged: bool
     curve: list[float] | None
     steps_per_epoch: float | None
-    frozen: FrozenTrial
+    user_attrs: dict[str, Any] = field(repr=False)
 
 
 @dataclass
@@ -92,9 +103,9 @@ class CampaignData:
 
 
 def open_storage(storage: str | Storage) -> Storage:
-    """Accept a database URL (opened as every part of boundsweep opens it) or a storage."""
+    """Accept a database URL (read through a bare engine: nothing is created) or a storage."""
     if isinstance(storage, str):
-        return open_url(storage)
+        return open_engine(storage)
     return storage
 
 
@@ -119,7 +130,7 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _record(trial: FrozenTrial, metric: str, scale: float) -> ScoredTrial | None:
+def _record(trial: TrialRow, metric: str, scale: float) -> ScoredTrial | None:
     attrs = trial.user_attrs
     raw = trial.value if metric == "val" else attrs.get("test_metric")
     value = _finite(raw)
@@ -144,7 +155,7 @@ def _record(trial: FrozenTrial, metric: str, scale: float) -> ScoredTrial | None
         diverged=attrs.get("status") == "diverged",
         curve=curve_values,
         steps_per_epoch=steps_per_epoch,
-        frozen=trial,
+        user_attrs=attrs,
     )
 
 
@@ -172,7 +183,7 @@ def load_campaign(
         raise ValueError(f"Invalid metric {metric!r}: choose one of {', '.join(METRICS)}")
     backend = open_storage(storage)
     if arms is None:
-        arms = arm_studies(backend, name)  # names, directions and attrs only, never trials
+        arms = read_arms(backend, name)  # names, directions and attrs only, never trials
     studies = [arm for arm in arms if arm.campaign == name]
     if not studies:
         raise CampaignNotFound(f"no campaign named {name!r}")
@@ -181,22 +192,28 @@ def load_campaign(
     maximize = studies[0].direction == "maximize"
     task = task_of(spec)
     metric_name = _metric_name(task, maximize)
-    raw: list[tuple[ArmData, list[FrozenTrial]]] = []
+    ids = [study.study_id for study in studies]
+    # Two reads for the whole campaign: counts per study, and its COMPLETE trials with their
+    # params and user attrs (the adapter's SQL; no FrozenTrial is built).
+    counts = study_counts(backend, ids)
+    _, rows = trial_rows(backend, ids, TrialState.COMPLETE, None, 0, None)
+    complete: dict[int, list[TrialRow]] = {study_id: [] for study_id in ids}
+    for row in rows:
+        complete[row.study_id].append(row)
+    raw: list[tuple[ArmData, list[TrialRow]]] = []
     for study in studies:
         arm_spec = arm_specs.get(study.arm)
-        trials = backend.get_all_trials(study.study_id, deepcopy=False)
-        complete = [t for t in trials if t.state == TrialState.COMPLETE]
         arm = ArmData(
             name=study.arm,
             optimizer=study.arm if arm_spec is None else arm_spec.optimizer,
             direction=StudyDirection[(study.direction or "minimize").upper()],
             spec=arm_spec,
-            n_trials=len(trials),
+            n_trials=sum(state.count for state in counts[study.study_id].states.values()),
         )
-        raw.append((arm, complete))
+        raw.append((arm, complete[study.study_id]))
     scale = _report_scale(task, metric_name, [t for _, ts in raw for t in ts], metric)
-    for arm, complete in raw:
-        arm.records = [r for r in (_record(t, metric, scale) for t in complete) if r is not None]
+    for arm, trials in raw:
+        arm.records = [r for r in (_record(t, metric, scale) for t in trials) if r is not None]
     order = {a: i for i, a in enumerate(arm_specs)}
     arms_read = sorted(
         (arm for arm, _ in raw), key=lambda a: (order.get(a.name, len(order)), a.name)
@@ -204,8 +221,19 @@ def load_campaign(
     return CampaignData(name, spec, arms_read, metric, metric_name, scale)
 
 
+def read_arms(storage: Storage, name: str | None = None) -> list[ArmStudy]:
+    """The campaign's arm studies (every campaign's with ``None``); none where Optuna's
+    tables do not exist (a reader opens a bare engine, which creates nothing)."""
+    try:
+        return arm_studies(storage, name)
+    except sa.exc.DBAPIError:
+        if not has_tables(storage):
+            return []
+        raise
+
+
 def _report_scale(
-    task: Task | None, metric_name: str, trials: list[FrozenTrial], metric: str
+    task: Task | None, metric_name: str, trials: list[TrialRow], metric: str
 ) -> float:
     """Reported value = stored value x the task's ``scale`` (accuracy: fraction -> points).
 

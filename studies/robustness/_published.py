@@ -80,7 +80,7 @@ def seed_run_lines(campaign: CampaignData) -> dict | None:
 
 def _hparams(arm: ArmData, record: ScoredTrial) -> dict[str, float]:
     # The set the run was built with, as the trial recorded it; else rebuilt from the spec.
-    stored = record.frozen.user_attrs.get("hparams")
+    stored = record.user_attrs.get("hparams")
     if isinstance(stored, dict):
         return stored
     fixed = arm.spec.fixed() if arm.spec is not None else {}
@@ -88,7 +88,7 @@ def _hparams(arm: ArmData, record: ScoredTrial) -> dict[str, float]:
 
 
 def _test_metric(record: ScoredTrial) -> float | None:
-    value = record.frozen.user_attrs.get("test_metric")
+    value = record.user_attrs.get("test_metric")
     finite = isinstance(value, int | float) and math.isfinite(value)
     return float(value) if finite else None
 

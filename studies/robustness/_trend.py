@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 
 import numpy as np
-from boundsweep.studies.robustness._campaign_data import load_campaign, open_storage
+from boundsweep.studies.robustness._campaign_data import load_campaign, open_storage, read_arms
 from boundsweep.studies.robustness._spread import best_configuration, configurations
-from boundsweep.studies.storage import Storage, arm_studies
+from boundsweep.studies.storage import Storage
 
 DATE = re.compile(r"-(\d{8})$")
 WINDOW = 7
@@ -43,7 +43,7 @@ def nightly_trend(storage: str | Storage, campaign_names: list[str]) -> dict:
         return (m.group(1) if m else "", name)
 
     runs = sorted(campaign_names, key=order)
-    every_arm = arm_studies(backend)  # once, not once per campaign
+    every_arm = read_arms(backend)  # once, not once per campaign
     arms: dict[str, dict] = {}
     for name in runs:
         m = DATE.search(name)

@@ -76,15 +76,20 @@ def test_a_command_without_its_extra_says_which_in_one_line(
 
 def test_the_report_without_matplotlib_says_which_extra(tmp_path: Path, sqlite_url: str) -> None:
     build_synthetic_campaign(sqlite_url, "c", final_lr_matters=False, seeds=[0], epochs=2)
-    # The text report needs no drawing library; the page does.
+    # The text report and the page (hand-written SVG) need no drawing library; PNGs do.
     text = _run(tmp_path, ["matplotlib"], "report", "c", "--storage", sqlite_url)
     assert text.returncode == 0, text.stderr
     assert "adabound" in text.stdout
     page = _run(
         tmp_path, ["matplotlib"], "report", "c", "--html", "r.html", "--storage", sqlite_url
     )
-    assert page.returncode == 2, page.stdout + page.stderr
-    assert page.stderr == _line("report", "matplotlib") + "\n"
+    assert page.returncode == 0, page.stderr
+    assert 'id="plot-sensitivity"' in (tmp_path / "r.html").read_text()
+    pngs = _run(
+        tmp_path, ["matplotlib"], "report", "c", "--png-dir", "png", "--storage", sqlite_url
+    )
+    assert pngs.returncode == 2, pngs.stdout + pngs.stderr
+    assert pngs.stderr == _line("report", "matplotlib") + "\n"
 
 
 def test_the_worker_line_names_the_lighter_way(tmp_path: Path, sqlite_url: str) -> None:

@@ -54,6 +54,12 @@ RetryStaleTrial: type = (
 from Optuna 4.9, ``RetryFailedTrialCallback`` before (a deprecated alias since, gone in 6)."""
 
 
+def has_tables(storage: Storage) -> bool:
+    """Whether Optuna's tables exist: a reader that opened a bare engine on a fresh database
+    (created nothing) finds no campaign there rather than an error."""
+    return sa.inspect(engine_of(storage)).has_table(studies.name)
+
+
 def attr_json(value: object) -> str:
     """An attr's value as Optuna stores it (``value_json``), for equality in SQL."""
     return json.dumps(value)

@@ -1,7 +1,8 @@
-"""One page of trials with their params and scalar user attrs, read in four queries.
+"""Trials with their params and user attrs, read in four queries.
 
-``Study.get_trials`` loads every trial of a study (seconds at 5,000); a page needs 50 rows,
-their parameters and a few scalar user attrs, never the per-epoch curves.
+``Study.get_trials`` loads every trial of a study with everything Optuna keeps (seconds at
+5,000); a page needs 50 rows, their parameters and a few scalar user attrs, never the
+per-epoch curves, and the report needs the finished trials' values and user attrs alone.
 """
 
 from __future__ import annotations
@@ -46,9 +47,9 @@ def trial_rows(
     storage: Storage,
     study_ids: list[int],
     state: TrialState | None,
-    limit: int,
+    limit: int | None,
     offset: int,
-    user_attrs: tuple[str, ...],
+    user_attrs: tuple[str, ...] | None,
 ) -> tuple[int, list[TrialRow]]:
     """Count and one page of the studies' trials, ordered by study then trial number.
 
@@ -56,9 +57,10 @@ def trial_rows(
         storage: The storage (or its engine).
         study_ids: The studies to list.
         state: Only trials in this state, or every trial.
-        limit: Page size.
+        limit: Page size; ``None``: every trial from ``offset`` on.
         offset: Rows to skip.
-        user_attrs: The user attrs to read (scalars; leave out the curves).
+        user_attrs: The user attrs to read (a listing: scalars, leave out the curves);
+            ``None``: all of them.
 
     Returns:
         The number of matching trials and the page.
@@ -103,7 +105,9 @@ def trial_rows(
     return count, list(page.values())
 
 
-def _attach(conn: sa.Connection, page: dict[int, TrialRow], user_attrs: tuple[str, ...]) -> None:
+def _attach(
+    conn: sa.Connection, page: dict[int, TrialRow], user_attrs: tuple[str, ...] | None
+) -> None:
     p, a = t.trial_params, t.trial_user_attributes
     for trial_id, name, internal, distribution_json in conn.execute(
         sa.select(p.c.trial_id, p.c.param_name, p.c.param_value, p.c.distribution_json).where(
@@ -111,10 +115,11 @@ def _attach(conn: sa.Connection, page: dict[int, TrialRow], user_attrs: tuple[st
         )
     ):
         page[trial_id].params[name] = _distribution(distribution_json).to_external_repr(internal)
+    wanted = [a.c.trial_id.in_(list(page))]
+    if user_attrs is not None:
+        wanted.append(a.c.key.in_(user_attrs))
     for trial_id, key, value_json in conn.execute(
-        sa.select(a.c.trial_id, a.c.key, a.c.value_json).where(
-            a.c.trial_id.in_(list(page)), a.c.key.in_(user_attrs)
-        )
+        sa.select(a.c.trial_id, a.c.key, a.c.value_json).where(*wanted)
     ):
         page[trial_id].user_attrs[key] = json.loads(value_json)
     # Campaigns queue their trials with params set; a trial queued without them (by Optuna's
