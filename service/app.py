@@ -13,6 +13,7 @@ from boundsweep.service.api.deps import StorageHolder
 from boundsweep.service.api.docs_pages import install_docs_pages
 from boundsweep.service.api.errors import install_error_handlers
 from boundsweep.service.api.json_body import CheckJsonBody
+from boundsweep.service.api.report_cache import ReportCache
 from boundsweep.service.api.routes.campaigns import create_body_components
 from boundsweep.service.api.status_cache import StatusCache
 from boundsweep.service.dashboard import mount_dashboard
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = make_engine(settings.database_url)
     app.state.storage = StorageHolder(settings.database_url)
     app.state.status_cache = StatusCache(settings.status_cache_seconds)
+    app.state.report_cache = ReportCache(settings.report_cache_bytes, settings.report_concurrency)
     # Added last = runs first: a refused write never has its body looked at.
     app.add_middleware(CheckJsonBody)
     app.add_middleware(LimitBodySize, max_body_bytes=settings.max_body_bytes)

@@ -36,6 +36,11 @@ class Settings(BaseSettings):
         status_cache_seconds: `GET /campaigns/{name}` answers are reused this long (0: off);
             trials take minutes, so one second of staleness costs nothing and saves a grouped
             query per poll.
+        report_cache_bytes: Rendered reports kept for reuse (`GET .../report`), least
+            recently used dropped first. A report is keyed by its campaign's state (trial
+            counts per arm and state), so a kept one is never stale.
+        report_concurrency: Reports computed at the same time at most; more wait. Each holds
+            a campaign's trials while it runs, so this bounds the API's memory.
         migrate_on_start: Run the service's migrations when the app starts.
         host: Interface `boundsweep serve` binds.
         port: Port `boundsweep serve` binds.
@@ -55,6 +60,8 @@ class Settings(BaseSettings):
     scheduler_poll_seconds: float = Field(default=30.0, gt=0)
     scheduler_stale_seconds: float = Field(default=600.0, gt=0)
     status_cache_seconds: float = Field(default=1.0, ge=0, le=60)
+    report_cache_bytes: int = Field(default=64 << 20, ge=0)
+    report_concurrency: int = Field(default=2, ge=1, le=64)
     migrate_on_start: bool = True
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)

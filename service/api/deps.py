@@ -7,6 +7,7 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from boundsweep.service.api.auth import bearer_scheme
+from boundsweep.service.api.report_cache import ReportCache
 from boundsweep.service.api.status_cache import StatusCache
 from boundsweep.service.settings import Settings
 from boundsweep.studies.storage import CampaignStorage, open_storage
@@ -14,6 +15,7 @@ from fastapi import Depends, Request, Security
 
 __all__ = [
     "EngineDep",
+    "ReportCacheDep",
     "SettingsDep",
     "StatusCacheDep",
     "StorageDep",
@@ -58,10 +60,15 @@ def _status_cache(request: Request) -> StatusCache:
     return request.app.state.status_cache
 
 
+def _report_cache(request: Request) -> ReportCache:
+    return request.app.state.report_cache
+
+
 SettingsDep = Annotated[Settings, Depends(_settings)]
 EngineDep = Annotated[sa.Engine, Depends(_engine)]
 StorageDep = Annotated[CampaignStorage, Depends(_storage)]
 StatusCacheDep = Annotated[StatusCache, Depends(_status_cache)]
+ReportCacheDep = Annotated[ReportCache, Depends(_report_cache)]
 
 # The token is checked by `service.api.auth.RequireToken` before routing; declaring the scheme
 # on routes puts it in the OpenAPI document.

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from boundsweep.optimizers._lazy import lazy_front
 from boundsweep.studies.robustness._analysis import analyze_campaign
-from boundsweep.studies.robustness._campaign_data import CampaignNotFoundError
+from boundsweep.studies.robustness._campaign_data import CampaignNotFoundError, campaign_state
 from boundsweep.studies.robustness._claims import campaign_verdicts
 from boundsweep.studies.robustness._dynamics import dynamics_verdict
 from boundsweep.studies.robustness._evidence import MIN_SEEDS
@@ -43,6 +43,7 @@ __all__ = [
     "Configuration",
     "Metric",
     "analyze_campaign",
+    "campaign_state",
     "campaign_verdicts",
     "dynamics_verdict",
     "family_verdicts",

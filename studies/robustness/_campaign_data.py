@@ -232,6 +232,31 @@ def read_arms(storage: Storage, name: str | None = None) -> list[ArmStudy]:
         raise
 
 
+def campaign_state(storage: str | Storage, name: str) -> tuple:
+    """What a report of ``name`` is computed from, as a hashable value: each arm study with
+    its trial counts per state (two grouped queries). A trial that finishes, fails or is
+    queued again changes it; a finished trial's record never changes, so two equal states
+    give the same report (a cache key, ``service.api.report_cache``).
+
+    Raises:
+        CampaignNotFoundError: no arm study of that campaign.
+    """
+    backend = open_storage(storage)
+    arms = read_arms(backend, name)
+    if not arms:
+        raise CampaignNotFound(f"no campaign named {name!r}")
+    counts = study_counts(backend, [arm.study_id for arm in arms])
+    return tuple(
+        (
+            arm.study_id,
+            arm.arm,
+            arm.cancelled,
+            tuple(sorted((s.name, c.count) for s, c in counts[arm.study_id].states.items())),
+        )
+        for arm in sorted(arms, key=lambda a: a.study_id)
+    )
+
+
 def _report_scale(
     task: Task | None, metric_name: str, trials: list[TrialRow], metric: str
 ) -> float:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from boundsweep.service.api.deps import EngineDep, StatusCacheDep, StorageDep, documented_token
+from boundsweep.service.api.deps import (
+    EngineDep,
+    ReportCacheDep,
+    StatusCacheDep,
+    StorageDep,
+    documented_token,
+)
 from boundsweep.service.api.json_body import document_error_items
 from boundsweep.service.api.models import (
     NAME_PATTERN,
@@ -28,7 +35,12 @@ from boundsweep.service.db import (
 from boundsweep.service.launch import CampaignBeingCreated, cancel, launch_campaign
 from boundsweep.service.specs import PresetRequest, SpecError, build_spec
 from boundsweep.studies.campaign import STORED, ArmSpec, CampaignSpec, DocumentError, parse_json
-from boundsweep.studies.robustness import analyze_campaign, render_html
+from boundsweep.studies.robustness import (
+    CampaignNotFoundError,
+    analyze_campaign,
+    campaign_state,
+    render_html,
+)
 from boundsweep.studies.storage import (
     TRIAL_STATES,
     ArmProgress,
@@ -46,7 +58,6 @@ from boundsweep.studies.storage import (
 )
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import TypeAdapter
 from sqlalchemy.orm import Session
 
@@ -426,16 +437,36 @@ def requeue_campaign(
 def campaign_report(
     name: CampaignName,
     engine: EngineDep,
-    storage: StorageDep,
+    reports: ReportCacheDep,
     format: Annotated[Literal["json", "html"], Query(description="json or html")] = "json",
     metric: Annotated[
         Literal["val", "test"], Query(description="Analyse the validation or the test metric")
     ] = "val",
 ) -> Response:
-    """`studies.robustness.analyze_campaign` over the campaign's trials."""
+    """`studies.robustness.analyze_campaign` over the campaign's trials.
+
+    Computed once per campaign state (trial counts per arm and state) and shared: concurrent
+    requests for the same report wait for one computation, later ones get it from the cache
+    until a trial finishes (`BOUNDSWEEP_REPORT_CACHE_BYTES`, `BOUNDSWEEP_REPORT_CONCURRENCY`).
+    """
     with Session(engine) as session:
         _record(session, name)
-    report = json_safe(analyze_campaign(storage, name, metric=metric))
-    if format == "html":
-        return HTMLResponse(render_html(report))
-    return JSONResponse(report)
+    try:
+        key = (name, metric, campaign_state(engine, name))
+        report = reports.get(("json", *key), lambda: _report_json(engine, name, metric))
+        if format == "html":
+            page = reports.get(("html", *key), lambda: _report_page(report))
+            return Response(page, media_type="text/html; charset=utf-8")
+    except CampaignNotFoundError:
+        raise HTTPException(status_code=404, detail=f"Campaign {name!r} has no studies") from None
+    return Response(report, media_type="application/json")
+
+
+def _report_json(engine: sa.Engine, name: str, metric: str) -> bytes:
+    report = json_safe(analyze_campaign(engine, name, metric=metric))
+    # As JSONResponse writes it, so the cached bytes are what the route returned before.
+    return json.dumps(report, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _report_page(report_json: bytes) -> bytes:
+    return render_html(json.loads(report_json)).encode()
