@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-import yaml
 from boundsweep.service.db import make_engine, migrate
 from boundsweep.service.demo import database_url, run_demo
 from boundsweep.service.launch import CampaignBeingCreated, launch_campaign
@@ -33,10 +32,12 @@ from boundsweep.service.scheduler import run_scheduler
 from boundsweep.service.settings import Settings
 from boundsweep.studies import robustness
 from boundsweep.studies.campaign import (
+    MAX_DOCUMENT_BYTES,
     PRESETS,
     CampaignSpec,
     DocumentError,
     check_document,
+    check_size,
     parse_json,
     parse_yaml,
     preset,
@@ -185,6 +186,8 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def _parse_overrides(pairs: Sequence[str]) -> dict[str, Any]:
     """``key=value`` pairs into a nested dict; values are YAML (``5``, ``[0, 1]``, ``true``)."""
+    import yaml  # only the commands that read YAML pay for it
+
     overrides: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
@@ -221,6 +224,8 @@ def _validation_message(exc: Exception) -> str:
 
 
 def _load_spec(args: argparse.Namespace) -> CampaignSpec:
+    import yaml  # only the commands that read YAML pay for it
+
     try:
         overrides = check_document(_parse_overrides(args.set or []))
         if args.name:
@@ -234,8 +239,12 @@ def _load_spec(args: argparse.Namespace) -> CampaignSpec:
         path = Path(args.file)
         if not path.is_file():
             raise CLIError(f"{path}: no such file")
-        raw = path.read_bytes()
-        # The API's limits (depth, integer size, control characters), from the same place.
+        # The API's limits (size, values, YAML aliases, depth, integer size, control
+        # characters), from the same place; the size before a byte is read.
+        check_size(path.stat().st_size)
+        with path.open("rb") as file:
+            raw = file.read(MAX_DOCUMENT_BYTES + 1)  # a file that grew since: still capped
+        check_size(len(raw))
         document = parse_json(raw) if path.suffix == ".json" else _yaml_document(raw, parse_yaml)
         if not isinstance(document, dict):
             raise CLIError(f"{path}: a campaign spec must be a mapping (name, task, arms, ...)")
@@ -245,7 +254,7 @@ def _load_spec(args: argparse.Namespace) -> CampaignSpec:
     except ValidationError as exc:
         raise CLIError(_validation_message(exc)) from None
     except yaml.YAMLError as exc:
-        raise CLIError(f"{args.file}: not valid YAML: {exc}") from None
+        raise CLIError(f"{args.file}: not valid YAML: {' '.join(str(exc).split())}") from None
     except (ValueError, TypeError, KeyError) as exc:
         raise CLIError(str(exc)) from None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from boundsweep.studies.campaign import MAX_DOCUMENT_BYTES
 from boundsweep.studies.storage import DEFAULT_STORAGE
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,7 +30,8 @@ class Settings(BaseSettings):
         demo: Demo mode: without `api_token`, writes accept the built-in `DEMO_TOKEN`.
         dashboard: Mount optuna-dashboard at `/` behind the API routes.
         data_dir: Where tasks find their datasets.
-        max_body_bytes: Request bodies above this are answered 413 before any parsing.
+        max_body_bytes: Request bodies above this are answered 413 before any parsing
+            (default: `studies.campaign.MAX_DOCUMENT_BYTES`, the spec files' limit too).
         scheduler_poll_seconds: How often the scheduler looks for due firings.
         scheduler_stale_seconds: A firing claimed this long ago whose campaign never appeared
             (the claiming process died) may be taken over by another scheduler.
@@ -56,7 +58,7 @@ class Settings(BaseSettings):
     demo: bool = False
     dashboard: bool = True
     data_dir: Path = Path("data")
-    max_body_bytes: int = Field(default=1 << 20, ge=1024)
+    max_body_bytes: int = Field(default=MAX_DOCUMENT_BYTES, ge=1024)
     scheduler_poll_seconds: float = Field(default=30.0, gt=0)
     scheduler_stale_seconds: float = Field(default=600.0, gt=0)
     status_cache_seconds: float = Field(default=1.0, ge=0, le=60)

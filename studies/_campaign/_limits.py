@@ -1,10 +1,14 @@
 """Every limit on what a user may submit, in one place: the API, the CLI and the spec use these.
 
 Two kinds. The document limits hold for any JSON or YAML a client sends (a campaign, a
-schedule, its template): nesting depth, integer size, and text free of control characters.
-They are checked before anything else reads the document, so a hostile body is a clear error
-naming where it is bad instead of a ``RecursionError`` in a parser, a ``ValueError`` from
-Python's 4,300-digit integer guard, or a NUL that PostgreSQL refuses to store. The campaign
+schedule, its template): size in bytes, number of values, YAML aliases, nesting depth,
+integer size, and text free of control characters. They are checked before anything else
+reads the document, so a hostile body is a clear error naming where it is bad instead of a
+``RecursionError`` in a parser, a ``ValueError`` from Python's 4,300-digit integer guard, a
+NUL that PostgreSQL refuses to store, or a YAML "billion laughs" (a few hundred bytes whose
+aliases expand to billions of values) that spins for minutes: a YAML document's aliases are
+counted, and its size with every alias expanded is computed from the parser's events, before
+anything is built from it. The campaign
 caps bound what one valid campaign may cost (trials, epochs, optimizer steps); raise them in
 code, not in a spec.
 
@@ -15,10 +19,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
     "MAX_ARMS",
+    "MAX_DOCUMENT_BYTES",
+    "MAX_DOCUMENT_VALUES",
     "MAX_CAMPAIGN_STEPS",
     "MAX_DESCRIPTION_CHARS",
     "MAX_EPOCHS",
@@ -28,14 +35,24 @@ __all__ = [
     "MAX_SEEDS",
     "MAX_TRIALS_PER_ARM",
     "MAX_TRIALS_PER_CAMPAIGN",
+    "MAX_YAML_ALIASES",
     "DocumentError",
     "check_document",
+    "check_size",
     "check_text",
     "parse_json",
     "parse_yaml",
 ]
 
 # --- documents ----------------------------------------------------------------------------
+MAX_DOCUMENT_BYTES = 1 << 20
+"""Largest document read at all: a spec file, and the API's default request body limit
+(``BOUNDSWEEP_MAX_BODY_BYTES``). A campaign spec is a few KB."""
+MAX_DOCUMENT_VALUES = 50_000
+"""Most values (scalars, lists, mappings; keys count) in a document, YAML aliases expanded.
+The largest valid campaign (32 arms, each grid up to 1,000 points) needs about 33,000."""
+MAX_YAML_ALIASES = 64
+"""Most YAML aliases (``*name``) in a document; a spec needs none."""
 MAX_JSON_DEPTH = 32
 """Deepest nesting of lists and objects in a submitted document (a spec needs about 6)."""
 MAX_INT_DIGITS = 100
@@ -91,11 +108,16 @@ def check_text(value: str) -> str:
 def check_document(document: Any) -> Any:
     """``document`` unchanged, or ``DocumentError`` at the first place it breaks a limit.
 
-    Walks the document without recursion (a deep one must not overflow the stack here).
+    Walks the document without recursion (a deep one must not overflow the stack here),
+    and at most ``MAX_DOCUMENT_VALUES`` values of it.
     """
     stack: list[tuple[Any, tuple[str | int, ...], int]] = [(document, (), 0)]
+    seen = 0
     while stack:
         value, loc, depth = stack.pop()
+        seen += 1
+        if seen > MAX_DOCUMENT_VALUES:
+            raise DocumentError((), _too_many_values())
         if isinstance(value, dict | list):
             if depth >= MAX_JSON_DEPTH:
                 raise DocumentError(loc, f"nested deeper than the limit of {MAX_JSON_DEPTH} levels")
@@ -148,22 +170,111 @@ def parse_json(raw: bytes | str) -> Any:
     return check_document(document)
 
 
+def _too_deep() -> str:
+    return f"nested deeper than the limit of {MAX_JSON_DEPTH} levels"
+
+
+def _too_many_values(yaml_aliases: bool = False) -> str:
+    counted = "; a YAML alias counts as every value it repeats" if yaml_aliases else ""
+    return f"the document holds more than {MAX_DOCUMENT_VALUES:,} values (the limit{counted})"
+
+
+def _yaml_loader() -> type:
+    import yaml
+
+    # libyaml's parser where PyYAML was built with it (its wheels are): 20x the pure-Python
+    # one, which a document at the limits keeps busy for seconds.
+    return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _check_yaml_events(text: str) -> None:
+    """Refuse a YAML document over the limits from its parser events, before it is built.
+
+    Counts values as the events stream by, an alias counting as every value of the node it
+    names (each anchored node's size is known when it closes), so a billion laughs stops at
+    ``MAX_DOCUMENT_VALUES`` after reading a few lines, without expanding anything.
+    """
+    import yaml
+
+    counter = _event_counter()
+    try:
+        for event in yaml.parse(text, Loader=_yaml_loader()):
+            counter(event)
+    except yaml.YAMLError as exc:
+        # libyaml refuses nesting beyond its own limit (1,000) while scanning ahead, before
+        # the event that would pass ours: the same refusal, said the same way.
+        if "maximum nesting depth" in str(exc):
+            raise DocumentError((), _too_deep()) from None
+        raise
+
+
+def _event_counter() -> Callable[[Any], None]:
+    """A function fed every parser event in order, raising at the first limit broken."""
+    import yaml
+
+    sizes: dict[str, int] = {}  # anchor -> values of the node it names
+    open_nodes: list[tuple[str | None, int]] = []  # (anchor, values before it) per open node
+    values = aliases = 0
+
+    def count(event: Any) -> None:
+        nonlocal values, aliases
+        if isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_YAML_ALIASES:
+                raise DocumentError(
+                    (), f"the document uses more than {MAX_YAML_ALIASES} YAML aliases (the limit)"
+                )
+            values += sizes.get(event.anchor, 1)  # an unknown anchor: the composer says so
+        elif isinstance(event, yaml.ScalarEvent):
+            values += 1
+            if event.anchor:
+                sizes[event.anchor] = 1
+        elif isinstance(event, yaml.CollectionStartEvent):
+            values += 1
+            open_nodes.append((event.anchor, values - 1))
+            if len(open_nodes) > MAX_JSON_DEPTH:
+                raise DocumentError((), _too_deep())
+        elif isinstance(event, yaml.CollectionEndEvent):
+            anchor, before = open_nodes.pop()
+            if anchor:
+                sizes[anchor] = values - before
+        if values > MAX_DOCUMENT_VALUES:
+            raise DocumentError((), _too_many_values(yaml_aliases=True))
+
+    return count
+
+
 def parse_yaml(text: str) -> Any:
-    """Decode a YAML document (``yaml.safe_load``) within the limits.
+    """Decode a YAML document within the limits (safe types only: PyYAML's safe loader).
+
+    Size, value count, aliases and depth are checked on the parser's events first, so a
+    hostile document is refused before anything is built from it.
 
     Raises:
         DocumentError: Over a limit. ``yaml.YAMLError`` for malformed YAML.
     """
     import yaml
 
+    if len(text) > MAX_DOCUMENT_BYTES:  # characters: never more than the bytes they came from
+        raise DocumentError((), _too_large(len(text.encode("utf-8", "surrogatepass"))))
     try:
-        document = yaml.safe_load(text)
+        _check_yaml_events(text)
+        document = yaml.load(text, Loader=_yaml_loader())  # noqa: S506 (a safe loader)
     except RecursionError:
-        raise DocumentError(
-            (), f"nested deeper than the limit of {MAX_JSON_DEPTH} levels"
-        ) from None
+        raise DocumentError((), _too_deep()) from None
     except ValueError as exc:
         if "integer string conversion" in str(exc):  # Python's 4,300-digit guard
             raise DocumentError((), f"an integer has more than {MAX_INT_DIGITS} digits") from None
         raise
     return check_document(document)
+
+
+def _too_large(size: int) -> str:
+    return f"the document is {size:,} bytes; the limit is {MAX_DOCUMENT_BYTES:,} bytes"
+
+
+def check_size(size: int) -> None:
+    """``DocumentError`` when a document of ``size`` bytes is over ``MAX_DOCUMENT_BYTES``
+    (a file's size, checked before it is read)."""
+    if size > MAX_DOCUMENT_BYTES:
+        raise DocumentError((), _too_large(size))

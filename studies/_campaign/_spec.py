@@ -17,7 +17,6 @@ import itertools
 import math
 from typing import Annotated, Any, Literal
 
-import yaml
 from boundsweep.optimizers import REGISTRY
 from boundsweep.studies._campaign._limits import (
     MAX_ARMS,
@@ -29,6 +28,7 @@ from boundsweep.studies._campaign._limits import (
     MAX_TRIALS_PER_ARM,
     MAX_TRIALS_PER_CAMPAIGN,
     check_text,
+    parse_yaml,
 )
 from boundsweep.studies._campaign._names import NAME_PATTERN
 from boundsweep.studies.tasks import TASKS, Budget
@@ -458,12 +458,15 @@ class CampaignSpec(BaseModel):
 
     def to_yaml(self) -> str:
         """The spec as YAML (what ``from_yaml`` reads back)."""
+        import yaml  # here: readers of specs (the report, the API) never write YAML
+
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
 
     @classmethod
     def from_yaml(cls, text: str) -> CampaignSpec:
-        """Read a spec from YAML text; a document that is not a mapping is a ``ValueError``."""
-        data: Any = yaml.safe_load(text)
+        """Read a spec from YAML text within the document limits (``parse_yaml``); a document
+        that is not a mapping, or one over a limit, is a ``ValueError``."""
+        data: Any = parse_yaml(text)
         if not isinstance(data, dict):
             raise ValueError("a campaign spec must be a YAML mapping (name, task, arms, ...)")
         return cls.model_validate(data)

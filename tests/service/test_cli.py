@@ -15,9 +15,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import yaml
 from boundsweep.service.cli import build_parser, main
 from boundsweep.service.db import Schedule, make_engine, migrate
-from boundsweep.studies.campaign import CampaignSpec
+from boundsweep.studies.campaign import (
+    MAX_DOCUMENT_BYTES,
+    MAX_DOCUMENT_VALUES,
+    MAX_YAML_ALIASES,
+    CampaignSpec,
+    parse_yaml,
+)
 from boundsweep.studies.storage import list_campaigns, open_storage
 from sqlalchemy.orm import Session
 
@@ -213,6 +220,75 @@ def test_hostile_spec_files_are_one_line_exit_2(
     assert err.startswith("boundsweep submit: error: ") and "Traceback" not in err
     # One line, or one naming the problem and one per bad field.
     assert all(line.startswith("  ") for line in err.strip().splitlines()[1:]), err
+
+
+def _laughs(levels: int) -> str:
+    """A YAML "billion laughs": a few hundred bytes whose aliases expand to 9**levels lols."""
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    for i in range(1, levels):
+        lines.append(f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def _values(n: int) -> str:
+    return _SPEC_YAML.replace("seeds: [0]", "seeds: [" + ", ".join(["0"] * n) + "]")
+
+
+# Refused before anything is built from them: (file, its text, the one line it gets).
+_EXPANSIONS = {
+    "billion-laughs.yaml": (
+        _laughs(9),
+        f"the document holds more than {MAX_DOCUMENT_VALUES:,} values (the limit; "
+        "a YAML alias counts as every value it repeats)",
+    ),
+    "aliases.yaml": (
+        _SPEC_YAML + "x: &one 1\ny: [" + ", ".join(["*one"] * (MAX_YAML_ALIASES + 1)) + "]\n",
+        f"the document uses more than {MAX_YAML_ALIASES} YAML aliases (the limit)",
+    ),
+    "values.yaml": (
+        _values(MAX_DOCUMENT_VALUES),
+        f"the document holds more than {MAX_DOCUMENT_VALUES:,} values (the limit; "
+        "a YAML alias counts as every value it repeats)",
+    ),
+    "million-seeds.yaml": (_values(10**6), "the document is {size:,} bytes; the limit is "
+                           f"{MAX_DOCUMENT_BYTES:,} bytes"),
+    "million-seeds.json": (
+        json.dumps({"name": "h", "task": "digits_mlp", "seeds": list(range(10**6))}),
+        f"the document is {{size:,}} bytes; the limit is {MAX_DOCUMENT_BYTES:,} bytes",
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(_EXPANSIONS))
+def test_expanding_or_oversized_spec_files_are_refused_before_reading_them_whole(
+    tmp_path: Path, name: str
+) -> None:
+    # The real command in a fresh process: a billion laughs spun for 20 min when its aliases
+    # were expanded before being counted (the timeout turns such a hang into a failure).
+    text, message = _EXPANSIONS[name]
+    path = tmp_path / name
+    path.write_text(text)
+    done = subprocess.run(
+        [Path(sys.executable).parent / "boundsweep", "submit", str(path)],
+        capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    line = message.format(size=path.stat().st_size)
+    assert done.stderr.splitlines() == [f"boundsweep submit: error: {path}: {line}"]
+    assert done.stdout == "" and not (tmp_path / "boundsweep.db").exists()
+
+
+def test_a_valid_spec_near_the_value_limit_is_read() -> None:
+    # The limits refuse what no campaign needs, not a large real one: 32 arms of 1,000-point
+    # grids (about 33,000 values) parse.
+    arms = [
+        {"name": f"a{i}", "optimizer": "adam", "space": {"lr": {"grid": [1e-3] * 1000}}}
+        for i in range(32)
+    ]
+    document = {"name": "big", "task": "digits_mlp", "seeds": [0], "arms": arms}
+    text = yaml.safe_dump(document)
+    assert len(text) < MAX_DOCUMENT_BYTES
+    assert parse_yaml(text) == document
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,12 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from boundsweep.studies.campaign import MAX_CAMPAIGN_STEPS, MAX_EPOCHS, MAX_JSON_DEPTH
+from boundsweep.studies.campaign import (
+    MAX_CAMPAIGN_STEPS,
+    MAX_DOCUMENT_VALUES,
+    MAX_EPOCHS,
+    MAX_JSON_DEPTH,
+)
 
 from tests.service._live_api import AUTH, api_client
 from tests.service._snapshot import database_rows
@@ -55,6 +60,7 @@ CAMPAIGN_BODIES = {
     "epochs-1e9": _with(SPEC, "budget.epochs", str(10**9)),
     "epochs-1e30": _with(SPEC, "budget.epochs", str(10**30)),
     "boolean-seeds": _with(SPEC, "seeds", "[true, false]"),
+    "too-many-values": _with(SPEC, "seeds", "[" + ",".join(["0"] * MAX_DOCUMENT_VALUES) + "]"),
     "boolean-epochs": _with(SPEC, "budget.epochs", "true"),
     "nul-description": _with(SPEC, "description", '"a\\u0000b"'),
     "bell-description": _with(SPEC, "description", '"a\\u0007b"'),
@@ -138,6 +144,8 @@ def test_the_errors_name_the_field_the_cap_and_the_value(api: httpx.Client) -> N
     assert loc == ["body", "budget"] and f"{MAX_CAMPAIGN_STEPS}" in msg
     loc, msg = message("huge-seed")
     assert "100 digits" in msg
+    loc, msg = message("too-many-values")
+    assert loc == ["body"] and f"more than {MAX_DOCUMENT_VALUES:,} values" in msg
     loc, msg = message("deep-description")
     assert f"{MAX_JSON_DEPTH} levels" in msg
     loc, msg = message("nul-description")

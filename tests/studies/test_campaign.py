@@ -263,3 +263,47 @@ def test_half_decade_grid() -> None:
     assert half_decade_grid(0.1, 1) == [0.1]
     assert half_decade_grid(0.1, 3) == [0.03, 0.1, 0.3]
     assert half_decade_grid(1e-3, 4) == [1e-4, 3e-4, 1e-3, 3e-3]
+
+
+_LIMITS_EVERYWHERE = r"""
+import sys
+if sys.argv[1] == "pure-python":
+    sys.modules["yaml._yaml"] = None  # PyYAML built without libyaml: its Python parser
+import yaml
+from boundsweep.studies.campaign import DocumentError, parse_yaml
+
+assert hasattr(yaml, "CSafeLoader") == (sys.argv[1] == "libyaml"), yaml.__with_libyaml__
+laughs = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]'] + [
+    f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)
+]
+cases = {
+    "laughs": "\n".join(laughs),
+    "deep": "x: " + "[" * 5000 + "]" * 5000,
+    "aliases": "x: &a 1\ny: [" + ", ".join(["*a"] * 65) + "]",
+}
+for name, text in cases.items():
+    try:
+        parse_yaml(text)
+    except DocumentError as exc:
+        print(name, exc)
+print(parse_yaml("seeds: &s [0, 1]\nagain: *s"))
+"""
+
+
+@pytest.mark.parametrize("parser", ["libyaml", "pure-python"])
+def test_yaml_limits_hold_with_either_parser(parser: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _LIMITS_EVERYWHERE, parser],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "laughs the document holds more than 50,000 values (the limit; a YAML alias counts "
+        "as every value it repeats)",
+        "deep nested deeper than the limit of 32 levels",
+        "aliases the document uses more than 64 YAML aliases (the limit)",
+        "{'seeds': [0, 1], 'again': [0, 1]}",
+    ]
