@@ -18,6 +18,7 @@ from boundsweep.service.api.routes.campaigns import create_body_components
 from boundsweep.service.api.status_cache import StatusCache
 from boundsweep.service.dashboard import mount_dashboard
 from boundsweep.service.db import make_engine, migrate
+from boundsweep.service.log_secrets import install_redaction
 from boundsweep.service.settings import DEMO_TOKEN, Settings
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         `settings.dashboard`), so it never shadows an API route.
     """
     settings = settings or Settings()
+    install_redaction()  # a token sent in a URL never reaches the access log
     app = FastAPI(
         title="boundsweep",
         version="0.1.0",

@@ -51,6 +51,7 @@ from boundsweep.studies.storage import (
     list_campaigns,
     open_engine,
     open_storage,
+    shown_url,
     storage_error_message,
 )
 from pydantic import ValidationError
@@ -313,7 +314,7 @@ def cmd_requeue(args: argparse.Namespace) -> int:
     try:
         counts = requeue_failed(_open_storage(_storage(args)), args.name, arm=args.arm)
     except CampaignNotFound:
-        raise CLIError(f"no campaign named {args.name!r} in {_storage(args)}") from None
+        raise CLIError(f"no campaign named {args.name!r} in {shown_url(_storage(args))}") from None
     except KeyError as exc:
         raise CLIError(str(exc.args[0])) from None
     total = sum(counts.values())
@@ -361,12 +362,12 @@ def cmd_status(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(names))
         else:
-            print("\n".join(names) if names else f"no campaigns yet in {_storage(args)}")
+            print("\n".join(names) if names else f"no campaigns yet in {shown_url(_storage(args))}")
         return 0
     try:
         rows = [arm.to_dict() for arm in campaign_progress(storage, args.name)]
     except CampaignNotFound:
-        raise CLIError(f"no campaign named {args.name!r} in {_storage(args)}") from None
+        raise CLIError(f"no campaign named {args.name!r} in {shown_url(_storage(args))}") from None
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -388,7 +389,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         drawn = bool(args.json or args.html or args.png_dir)
         report = analyze_campaign(storage, args.name, metric=args.metric, importance=drawn)
     except CampaignNotFoundError:
-        raise CLIError(f"no campaign named {args.name!r} in {_storage(args)}") from None
+        raise CLIError(f"no campaign named {args.name!r} in {shown_url(_storage(args))}") from None
     # With --json, stdout is the report alone; the written files are named on stderr.
     notes = sys.stderr if args.json else sys.stdout
     if args.json:

@@ -46,6 +46,7 @@ from a2wsgi import WSGIMiddleware
 from boundsweep.service.api.auth import API_PREFIX, token_matches
 from boundsweep.service.api.deps import StorageHolder
 from boundsweep.service.api.errors import DATABASE_UNAVAILABLE
+from boundsweep.service.log_secrets import install_redaction
 from boundsweep.studies.storage import CampaignStorage
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -220,6 +221,7 @@ def dashboard_asgi(storage: str | Callable[[], CampaignStorage], access: Dashboa
     Returns:
         An ASGI application.
     """
+    install_redaction()  # a token sent in a URL never reaches the access log
     if isinstance(storage, str):
         storage = StorageHolder(storage).get
     return WSGIMiddleware(guard_dashboard(_OpenOnFirstRequest(storage), access))

@@ -40,6 +40,7 @@ from boundsweep.studies._storage._open import (
     ensure_wal,
     open_engine,
     open_storage,
+    shown_url,
     storage_error_message,
     storage_error_reason,
 )
@@ -136,6 +137,7 @@ __all__ = [
     "retries_left",
     "set_intermediate_values",
     "set_trial_user_attrs",
+    "shown_url",
     "spec_of",
     "storage_error_message",
     "storage_error_reason",

@@ -86,6 +86,14 @@ def storage_error_reason(exc: BaseException) -> str:
     return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
 
 
+def shown_url(url: str) -> str:
+    """``url`` as messages and logs may show it: the password as ``***``."""
+    try:
+        return sa.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return url
+
+
 def storage_error_message(
     exc: BaseException, url: str, *, from_option: bool
 ) -> tuple[int, str] | None:
@@ -100,10 +108,7 @@ def storage_error_message(
         ``(status, message)``, or ``None`` for any other error (which keeps its traceback).
     """
     exc = _unwrap(exc)
-    try:
-        shown = sa.make_url(url).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        shown = url
+    shown = shown_url(url)
     if isinstance(exc, sa.exc.ArgumentError):  # includes an unknown dialect or driver
         source = (
             "--storage"
