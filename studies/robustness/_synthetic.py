@@ -38,15 +38,21 @@ ARMS = {
 }
 
 
-def _spec(name: str, seeds: list[int], epochs: int, chosen: list[str], gammas: list[float]) -> dict:
+def _spec(
+    name: str,
+    seeds: list[int],
+    epochs: int,
+    chosen: list[str],
+    grids: dict[str, list[float]],
+) -> dict:
     arms = []
     for arm, (optimizer, *_rest) in ARMS.items():
         if arm not in chosen:
             continue
         if optimizer in ("adabound", "amsbound"):
-            space = {"final_lr": {"grid": FINAL_LR_GRID}, "gamma": {"grid": gammas}}
+            space = {"final_lr": {"grid": grids["final_lr"]}, "gamma": {"grid": grids["gamma"]}}
         else:
-            space = {"lr": {"grid": LR_GRID}}
+            space = {"lr": {"grid": grids["lr"]}}
         arms.append(
             {
                 "name": arm,
@@ -93,6 +99,8 @@ def build_synthetic_campaign(
     shift: float = 0.0,
     arms: list[str] | None = None,
     gamma_grid: list[float] | None = None,
+    final_lr_grid: list[float] | None = None,
+    lr_grid: list[float] | None = None,
 ) -> int:
     """Create the arm studies of a finished synthetic campaign. Returns the number of trials.
 
@@ -100,10 +108,17 @@ def build_synthetic_campaign(
         shift: added to every accuracy (a nightly run that got better or worse).
         arms: which of ARMS to create (default: all).
         gamma_grid: the bounded arms' gamma values (default GAMMA_GRID).
+        final_lr_grid: the bounded arms' final_lr values (default FINAL_LR_GRID).
+        lr_grid: the baselines' lr values (default LR_GRID).
     """
     seeds = list(seeds if seeds is not None else [0, 1, 2])
     chosen = list(ARMS) if arms is None else arms
-    spec = _spec(name, seeds, epochs, chosen, gamma_grid or GAMMA_GRID)
+    grids = {
+        "gamma": gamma_grid or GAMMA_GRID,
+        "final_lr": final_lr_grid or FINAL_LR_GRID,
+        "lr": lr_grid or LR_GRID,
+    }
+    spec = _spec(name, seeds, epochs, chosen, grids)
     total = 0
     for index, (arm, (_optimizer, _peak, _lr, tau)) in enumerate(ARMS.items()):
         if arm not in chosen:
