@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from boundsweep.service.api import api_router, probe_router
 from boundsweep.service.api.auth import RequireToken
 from boundsweep.service.api.body_limit import LimitBodySize
@@ -13,7 +14,7 @@ from boundsweep.service.api.deps import StorageHolder
 from boundsweep.service.api.docs_pages import install_docs_pages
 from boundsweep.service.api.errors import install_error_handlers
 from boundsweep.service.api.json_body import CheckJsonBody
-from boundsweep.service.api.report_cache import ReportCache
+from boundsweep.service.api.report_cache import REPORT_THREADS_PER_COMPUTATION, ReportCache
 from boundsweep.service.api.routes.campaigns import create_body_components
 from boundsweep.service.api.status_cache import StatusCache
 from boundsweep.service.dashboard import mount_dashboard
@@ -97,6 +98,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.storage = StorageHolder(settings.database_url)
     app.state.status_cache = StatusCache(settings.status_cache_seconds)
     app.state.report_cache = ReportCache(settings.report_cache_bytes, settings.report_concurrency)
+    app.state.report_threads = anyio.CapacityLimiter(
+        REPORT_THREADS_PER_COMPUTATION * settings.report_concurrency
+    )
     # Added last = runs first: a refused write never has its body looked at.
     app.add_middleware(CheckJsonBody)
     app.add_middleware(LimitBodySize, max_body_bytes=settings.max_body_bytes)

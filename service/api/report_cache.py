@@ -14,6 +14,9 @@ would give (but for its ``generated_at``), however old it is.
   that result (or its error) instead of computing it again.
 * Bounded memory: at most ``max_concurrent`` reports compute at once (the rest queue), and
   the rendered bytes are kept least-recently-used first out within ``max_bytes``.
+* Bounded threads: the route runs in at most ``REPORT_THREADS_PER_COMPUTATION`` threads per
+  computation allowed; further report requests wait without a thread, so a crowd of them
+  never holds the threads the status and listing routes need.
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 
-__all__ = ["ReportCache"]
+__all__ = ["REPORT_THREADS_PER_COMPUTATION", "ReportCache"]
+
+REPORT_THREADS_PER_COMPUTATION = 4
+"""Worker threads the report route may hold per computation allowed (the rest of a crowd of
+report requests waits on the event loop): room for requests served from the cache, or
+waiting on a computation, beside those computing, without taking the threads every other
+route shares."""
 
 
 @dataclass

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Annotated, Any, Literal
 
+import anyio
 import sqlalchemy as sa
 from boundsweep.service.api.deps import (
     EngineDep,
@@ -26,6 +28,7 @@ from boundsweep.service.api.models import (
     TrialState,
     json_safe,
 )
+from boundsweep.service.api.report_cache import ReportCache
 from boundsweep.service.db import (
     CampaignRecord,
     insert_campaign_rows,
@@ -434,7 +437,8 @@ def requeue_campaign(
         404: {"description": "No such campaign"},
     },
 )
-def campaign_report(
+async def campaign_report(
+    request: Request,
     name: CampaignName,
     engine: EngineDep,
     reports: ReportCacheDep,
@@ -449,6 +453,15 @@ def campaign_report(
     requests for the same report wait for one computation, later ones get it from the cache
     until a trial finishes (`BOUNDSWEEP_REPORT_CACHE_BYTES`, `BOUNDSWEEP_REPORT_CONCURRENCY`).
     """
+    # Report requests get threads of their own, a few per computation allowed: a crowd of
+    # them waits here, on the event loop, and never holds the threads the other routes use.
+    answer = functools.partial(_report, engine, reports, name, metric, format)
+    return await anyio.to_thread.run_sync(answer, limiter=request.app.state.report_threads)
+
+
+def _report(
+    engine: sa.Engine, reports: ReportCache, name: str, metric: str, format: str
+) -> Response:
     with Session(engine) as session:
         _record(session, name)
     try:
