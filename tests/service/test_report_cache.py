@@ -110,8 +110,8 @@ def test_memory_is_bounded_by_bytes_and_by_concurrent_computations(campaigns: st
         assert {r.status_code for r in first} == {200}
         assert [r.json()["campaign"] for r in first] == names * 3
         assert cache.peak_running == 1, "one computation at a time"
-        assert cache.computed == 3, "each campaign computed once"
-        assert cache.size <= cache.max_bytes
+        # Room for one report: the others were dropped (and computed again when asked).
+        assert 0 < cache.size <= cache.max_bytes and cache.computed >= 3
         for name in names:  # the evicted ones are computed again, and still right
             assert httpx.get(f"{base}{API}/{name}/report", timeout=60).json()["campaign"] == name
         assert cache.size <= cache.max_bytes and cache.computed > 3
