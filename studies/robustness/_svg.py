@@ -107,17 +107,19 @@ def _text(
 
 
 def _title(title: str) -> tuple[list[str], float]:
-    """The title, shrunk to fit the width (down to 10 px), else on two lines; its height."""
+    """The title, shrunk to fit the width (down to 10 px), else on two lines (each cut short
+    with an ellipsis if it still does not fit); its height."""
     room = WIDTH - 2 * _PAD
     size = _TITLE
     while size > 10 and _width(title, size) > room:
         size -= 1
     lines = [title]
     if _width(title, size) > room:
-        cut = min(
-            (i for i, c in enumerate(title) if c == " "), key=lambda i: abs(i - len(title) / 2)
-        )
-        lines = [title[:cut], title[cut + 1 :]]
+        spaces = [i for i, c in enumerate(title) if c == " "]
+        cut = min(spaces, key=lambda i: abs(i - len(title) / 2)) if spaces else len(title) // 2
+        lines = [title[:cut], title[cut:].strip()]
+    fitting = int(room / (size * _CHAR_EM))
+    lines = [line if len(line) <= fitting else line[: fitting - 1] + "…" for line in lines]
     out = [
         _text(WIDTH / 2, 18 + i * (size + 3), line, size, font_weight="600")
         for i, line in enumerate(lines)
@@ -259,7 +261,6 @@ def _heatmap(fig: Figure) -> str:
     left, right, bottom = _left_margin(y_labels), WIDTH - 92, HEIGHT - 44
     cw, ch = (right - left) / len(xs), (bottom - top - 6) / len(ys)
     body = list(title)
-    label_size = 10 if cw > _width("00.00", 10) + 6 and ch > 14 else None
     for j, row in enumerate(z):
         for i, v in enumerate(row):
             px, py = left + i * cw, bottom - (j + 1) * ch
@@ -271,9 +272,10 @@ def _heatmap(fig: Figure) -> str:
                 f'fill="{_hex(rgb)}" stroke="#fff"><title>{escape(fig.x_label)} {xs[i]:.3g}, '
                 f"{escape(fig.y_label)} {ys[j]:.3g}: {tip}</title></rect>"
             )
-            if v is not None and label_size:
+            # The value in its cell where it fits (the colour bar and the tooltip say it anyway).
+            if v is not None and ch > 14 and _width(f"{v:.4g}", 10) + 4 < cw:
                 ink = "#000" if 0.299 * rgb[0] + 0.587 * rgb[1] + 0.114 * rgb[2] > 140 else "#fff"
-                body.append(_text(px + cw / 2, py + ch / 2 + 3.5, f"{v:.4g}", label_size, fill=ink))
+                body.append(_text(px + cw / 2, py + ch / 2 + 3.5, f"{v:.4g}", 10, fill=ink))
     for j, label in enumerate(y_labels):
         body.append(_text(left - 7, bottom - (j + 0.5) * ch + 3.5, label, _TICK, "end"))
     x = _Scale([0.0, 1.0], left, right, False, 0.0)
