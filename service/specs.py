@@ -111,7 +111,10 @@ def build_spec(
                 }
             ]
         )
-    if name is not None and ("name" in body or "name" in body.get("overrides", {})):
+    overrides_in_body = body.get("overrides")
+    if name is not None and (
+        "name" in body or (isinstance(overrides_in_body, dict) and "name" in overrides_in_body)
+    ):
         raise SpecError(
             [
                 {

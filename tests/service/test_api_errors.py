@@ -152,6 +152,16 @@ def test_oversized_bodies_are_refused_with_413(api: httpx.Client) -> None:
             ["<schedule>-YYYYMMDD"],
         ),
         ({"name": "x" * 60}, ["body", "name"], ["pattern"]),
+        (
+            {"template": {"preset": "paper-robustness", "overrides": 10**99}},
+            ["body", "template", "overrides"],
+            ["dictionary"],
+        ),
+        (
+            {"template": {"preset": "paper-robustness", "overrides": ["name"]}},
+            ["body", "template", "overrides"],
+            ["dictionary"],
+        ),
     ],
     ids=[
         "four-fields",
@@ -161,6 +171,8 @@ def test_oversized_bodies_are_refused_with_413(api: httpx.Client) -> None:
         "bad-template",
         "named-template",
         "long-name",
+        "overrides-a-huge-integer",
+        "overrides-a-list",
     ],
 )
 def test_bad_schedules_name_the_field(
