@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.metadata
 import json
 import os
 import secrets
@@ -26,9 +25,6 @@ from typing import Any
 
 import optuna
 from boundsweep.service.db import make_engine, migrate
-from boundsweep.service.demo import database_url, run_demo
-from boundsweep.service.launch import CampaignBeingCreated, launch_campaign
-from boundsweep.service.scheduler import run_scheduler
 from boundsweep.service.settings import Settings
 from boundsweep.studies import robustness
 from boundsweep.studies.campaign import (
@@ -127,6 +123,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
     """Run the nightly scheduler: create each schedule's dated campaign exactly once."""
+    from boundsweep.service.scheduler import run_scheduler  # croniter: only this command
+
     settings = _settings(args)
     migrate(str(settings.database_url))
     # SIGTERM (docker stop, the demo) and Ctrl-C end the loop between polls, not mid-firing.
@@ -285,6 +283,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     studies and the queued trials commit in one transaction, so a submit killed half-way
     leaves nothing and can simply be run again.
     """
+    from boundsweep.service.launch import CampaignBeingCreated, launch_campaign
+
     spec = _load_spec(args)
     if args.dry_run:
         print(spec.to_yaml())
@@ -409,6 +409,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the whole service on SQLite: API, scheduler, two workers, one small campaign."""
+    from boundsweep.service.demo import run_demo
+
     return run_demo(
         out_dir=Path(args.dir),
         workers=args.workers,
@@ -435,8 +437,23 @@ def _command(
     return parser
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the distribution's version, looked up only when the option is given."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, default=argparse.SUPPRESS, help="show the version"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: Any) -> None:
+        print(f"boundsweep {_version()}")
+        parser.exit()
+
+
 def _version() -> str:
     """The installed distribution's version (pyproject.toml's, through its metadata)."""
+    import importlib.metadata  # read only when asked: `--version` is rare, imports are not free
+
     try:
         return importlib.metadata.version("boundsweep")
     except importlib.metadata.PackageNotFoundError:
@@ -457,7 +474,7 @@ def build_parser(worker_options: bool = True) -> argparse.ArgumentParser:
         "is to its hyperparameters (AdaBound, AMSBound and their baselines).",
         epilog="Start with `boundsweep demo`; `boundsweep COMMAND --help` explains each command.",
     )
-    parser.add_argument("--version", action="version", version=f"boundsweep {_version()}")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     p = _command(
@@ -684,6 +701,8 @@ def _run(argv: Sequence[str] | None) -> int:
     args = parser.parse_args(argv)
     storage, from_option = _storage(args), bool(args.storage)
     if args.command == "demo":  # its own file, whatever --storage says: name that one
+        from boundsweep.service.demo import database_url
+
         storage, from_option = database_url(Path(args.dir)), False
     try:
         return int(args.func(args) or 0)

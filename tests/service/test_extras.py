@@ -58,11 +58,12 @@ def _line(command: str | None, module: str) -> str:
         (["fastapi"], ["serve"], "serve"),
         (["alembic"], ["scheduler", "--once"], "scheduler"),
         (["uvicorn"], ["dashboard"], "dashboard"),
-        (["croniter"], ["status"], "status"),
+        (["croniter"], ["scheduler", "--once"], "scheduler"),
+        (["pydantic_settings"], ["status"], "status"),
         (["optuna"], ["--version"], None),
     ],
-    ids=["serve-fastapi", "scheduler-alembic", "dashboard-uvicorn", "status-croniter",
-         "version-optuna"],
+    ids=["serve-fastapi", "scheduler-alembic", "dashboard-uvicorn", "scheduler-croniter",
+         "status-pydantic-settings", "version-optuna"],
 )  # fmt: skip
 def test_a_command_without_its_extra_says_which_in_one_line(
     tmp_path: Path, sqlite_url: str, absent: list[str], argv: list[str], command: str | None
@@ -93,9 +94,11 @@ def test_the_report_without_matplotlib_says_which_extra(tmp_path: Path, sqlite_u
 
 
 def test_the_worker_line_names_the_lighter_way(tmp_path: Path, sqlite_url: str) -> None:
-    done = _run(tmp_path, ["croniter"], "worker", "--storage", sqlite_url, "--until-idle")
+    done = _run(tmp_path, ["pydantic_settings"], "worker", "--storage", sqlite_url, "--until-idle")
     assert done.returncode == 2, done.stdout + done.stderr
-    assert done.stderr.startswith(_line("worker", "croniter") + " (or `python -m boundsweep.")
+    assert done.stderr.startswith(
+        _line("worker", "pydantic_settings") + " (or `python -m boundsweep."
+    )
     assert done.stderr.count("\n") == 1
 
 
@@ -106,9 +109,9 @@ def test_a_command_that_needs_nothing_absent_still_runs(tmp_path: Path, sqlite_u
 
 def test_a_missing_module_of_boundsweep_itself_is_a_traceback(tmp_path: Path) -> None:
     # Not an extra's module: a bug, which must not hide behind an install hint.
-    done = _run(tmp_path, ["boundsweep.service.demo"], "--version")
+    done = _run(tmp_path, ["boundsweep.studies.robustness"], "--version")
     assert done.returncode == 1
-    assert "Traceback" in done.stderr and "boundsweep.service.demo" in done.stderr
+    assert "Traceback" in done.stderr and "boundsweep.studies.robustness" in done.stderr
     assert "pip install" not in done.stderr
 
 
