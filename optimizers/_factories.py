@@ -11,6 +11,8 @@ from typing import Any
 
 import torch
 from boundsweep.optimizers._adabound import AdaBound, AdaBoundW, AMSBound
+from boundsweep.optimizers._catalog import OPTIMIZERS
+from boundsweep.optimizers._plugins import load_code
 from boundsweep.optimizers._registry import REGISTRY
 from torch.optim import Optimizer
 
@@ -54,18 +56,31 @@ assert set(FACTORIES) == set(REGISTRY), "every registry entry needs a factory, a
 
 
 def build_optimizer(name: str, params: Iterable[Any], hparams: Mapping[str, Any]) -> Optimizer:
-    """Build registry optimizer ``name`` over ``params``.
+    """Build optimizer ``name`` (any ``OPTIMIZERS`` name) over ``params``.
 
     Args:
-        name: A key of ``REGISTRY``.
-        params: Parameters or param groups.
-        hparams: Registry hyperparameter names to values; missing ones take their defaults.
+        name: A key of ``OPTIMIZERS``: the registry's, ``torch.optim``'s or a plugin's.
+        params: Parameters or param groups (a group's own ``lr`` etc. are kept).
+        hparams: Hyperparameter names to values; missing ones take their defaults.
 
     Raises:
         ValueError: An unknown optimizer (listing the valid names), an unknown hyperparameter
             (listing that optimizer's) or an invalid value (naming it and its range).
+        ImportError: A plugin's ``factory`` that does not import.
     """
-    entry = REGISTRY.get(name)
+    entry = OPTIMIZERS.get(name)
     if entry is None:
-        raise ValueError(f"Unknown optimizer {name!r} (valid: {', '.join(REGISTRY)})")
-    return FACTORIES[name](list(params), **entry.constructor_kwargs(hparams))
+        raise ValueError(f"Unknown optimizer {name!r} (valid: {', '.join(sorted(OPTIMIZERS))})")
+    kwargs = entry.constructor_kwargs(hparams)
+    if name in FACTORIES and entry is REGISTRY.get(name):
+        return FACTORIES[name](list(params), **kwargs)
+    if entry.factory is None:
+        raise ValueError(f"optimizer {name!r} has no factory (OptimizerEntry.factory)")
+    factory = load_code(entry.factory, f"optimizer {name!r}")
+    optimizer = factory(list(params), **entry.fixed, **kwargs)
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(
+            f"optimizer {name!r}: {entry.factory} built a {type(optimizer).__name__}, not a "
+            "torch.optim.Optimizer"
+        )
+    return optimizer

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["REGISTRY", "HyperParam", "OptimizerEntry"]
+__all__ = ["REGISTRY", "TORCH_OPTIM", "HyperParam", "OptimizerEntry"]
 
 
 @dataclass(frozen=True)
@@ -78,19 +78,26 @@ class HyperParam:
 
 @dataclass(frozen=True)
 class OptimizerEntry:
-    """An optimizer a study can use.
+    """An optimizer a study can use: the built-in ones, ``torch.optim``'s, or a plugin's.
 
     Attributes:
-        name: The registry key.
+        name: The catalog key (lowercase letters, digits and ``_``).
         description: One line for humans.
         hyperparams: Its searchable hyperparameters by name.
         bounded: Whether its step size is clipped by AdaBound's dynamic bound.
+        factory: ``"package.module:Class"``, the ``torch.optim.Optimizer`` subclass (or a
+            function returning one) built as ``factory(params, **fixed, **hyperparameters)``;
+            loaded only when a trial trains. ``None`` for the built-in registry's entries,
+            which ``optimizers._factories.FACTORIES`` builds.
+        fixed: Constructor arguments that are not searched (``{"amsgrad": True}``).
     """
 
     name: str
     description: str
     hyperparams: dict[str, HyperParam]
-    bounded: bool
+    bounded: bool = False
+    factory: str | None = None
+    fixed: dict[str, Any] = field(default_factory=dict)
 
     def defaults(self) -> dict[str, float]:
         """Every hyperparameter's default."""
@@ -208,3 +215,33 @@ REGISTRY: dict[str, OptimizerEntry] = {
         ),
     ]
 }
+
+
+def _torch(name: str, cls: str, description: str, *hyperparams: HyperParam) -> OptimizerEntry:
+    return OptimizerEntry(name, description, _params(*hyperparams), factory=f"torch.optim:{cls}")
+
+
+_MOMENTUM0 = HyperParam("momentum", 0.0, 0.0, 1.0, log=False, high_inclusive=False)
+
+TORCH_OPTIM: dict[str, OptimizerEntry] = {
+    entry.name: entry
+    for entry in [
+        _torch("sgd", "SGD", "torch.optim.SGD: plain SGD (momentum 0 unless searched)",
+               _lr(1e-2, 1e-4, 10.0), _MOMENTUM0, _WEIGHT_DECAY),
+        _torch("rmsprop", "RMSprop", "torch.optim.RMSprop (Hinton 2012)",
+               _lr(1e-2, 1e-5, 1.0), HyperParam("alpha", 0.99, 0.0, 1.0, log=False,
+               high_inclusive=False), _EPS, _MOMENTUM0, _WEIGHT_DECAY),
+        _torch("radam", "RAdam", "torch.optim.RAdam (Liu et al. 2020): rectified Adam",
+               *_ADAM_PARAMS),
+        _torch("nadam", "NAdam", "torch.optim.NAdam (Dozat 2016): Adam with Nesterov momentum",
+               _lr(2e-3), _BETA1, _BETA2, _EPS, _WEIGHT_DECAY),
+        _torch("adamax", "Adamax", "torch.optim.Adamax: Adam with the infinity norm",
+               _lr(2e-3), _BETA1, _BETA2, _EPS, _WEIGHT_DECAY),
+        _torch("adadelta", "Adadelta", "torch.optim.Adadelta (Zeiler 2012)",
+               _lr(1.0, 1e-3, 10.0), HyperParam("rho", 0.9, 0.0, 1.0, log=False,
+               high_inclusive=False), HyperParam("eps", 1e-6, 1e-12, 1e-1, log=True),
+               _WEIGHT_DECAY),
+    ]
+}  # fmt: skip
+"""``torch.optim``'s other optimizers as arms (the registry's already cover SGD-momentum,
+Adam, AMSGrad, AdaGrad and AdamW). Each is built by its ``factory``."""

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import optuna
+from boundsweep.optimizers import OPTIMIZERS
 from boundsweep.studies._campaign._spec import SEED_PARAM, ArmSpec, CampaignSpec
 from boundsweep.studies._storage._open import storage_error_reason
 from boundsweep.studies._storage._optuna import (
@@ -132,7 +133,13 @@ class Objective:
         self.record = None
         varied, seed = clock.timed("storage", suggest, trial, self.arm, spec.seeds)
         hparams = resolve_hparams(task, self.arm.optimizer, {**self.arm.fixed(), **varied})
-        started = {"hparams": hparams, "seed": seed, "device": self.device, "worker": WORKER_ID}
+        started = {
+            "hparams": hparams,
+            "seed": seed,
+            "device": self.device,
+            "worker": WORKER_ID,
+            **plugin_origins(spec.task, self.arm.optimizer),
+        }
         curve: list[dict[str, Any]] = []
         # Without a pruner nothing needs an epoch's value at once: a thread writes them (and
         # the trial's first attrs) and training never waits on the database (a fast task's
@@ -200,6 +207,15 @@ def run_record(started: dict[str, Any], result: TrainResult) -> dict[str, Any]:
         "wall_time": result.wall_time,
         "device": result.device,
         "steps": result.steps,
+    }
+
+
+def plugin_origins(task: str, optimizer: str) -> dict[str, str]:
+    """The trial attrs naming where its task and optimizer come from (``"boundsweep 0.1.0"``,
+    ``"boundsweep-examples 0.1.0"``): a result stays traceable to the code that produced it."""
+    return {
+        "task_origin": str(TASKS.origin(task)),
+        "optimizer_origin": str(OPTIMIZERS.origin(optimizer)),
     }
 
 

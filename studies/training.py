@@ -9,6 +9,7 @@ from __future__ import annotations
 from boundsweep.studies._training import (
     EpochRecord,
     TrainResult,
+    TrialContext,
     batchable_tasks,
     resolve_hparams,
     seed_everything,
@@ -19,6 +20,7 @@ from boundsweep.studies._training import (
 __all__ = [
     "EpochRecord",
     "TrainResult",
+    "TrialContext",
     "batchable_tasks",
     "resolve_hparams",
     "seed_everything",

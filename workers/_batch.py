@@ -26,8 +26,15 @@ import time
 from typing import TYPE_CHECKING
 
 import optuna
+from boundsweep.optimizers import batchable_optimizer
 from boundsweep.studies.campaign import CampaignSpec
-from boundsweep.studies.objective import WORKER_ID, TrialRecord, run_record, suggest
+from boundsweep.studies.objective import (
+    WORKER_ID,
+    TrialRecord,
+    plugin_origins,
+    run_record,
+    suggest,
+)
 from boundsweep.studies.storage import ArmProgress, CampaignStorage, trial_id_of
 from boundsweep.studies.tasks import TASKS
 from boundsweep.studies.training import EpochRecord, TrainResult, resolve_hparams, train_batched
@@ -90,6 +97,7 @@ def batch_limit(batch_trials: int | None, device: str, spec: CampaignSpec, arm: 
         or not TASKS[spec.task].batchable
         or spec.pruner != "none"
         or arm_spec.sampler not in BATCHING_SAMPLERS
+        or not batchable_optimizer(arm_spec.optimizer)  # a plugin's: one by one, never FAIL
     ):
         return 1
     if batch_trials is not None:
@@ -133,7 +141,8 @@ def run_batch(worker: Worker, batch: Batch) -> None:
                     optimizers.append(arm_spec.optimizer)
                     started.append(
                         {"hparams": hparams, "seed": seed, "device": worker.config.device,
-                         "worker": WORKER_ID, "batch_trials": len(ids)}
+                         "worker": WORKER_ID, "batch_trials": len(ids),
+                         **plugin_origins(spec.task, arm_spec.optimizer)}
                     )  # fmt: skip
             results = _train(worker, spec, optimizers, runs, label)
         except WorkerStopping:

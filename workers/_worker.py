@@ -23,6 +23,7 @@ from typing import Any
 
 import optuna
 import sqlalchemy as sa
+from boundsweep.optimizers import NotInstalledError
 from boundsweep.studies.campaign import CampaignSpec
 from boundsweep.studies.objective import (
     StorageClock,
@@ -154,6 +155,9 @@ class Worker:
         self._arms_read_at = -math.inf
         self.unrunnable: dict[str, str] = {}
         """Campaign → why this worker cannot run its trials (see ``workers._setup``)."""
+        self.not_installed: dict[str, str] = {}
+        """Campaign → the task or optimizer it names that this worker does not have: skipped
+        (its trials stay queued for a worker that has it), not an error of this worker."""
 
     # --- choosing work ---------------------------------------------------------------------
 
@@ -171,7 +175,11 @@ class Worker:
             rows = arm_progress(self.storage)
             if self.config.campaigns is not None:
                 rows = [r for r in rows if r.campaign in self.config.campaigns]
-            rows = [r for r in rows if r.campaign not in self.unrunnable]
+            rows = [
+                r
+                for r in rows
+                if r.campaign not in self.unrunnable and r.campaign not in self.not_installed
+            ]
             self._arm_rows = {r.study_id: r for r in rows if not r.cancelled}
             self._arms_read_at = time.monotonic()
         return list(self._arm_rows.values())
@@ -200,6 +208,8 @@ class Worker:
         """
         rows = self._open_arms()
         for row in self._by_fairness(rows):
+            if not self._installed(row):
+                continue
             batch = self._claim_batch(row, rows)
             if batch:
                 return batch
@@ -214,6 +224,7 @@ class Worker:
                 self._count(row, waiting=-1, running=1)
                 return row, trial_id, claimed
             self._count(row, waiting=-row.waiting)  # others took the rest, or it was cancelled
+        rows = [r for r in rows if r.campaign not in self.not_installed]
         if any(r.waiting or r.running for r in rows):
             self._arms_read_at = -math.inf  # look again next time (crashed trials come back)
             return None  # others' running trials may still crash and come back
@@ -261,6 +272,20 @@ class Worker:
             ((only, claimed),) = batch
             return only, trial_id_of(claimed[0]), claimed[0] if self._arm(only).direct else None
         return batch
+
+    def _installed(self, row: ArmProgress) -> bool:
+        """Whether this worker has the task and optimizers of the row's campaign; if not, the
+        campaign is skipped from now on, with one line naming what is missing."""
+        if row.campaign in self.not_installed:
+            return False
+        try:
+            self._arm(row)
+        except NotInstalledError as exc:
+            self.not_installed[row.campaign] = str(exc)
+            self._arm_rows = {k: r for k, r in self._arm_rows.items() if r.campaign != row.campaign}
+            log.warning("campaign %s skipped on this worker: %s", row.campaign, exc)
+            return False
+        return True
 
     def _sweep_stale(self) -> None:
         if time.monotonic() - self._last_sweep < self.config.heartbeat_interval:

@@ -17,7 +17,7 @@ import itertools
 import math
 from typing import Annotated, Any, Literal
 
-from boundsweep.optimizers import REGISTRY
+from boundsweep.optimizers import OPTIMIZERS
 from boundsweep.studies._campaign._limits import (
     MAX_ARMS,
     MAX_CAMPAIGN_STEPS,
@@ -121,7 +121,7 @@ def _stored(info: ValidationInfo) -> bool:
 def _check_hyperparam(optimizer: str, name: str, value: float) -> None:
     """Raise ``ValueError`` naming ``space.<name>`` when ``value`` is outside its valid range."""
     try:
-        REGISTRY[optimizer].hyperparams[name].validate(value)
+        OPTIMIZERS[optimizer].hyperparams[name].validate(value)
     except ValueError as exc:
         raise ValueError(f"space.{name}: {exc}") from None
 
@@ -131,7 +131,7 @@ class ArmSpec(BaseModel):
 
     Attributes:
         name: The arm's name inside the campaign (defaults to the optimizer's name).
-        optimizer: A key of ``optimizers.REGISTRY``.
+        optimizer: A key of ``optimizers.OPTIMIZERS`` (built-in, ``torch.optim`` or plugin).
         space: Hyperparameter → fixed value, ``Grid`` or ``Range``.
         sampler: ``grid`` runs every grid point with every seed; ``random``, ``tpe`` and ``qmc``
             draw ``n_trials`` configurations, seeds taken in turn.
@@ -148,10 +148,13 @@ class ArmSpec(BaseModel):
 
     @field_validator("optimizer")
     @classmethod
-    def _known_optimizer(cls, optimizer: str) -> str:
-        if optimizer not in REGISTRY:
+    def _known_optimizer(cls, optimizer: str, info: ValidationInfo) -> str:
+        if optimizer not in OPTIMIZERS:
+            if _stored(info):  # a campaign of a plugin this process lacks: not a bad spec
+                raise OPTIMIZERS.missing(optimizer)
             raise ValueError(
-                f"unknown optimizer {optimizer!r}; valid optimizers: {', '.join(sorted(REGISTRY))}"
+                f"unknown optimizer {optimizer!r}; valid optimizers: "
+                f"{', '.join(sorted(OPTIMIZERS))}"
             )
         return optimizer
 
@@ -159,7 +162,7 @@ class ArmSpec(BaseModel):
     def _consistent(self, info: ValidationInfo) -> ArmSpec:
         if not self.name:
             self.name = self.optimizer
-        entry = REGISTRY[self.optimizer]
+        entry = OPTIMIZERS[self.optimizer]
         stored = _stored(info)
         for param, value in self.space.items():
             if param not in entry.hyperparams:
@@ -274,7 +277,7 @@ class CampaignSpec(BaseModel):
 
     Attributes:
         name: Unique name; arm studies are named ``<name>/<arm>``.
-        task: A key of ``studies.tasks.TASKS``.
+        task: A key of ``studies.tasks.TASKS`` (built-in or an installed plugin's).
         budget: Training budget of every trial.
         seeds: Every configuration runs once per seed.
         arms: The optimizers compared, each with its search space.
@@ -327,8 +330,10 @@ class CampaignSpec(BaseModel):
 
     @field_validator("task")
     @classmethod
-    def _known_task(cls, task: str) -> str:
+    def _known_task(cls, task: str, info: ValidationInfo) -> str:
         if task not in TASKS:
+            if _stored(info):  # a campaign of a plugin this process lacks: not a bad spec
+                raise TASKS.missing(task)
             raise ValueError(f"unknown task {task!r}; valid tasks: {', '.join(sorted(TASKS))}")
         return task
 
@@ -421,7 +426,9 @@ class CampaignSpec(BaseModel):
         if self.verdicts is not None:
             return self.verdicts
         under_test = [
-            a.name for a in self.arms if a.optimizer in REGISTRY and REGISTRY[a.optimizer].bounded
+            a.name
+            for a in self.arms
+            if a.optimizer in OPTIMIZERS and OPTIMIZERS[a.optimizer].bounded
         ]
         baselines = [a.name for a in self.arms if a.optimizer in PAPER_BASELINES]
         first = {

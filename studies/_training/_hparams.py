@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from boundsweep.optimizers import REGISTRY
+from boundsweep.optimizers import OPTIMIZERS
 from boundsweep.studies.tasks import Task
 
 
@@ -18,9 +18,9 @@ def resolve_hparams(task: Task, optimizer: str, hparams: Mapping[str, float]) ->
     Raises:
         ValueError: For an unknown optimizer (listing the valid names).
     """
-    if optimizer not in REGISTRY:
-        raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(sorted(REGISTRY))}")
-    resolved = REGISTRY[optimizer].defaults()
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; valid: {', '.join(sorted(OPTIMIZERS))}")
+    resolved = OPTIMIZERS[optimizer].defaults()
     if task.weight_decay and "weight_decay" in resolved:
         resolved["weight_decay"] = task.weight_decay
     resolved.update({name: float(value) for name, value in hparams.items()})

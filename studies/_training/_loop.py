@@ -16,6 +16,7 @@ from boundsweep.optimizers import build_optimizer, current_bounds
 from boundsweep.studies._training._classification import accuracy, train_classifier_epoch
 from boundsweep.studies._training._hparams import resolve_hparams
 from boundsweep.studies._training._language import batchify, perplexity, train_language_epoch
+from boundsweep.studies._training._own_loop import train_own_loop
 from boundsweep.studies._training._quadratic import (
     batch_mean_loss,
     fixed_order_batches,
@@ -24,6 +25,7 @@ from boundsweep.studies._training._quadratic import (
 from boundsweep.studies._training._records import EpochRecord, TrainResult
 from boundsweep.studies._training._steps import EpochOutcome
 from boundsweep.studies.tasks import (
+    TASKS,
     Budget,
     ClassificationData,
     LanguageData,
@@ -71,8 +73,9 @@ def train(
 
     Args:
         task: A ``TASKS`` key (or a :class:`Task`, or a :class:`TrainableTask` with its own
-            data loader and model).
-        optimizer: An ``optimizers.REGISTRY`` key.
+            data loader and model). A ``loop`` task runs its own loop
+            (``studies.training.TrialContext``).
+        optimizer: An ``optimizers.OPTIMIZERS`` key.
         hparams: Registry hyperparameter names to values; the rest take the registry default,
             except ``weight_decay``, which takes the task's when not given (see
             ``resolve_hparams``).
@@ -96,11 +99,18 @@ def train(
         MissingDataError: The task's data files are missing and cannot be downloaded.
     """
     started = time.perf_counter()
-    spec = trainable(task)
     budget = budget or Budget()
     device = torch.device(device)
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", torch.cuda.current_device())
+    meta = TASKS[task] if isinstance(task, str) and task in TASKS else task
+    if isinstance(meta, Task) and meta.kind == "loop":
+        resolved = resolve_hparams(meta, optimizer, hparams)
+        meta.check_seed(seed)
+        return train_own_loop(
+            meta, optimizer, resolved, seed, budget, device, on_epoch, data_dir, seed_everything
+        )
+    spec = trainable(task)
     resolved = resolve_hparams(spec, optimizer, hparams)
     spec.check_seed(seed)
 

@@ -21,7 +21,8 @@ class EpochRecord:
         lower_bound: Bounded optimizers: the step-size lower bound after the epoch; else None.
         upper_bound: Bounded optimizers: the step-size upper bound after the epoch; else None.
         seconds: Wall time of the epoch, evaluation included.
-        step: Optimizer steps taken so far in the run.
+        step: Optimizer steps taken so far in the run (a ``loop`` task: its epoch).
+        metrics: Further metrics a ``loop`` task reported with the epoch (name -> value).
     """
 
     epoch: int
@@ -33,6 +34,7 @@ class EpochRecord:
     upper_bound: float | None
     seconds: float
     step: int
+    metrics: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
-from boundsweep.optimizers import REGISTRY
+from boundsweep.optimizers import OPTIMIZERS
 from boundsweep.studies.campaign import PAPER_BASELINES, CampaignSpec, VerdictSpec
 from boundsweep.studies.robustness._bounds import log_spaced_bounds
 from boundsweep.studies.robustness._campaign_data import (
@@ -466,7 +466,7 @@ def _examined(arm: ArmData, roles: VerdictSpec) -> list[str]:
 def _defaults(arm: ArmData, examined: list[str]) -> dict[str, float]:
     """The registry defaults of the examined hyperparameters (the paper's final_lr 0.1, gamma
     1e-3), for the tuning-gain claims."""
-    entry = REGISTRY.get(arm.optimizer)
+    entry = OPTIMIZERS.get(arm.optimizer)
     if entry is None:
         return {}
     return {h: entry.hyperparams[h].default for h in examined if h in entry.hyperparams}

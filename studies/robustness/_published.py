@@ -8,7 +8,7 @@ from functools import cache
 from pathlib import Path
 
 import numpy as np
-from boundsweep.optimizers import REGISTRY
+from boundsweep.optimizers import OPTIMIZERS
 from boundsweep.studies.robustness._campaign_data import ArmData, CampaignData, ScoredTrial
 
 _PATH = Path(__file__).with_name("published.json")
@@ -84,7 +84,7 @@ def _hparams(arm: ArmData, record: ScoredTrial) -> dict[str, float]:
     if isinstance(stored, dict):
         return stored
     fixed = arm.spec.fixed() if arm.spec is not None else {}
-    return {**REGISTRY[arm.optimizer].defaults(), **fixed, **dict(record.config)}
+    return {**OPTIMIZERS[arm.optimizer].defaults(), **fixed, **dict(record.config)}
 
 
 def _test_metric(record: ScoredTrial) -> float | None:

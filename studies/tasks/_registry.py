@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from functools import partial
 
+from boundsweep.optimizers._plugins import Catalog
 from boundsweep.studies.tasks import _quadratic_deep
 from boundsweep.studies.tasks._task import Task
 
@@ -102,7 +103,7 @@ def quadratic_deep_task() -> Task:
     )
 
 
-TASKS: dict[str, Task] = {
+BUILTIN_TASKS: dict[str, Task] = {
     "mnist_mlp": mnist_mlp_task(),
     "cifar10_resnet34": _cifar(
         "cifar10_resnet34",
@@ -133,3 +134,9 @@ TASKS: dict[str, Task] = {
     ),
     "quadratic_deep": quadratic_deep_task(),
 }
+"""The paper's tasks and the built-in stand-ins."""
+
+TASKS: Catalog[Task] = Catalog("task", BUILTIN_TASKS, Task)
+"""Every task a campaign can name: the built-in ones and the installed plugins' (entry point
+group ``boundsweep.tasks``); ``TASKS.origin(name)`` says which distribution provides one,
+``TASKS.register(task)`` adds one from a ``BOUNDSWEEP_PLUGINS`` module."""

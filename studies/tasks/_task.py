@@ -58,8 +58,10 @@ class Task:
         name: Registry key.
         description: One line for people.
         kind: ``"classification"`` (cross-entropy, accuracy), ``"language_model"``
-            (next-word cross-entropy over BPTT windows, perplexity) or ``"quadratic"``
-            (DeepOBS's noisy quadratic, scored by its loss).
+            (next-word cross-entropy over BPTT windows, perplexity), ``"quadratic"``
+            (DeepOBS's noisy quadratic, scored by its loss): our training loop; or
+            ``"loop"``: the task's own training loop (``code`` names it, see
+            ``studies.training.TrialContext``).
         metric: The metric's name (``"accuracy"``, ``"perplexity"``, ``"loss"``, ...).
         direction: ``"maximize"`` or ``"minimize"``, the Optuna direction of ``metric``.
         default_epochs: The paper's number of epochs.
@@ -67,9 +69,10 @@ class Task:
             ``1/num_classes``, or perplexity equal to the vocabulary size. ``None``: what
             the run scored before its first step (DeepOBS's convention, for a problem
             whose starting loss differs from seed to seed).
-        batch_size: Training batch size.
+        batch_size: Training batch size (a ``loop`` task: 1).
         train_size: Training examples (classification) or tokens (language models) of the real
             data after the validation hold-out; gives ``steps_per_epoch`` without loading data.
+            A ``loop`` task: 1 (an epoch counts as one step against the campaign caps).
         milestones: Epochs (of ``default_epochs``) after which the lr is multiplied by
             ``lr_decay``. A budget with other epochs scales them proportionally.
         lr_decay: Factor applied at each milestone.
@@ -93,17 +96,23 @@ class Task:
         drop_remainder: An epoch is the full batches only (the remainder is never trained on).
         seeds: The trial seeds the task takes, when not every seed names a run of it (the
             quadratic's seed picks its Hessian instance); ``None``: any seed.
+        code: A plugin task's torch half, loaded only when a trial trains: for a ``loop``
+            task ``"package.module:function"``, the function given a ``TrialContext`` that
+            returns the final metric; for the other kinds ``"package.module"`` (or
+            ``"package.module:object"``) with ``load_data(data_dir)`` and
+            ``build_model(data)`` (optionally ``train_inputs``, ``eval_inputs``). ``None``
+            for the built-in tasks.
     """
 
     name: str
     description: str
-    kind: Literal["classification", "language_model", "quadratic"]
+    kind: Literal["classification", "language_model", "quadratic", "loop"]
     metric: str
     direction: Literal["maximize", "minimize"]
     default_epochs: int
     diverged_value: float | None
-    batch_size: int
-    train_size: int
+    batch_size: int = 1
+    train_size: int = 1
     milestones: tuple[int, ...] = ()
     lr_decay: float = 0.1
     weight_decay: float = 0.0
@@ -117,9 +126,17 @@ class Task:
     unit: str | None = None
     drop_remainder: bool = False
     seeds: range | None = None
+    code: str | None = None
 
     def __post_init__(self) -> None:
         self._resolve_metric()
+        if self.kind == "loop":
+            if not self.code:
+                raise ValueError(f"task {self.name!r}: a loop task needs code (module:function)")
+            if self.diverged_value is None or self.batchable:
+                raise ValueError(
+                    f"task {self.name!r}: a loop task needs a diverged_value and is not batchable"
+                )
         if self.batchable:
             assert self.kind == "classification", f"batchable task {self.name} is a classifier"
             assert self.grad_clip is None, f"batchable task {self.name} has no clipping"

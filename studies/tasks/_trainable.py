@@ -10,11 +10,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import Any
 
 import torch
+from boundsweep.optimizers._plugins import load_code
 from boundsweep.studies.tasks._augment import cifar_train_inputs, normalise_cifar
 from boundsweep.studies.tasks._cifar import load_cifar10
 from boundsweep.studies.tasks._densenet import densenet121_cifar
@@ -111,9 +112,35 @@ def trainable(task: str | Task) -> TrainableTask:
     registered = TASKS.get(name)
     if isinstance(registered, TrainableTask):
         return registered
+    if registered is not None and registered.code is not None and registered.kind != "loop":
+        return _plugin_trainable(registered)
     if registered is None or name not in _PARTS:
         raise ValueError(f"unknown task {name!r}; valid: {', '.join(TASKS)}")
     return _with_parts(registered, **_PARTS[name])
+
+
+_PLUGIN_PARTS = ("load_data", "build_model", "train_inputs", "eval_inputs")
+
+
+@cache
+def _plugin_trainable(task: Task) -> TrainableTask:
+    """A plugin task on our loop: its metadata plus what its ``code`` object provides."""
+    assert task.code is not None
+    source = load_code(task.code, f"task {task.name!r}")
+    parts = {p: getattr(source, p) for p in _PLUGIN_PARTS if getattr(source, p, None) is not None}
+    missing = [p for p in ("load_data", "build_model") if p not in parts]
+    if missing:
+        raise ValueError(f"task {task.name!r}: {task.code} has no {' or '.join(missing)}")
+    return _with_parts(task, **parts)
+
+
+def loop_function(task: Task) -> Callable[..., float]:
+    """The training loop of a ``loop`` task (its ``code``), loaded on first use."""
+    assert task.kind == "loop" and task.code is not None, f"task {task.name} is not a loop task"
+    run = load_code(task.code, f"task {task.name!r}")
+    if not callable(run):
+        raise ValueError(f"task {task.name!r}: {task.code} is not a function")
+    return run
 
 
 def make_mnist_mlp(hidden: int = MNIST_HIDDEN, name: str = "mnist_mlp") -> TrainableTask:
