@@ -59,11 +59,15 @@ class NotInstalledError(KeyError):
     and a worker or the API can skip that campaign instead of failing on it.
     """
 
-    def __init__(self, kind: str, name: str, installed: list[str]) -> None:
+    def __init__(
+        self, kind: str, name: str, installed: list[str], campaign: str | None = None
+    ) -> None:
         super().__init__(name)
         self.kind = kind
         self.name = name
-        self.message = (
+        self.installed = installed
+        self.campaign = campaign
+        self.message = (f"campaign {campaign!r}: " if campaign else "") + (
             f"{kind} {name!r} is not installed here: install the package that provides it "
             f"(its entry point group is boundsweep.{kind}s, e.g. `pip install <package>`) or "
             f"name its module in {PLUGINS_ENV}; installed {kind}s: {', '.join(installed)}"
@@ -71,6 +75,10 @@ class NotInstalledError(KeyError):
 
     def __str__(self) -> str:
         return self.message
+
+    def in_campaign(self, campaign: str) -> NotInstalledError:
+        """The same error, its message naming the campaign that needs the missing name."""
+        return NotInstalledError(self.kind, self.name, self.installed, campaign)
 
 
 @dataclass(frozen=True)

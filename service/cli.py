@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from boundsweep.optimizers import NotInstalledError, PluginError
 from boundsweep.service.db import make_engine, migrate
 from boundsweep.service.settings import Settings
 from boundsweep.studies import robustness
@@ -667,7 +668,45 @@ def build_parser(worker_options: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=None, help="seeds per configuration")
     p.add_argument("--port", type=int, default=0, help="API port (default: a free one)")
     p.set_defaults(func=cmd_demo)
+
+    for kind in ("tasks", "optimizers"):
+        p = sub.add_parser(
+            kind,
+            help=f"List the installed {kind}, with the distribution each comes from.",
+            description=(
+                f"List every {kind[:-1]} a campaign can name here: the built-in ones and the "
+                f"installed plugins' (entry point group boundsweep.{kind}, or the modules "
+                "$BOUNDSWEEP_PLUGINS names), with the distribution and version of each."
+            ),
+        )
+        p.add_argument("--json", action="store_true", help="print JSON")
+        p.set_defaults(func=cmd_catalog, storage=None)
     return parser
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    """``boundsweep tasks`` / ``boundsweep optimizers``: the installed catalog."""
+    from boundsweep.optimizers import OPTIMIZERS
+    from boundsweep.optimizers._catalog import describe
+    from boundsweep.studies.tasks import TASKS, describe_task
+
+    catalog, describe_one = (
+        (TASKS, describe_task) if args.command == "tasks" else (OPTIMIZERS, describe)
+    )
+    listing = catalog.listing(describe_one)
+    if args.json:
+        print(json.dumps({"data": listing, "broken": catalog.broken}, indent=2))
+        return 0
+    for item in listing:
+        origin = f"{item['distribution']} {item['version']}"
+        if args.command == "tasks":
+            what = f"{item['metric']} ({item['direction']}), {item['shape']}"
+        else:
+            what = ", ".join(item["hyperparameters"])
+        print(f"{item['name']:<20} {origin:<28} {what}")
+    for name, why in catalog.broken.items():
+        print(f"{name:<20} NOT LOADED: {why}")
+    return 0
 
 
 def _add_worker_arguments(parser: argparse.ArgumentParser) -> None:
@@ -706,7 +745,7 @@ def _run(argv: Sequence[str] | None) -> int:
         storage, from_option = database_url(Path(args.dir)), False
     try:
         return int(args.func(args) or 0)
-    except CLIError as exc:
+    except (CLIError, PluginError, NotInstalledError) as exc:
         print(f"boundsweep {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -25,6 +25,8 @@ COMMAND_EXTRAS: dict[str | None, str] = {
     "requeue": "service",
     "report": "service",
     "worker": "service",
+    "tasks": "service",
+    "optimizers": "service",
 }
 """The extra each ``boundsweep`` command needs. The command is the ``[service]`` extra
 (it includes ``[worker]`` and ``[report]``); a machine that only trains runs

@@ -5,6 +5,8 @@
   the valid choices. The submitted input is not echoed back.
 * Malformed JSON: 422 with `loc ["body", <character offset>]` and the parser's reason.
 * 413: the body limit in bytes. 401/403/404/409: a sentence.
+* A campaign whose task or optimizer is not installed in the API's process (a plugin only
+  the workers have): 409 naming what is missing and how to install it.
 * A database that cannot be reached: 503. Anything else: 500 "Internal server error", with
   the traceback in the server log only.
 """
@@ -14,6 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from boundsweep.optimizers import NotInstalledError
 from boundsweep.service.api.body_limit import too_large_detail
 from boundsweep.service.specs import SpecError
 from fastapi import FastAPI, Request
@@ -45,6 +48,10 @@ def _validation_items(errors: Any) -> list[dict[str, Any]]:
 
 async def _request_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": _validation_items(exc.errors())})
+
+
+async def _not_installed(_: Request, exc: NotInstalledError) -> JSONResponse:
+    return JSONResponse(status_code=409, content={"detail": str(exc)})
 
 
 async def _spec_error(_: Request, exc: SpecError) -> JSONResponse:
@@ -83,6 +90,7 @@ def install_error_handlers(app: FastAPI, max_body_bytes: int) -> None:
     """Register the handlers above on `app`."""
     app.add_exception_handler(RequestValidationError, _request_validation)
     app.add_exception_handler(SpecError, _spec_error)
+    app.add_exception_handler(NotInstalledError, _not_installed)
     app.add_exception_handler(StarletteHTTPException, _http_exception_handler(max_body_bytes))
     app.add_exception_handler(DBAPIError, _database_unavailable)
     app.add_exception_handler(Exception, _internal_error)

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from typing import Any
 
+from boundsweep.optimizers import NotInstalledError
 from boundsweep.studies._storage._errors import CampaignNotFound
 from boundsweep.studies._storage._optuna import (
     ArmStudy,
@@ -167,11 +168,14 @@ def spec_of(arm: ArmStudy) -> CampaignSpec | None:
     Raises:
         ValueError: The stored spec is not a campaign spec; the message names the campaign
             and the field.
+        NotInstalledError: It names a task or optimizer this process does not have.
     """
     if arm.spec_json is None:
         return None
     try:
         spec = _parsed(arm.spec_json)
+    except NotInstalledError as exc:  # a plugin this process lacks: the caller skips it
+        raise exc.in_campaign(arm.campaign) from None
     except ValueError as exc:
         raise ValueError(
             f"campaign {arm.campaign!r}: its stored spec is unreadable: {exc}"
@@ -191,6 +195,8 @@ def campaign_specs(storage: Storage) -> dict[str, CampaignSpec]:
             continue
         try:
             spec = spec_of(arm)
+        except NotInstalledError:
+            continue  # listed from its plan; its detail says what is missing
         except ValueError as exc:
             log.warning("%s", exc)
             continue
@@ -205,7 +211,7 @@ def _arm_of_spec(spec_json: str | None, arm: str) -> tuple[str, str]:
     if spec_json is not None:
         try:
             arm_spec = next((a for a in _parsed(spec_json).arms if a.name == arm), None)
-        except ValueError:
+        except (ValueError, NotInstalledError):
             arm_spec = None  # shown by name; the loaders say what is wrong with it
         if arm_spec is not None:
             return arm_spec.optimizer, arm_spec.sampler

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from boundsweep.optimizers._lazy import lazy_front
 from boundsweep.studies.tasks._budget import Budget
+from boundsweep.studies.tasks._catalog import describe_task
 from boundsweep.studies.tasks._datadir import MissingDataError, resolve_data_dir
 from boundsweep.studies.tasks._registry import TASKS
 from boundsweep.studies.tasks._task import Task
@@ -38,6 +39,7 @@ __all__ = [
     "MissingDataError",
     "QuadraticData",
     "Task",
+    "describe_task",
     "TrainableTask",
     "loop_function",
     "make_mnist_mlp",

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 import anyio
 import sqlalchemy as sa
+from boundsweep.optimizers import NotInstalledError
 from boundsweep.service.api.deps import (
     EngineDep,
     ReportCacheDep,
@@ -146,7 +147,12 @@ def _spec(engine: sa.Engine, record: CampaignRecord) -> CampaignSpec | None:
 
 def _plan(record: CampaignRecord) -> CampaignSpec | None:
     """The plan an unfinished creation of an older boundsweep is finished from (its row's)."""
-    return None if record.spec is None else CampaignSpec.model_validate(record.spec, context=STORED)
+    if record.spec is None:
+        return None
+    try:
+        return CampaignSpec.model_validate(record.spec, context=STORED)
+    except NotInstalledError:
+        return None  # listed without its spec; its detail says what is missing
 
 
 def _public(record: CampaignRecord, spec: CampaignSpec | None) -> CampaignPublic:
