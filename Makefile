@@ -11,10 +11,12 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # torch comes first, pinned, so pip takes it from the local wheel cache instead of resolving
-# a newer build; everything else is resolved from pyproject.toml.
-$(STAMP): $(BIN)/python pyproject.toml
+# a newer build; everything else is resolved from pyproject.toml. The example plugins
+# (examples/) are installed too: the suite runs their real entry points.
+$(STAMP): $(BIN)/python pyproject.toml examples/pyproject.toml
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps -e examples/
 	touch $(STAMP)
 
 install: $(STAMP)
