@@ -46,6 +46,7 @@ from boundsweep.studies.storage import (
     CampaignStorage,
     campaign_progress,
     list_campaigns,
+    not_installed_on,
     open_engine,
     open_storage,
     shown_url,
@@ -377,6 +378,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     cancelled = " (cancelled)" if any(row["cancelled"] for row in rows) else ""
     print(f"{args.name}: {finished}/{total} trials finished{cancelled}")
     print(format_progress(rows))
+    for worker, why in sorted(not_installed_on(storage, args.name).items()):
+        print(f"worker {worker} skips it: {why}")
     return 0
 
 

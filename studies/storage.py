@@ -31,6 +31,8 @@ from boundsweep.studies._storage._campaigns import (
     is_cancelled,
     list_campaigns,
     load_spec,
+    not_installed_on,
+    record_not_installed,
 )
 from boundsweep.studies._storage._defaults import DEFAULT_STORAGE
 from boundsweep.studies._storage._open import (
@@ -130,6 +132,8 @@ __all__ = [
     "is_cancelled",
     "list_campaigns",
     "load_spec",
+    "not_installed_on",
+    "record_not_installed",
     "open_engine",
     "open_storage",
     "requeue",

@@ -10,6 +10,7 @@ a worker that dies is noticed by the others, who fail its trial and queue it aga
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import signal
@@ -26,6 +27,7 @@ import sqlalchemy as sa
 from boundsweep.optimizers import NotInstalledError
 from boundsweep.studies.campaign import CampaignSpec
 from boundsweep.studies.objective import (
+    WORKER_ID,
     StorageClock,
     TrialRecord,
     make_objective,
@@ -45,6 +47,7 @@ from boundsweep.studies.storage import (
     finish_trial,
     load_spec,
     open_storage,
+    record_not_installed,
     requeue,
     retries_left,
     storage_error_reason,
@@ -284,6 +287,9 @@ class Worker:
             self.not_installed[row.campaign] = str(exc)
             self._arm_rows = {k: r for k, r in self._arm_rows.items() if r.campaign != row.campaign}
             log.warning("campaign %s skipped on this worker: %s", row.campaign, exc)
+            # The campaign's status names the workers that lack what it needs.
+            with contextlib.suppress(*STORAGE_ERRORS):
+                record_not_installed(self.storage, row.campaign, WORKER_ID, str(exc))
             return False
         return True
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,6 +13,7 @@ from boundsweep.studies._storage._attrs import (
     ATTR_CAMPAIGN,
     ATTR_CANCELLED,
     ATTR_CREATED_AT,
+    ATTR_NOT_INSTALLED,
     ATTR_SPEC,
 )
 from boundsweep.studies._storage._errors import CampaignExists, CampaignNotFound
@@ -26,6 +28,9 @@ from boundsweep.studies._storage._optuna import (
     existing_studies,
     set_study_attr,
     write_studies,
+)
+from boundsweep.studies._storage._optuna import (
+    _schema as t,
 )
 from boundsweep.studies._storage._progress import spec_of
 from boundsweep.studies.tasks import TASKS
@@ -91,7 +96,7 @@ def _write_campaign(conn: sa.Connection, spec: CampaignSpec, resume: bool) -> li
     others = sorted(set(found) - set(names))
     if others:  # tagged as this campaign's, but no arm of this spec
         raise CampaignExists(f"campaign {spec.name!r} already exists (study {others[0]})")
-    direction = TASKS[spec.task].direction
+    direction, metric = TASKS[spec.task].direction, TASKS[spec.task].metric
     created_at = datetime.now(UTC).isoformat(timespec="seconds")
     studies = []
     for index, (arm, name) in enumerate(zip(spec.arms, names, strict=True)):
@@ -114,6 +119,7 @@ def _write_campaign(conn: sa.Connection, spec: CampaignSpec, resume: bool) -> li
                 queued=queued,
                 distributions=arm.distributions(spec.seeds),
                 study_id=None if study is None else study.study_id,
+                metric_name=metric,
             )
         )
     try:
@@ -179,3 +185,31 @@ def cancel_campaign(storage: Storage, name: str) -> None:
     """
     ids = [arm.study_id for arm in _arms(storage, name)]
     set_study_attr(storage, ids, ATTR_CANCELLED, True)
+
+
+def record_not_installed(storage: Storage, campaign: str, worker: str, why: str) -> None:
+    """Note on the campaign that ``worker`` skips it, and why (``campaign_not_installed_on``
+    reads it back for the status). One attr per worker, replaced when written again."""
+    arms = arm_studies(storage, campaign)
+    if not arms:
+        return
+    sua, key = t.study_user_attributes, f"{ATTR_NOT_INSTALLED}{worker}"
+    with engine_of(storage).begin() as conn:
+        conn.execute(sa.delete(sua).where(sua.c.study_id == arms[0].study_id, sua.c.key == key))
+        conn.execute(
+            sa.insert(sua).values(study_id=arms[0].study_id, key=key, value_json=t.attr_json(why))
+        )
+
+
+def not_installed_on(storage: Storage, campaign: str) -> dict[str, str]:
+    """Worker id -> why it skips ``campaign`` (a task or optimizer it does not have)."""
+    ids = [arm.study_id for arm in arm_studies(storage, campaign)]
+    sua = t.study_user_attributes
+    query = sa.select(sua.c.key, sua.c.value_json).where(
+        sua.c.study_id.in_(ids), sua.c.key.startswith(ATTR_NOT_INSTALLED)
+    )
+    with engine_of(storage).connect() as conn:
+        return {
+            key.removeprefix(ATTR_NOT_INSTALLED): json.loads(value)
+            for key, value in conn.execute(query)
+        }

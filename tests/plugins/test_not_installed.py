@@ -63,6 +63,10 @@ def test_a_worker_without_the_plugin_runs_the_rest_and_the_api_says_not_installe
     assert _counts(postgres_url, PLUGGED["name"]) == {
         "total": 4, "waiting": 4, "complete": 0, "fail": 0,
     }  # fmt: skip
+    # Its status names the worker that lacks the task, and what it lacks.
+    status = boundsweep("status", PLUGGED["name"], "--storage", postgres_url, env=env(plugin))
+    [lacking] = [line for line in status.stdout.splitlines() if "skips it" in line]
+    assert f"task {TASK!r} is not installed here" in lacking, status.stdout
 
     with api_client(postgres_url) as client:
         listed = client.get("/api/v1/campaigns").json()["data"]
@@ -81,6 +85,8 @@ def test_a_worker_without_the_plugin_runs_the_rest_and_the_api_says_not_installe
     )  # fmt: skip
     assert equipped.returncode == 0, equipped.stderr[-3000:]
     assert _counts(postgres_url, PLUGGED["name"])["complete"] == 4
+    with api_client(postgres_url) as client:  # the API still lacks it; a worker told why
+        assert client.get(f"/api/v1/campaigns/{PLUGGED['name']}").status_code == 409
     trials = optuna.load_study(study_name=f"{PLUGGED['name']}/adam", storage=postgres_url).trials
     assert {t.user_attrs["task_origin"] for t in trials} == {"module:bs_only_here local"}
     assert {t.user_attrs["optimizer_origin"].split()[0] for t in trials} == {"boundsweep"}

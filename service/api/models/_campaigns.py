@@ -77,6 +77,11 @@ class CampaignDetail(CampaignPublic):
     )
     arm_status: list[ArmStatus]
     spec: dict[str, Any]
+    not_installed_on: dict[str, str] = Field(
+        default_factory=dict,
+        description="Worker id (host:pid) -> the task or optimizer of this campaign it does "
+        "not have installed: those workers skip the campaign and run the others.",
+    )
 
 
 class TrialPublic(BaseModel):

@@ -57,6 +57,7 @@ from boundsweep.studies.storage import (
     campaign_eta_seconds,
     campaign_specs,
     load_spec,
+    not_installed_on,
     requeue_failed,
     trial_rows,
 )
@@ -310,6 +311,7 @@ def _campaign_detail(engine: sa.Engine, name: str) -> CampaignDetail:
         eta_seconds=None if cancelled else campaign_eta_seconds(progress),
         arm_status=statuses,
         spec={} if spec is None else json_safe(spec.model_dump(mode="json")),
+        not_installed_on=not_installed_on(engine, name),
     )
 
 

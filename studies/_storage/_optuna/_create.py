@@ -55,6 +55,8 @@ class NewStudy:
             have no trials yet).
         distributions: The distribution of every queued param.
         study_id: The existing study to fill in; ``None`` makes a new one.
+        metric_name: A new study's objective name, as ``Study.set_metric_names`` stores it
+            (the dashboard labels the value with it); ``None`` leaves it unnamed.
     """
 
     study_name: str
@@ -63,6 +65,7 @@ class NewStudy:
     queued: list[dict[str, Any]]
     distributions: dict[str, BaseDistribution]
     study_id: int | None = None
+    metric_name: str | None = None
 
 
 def existing_studies(
@@ -143,6 +146,19 @@ def write_studies(conn: sa.Connection, studies: list[NewStudy]) -> list[int]:
         for key, value in study.user_attrs.items()
     ]
     _insert(conn, t.study_user_attributes, attrs)
+    _insert(
+        conn,
+        t.study_system_attributes,
+        [
+            {
+                "study_id": ids[study.study_name],
+                "key": t.METRIC_NAMES,
+                "value_json": json.dumps([study.metric_name]),
+            }
+            for study in new
+            if study.metric_name is not None
+        ],
+    )
     insert_queued_trials(
         conn,
         [

@@ -24,6 +24,7 @@ _TABLES = models.BaseModel.metadata.tables
 studies: sa.Table = _TABLES["studies"]
 study_directions: sa.Table = _TABLES["study_directions"]
 study_user_attributes: sa.Table = _TABLES["study_user_attributes"]
+study_system_attributes: sa.Table = _TABLES["study_system_attributes"]
 trials: sa.Table = _TABLES["trials"]
 trial_values: sa.Table = _TABLES["trial_values"]
 trial_params: sa.Table = _TABLES["trial_params"]
@@ -31,6 +32,9 @@ trial_system_attributes: sa.Table = _TABLES["trial_system_attributes"]
 trial_heartbeats: sa.Table = _TABLES["trial_heartbeats"]
 trial_intermediate_values: sa.Table = _TABLES["trial_intermediate_values"]
 trial_user_attributes: sa.Table = _TABLES["trial_user_attributes"]
+
+METRIC_NAMES = "study:metric_names"
+"""The study system attr ``Study.set_metric_names`` writes (the dashboard's axis label)."""
 
 # Trial system attrs Optuna itself writes and reads.
 FIXED_PARAMS = "fixed_params"
