@@ -96,7 +96,7 @@ def test_on_epoch_exception_propagates_and_stops() -> None:
     ("kwargs", "match"),
     [
         ({"task": "imagenet"}, "unknown task 'imagenet'; valid: mnist_mlp"),
-        ({"optimizer": "lion"}, "unknown optimizer 'lion'; valid: adabound"),
+        ({"optimizer": "lbfgs"}, "unknown optimizer 'lbfgs'; valid: adabelief, adabound"),
         ({"hparams": {"momentum": 0.9}}, "momentum"),
     ],
 )
