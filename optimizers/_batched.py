@@ -19,9 +19,13 @@ float64, as the single-model optimizers compute theirs. On CPU the element-wise 
 C loop over each stacked tensor (``_batched_kernel``), which rounds where the single-model
 kernels round: ``_fused``'s own bounded loop, and torch's fused SGD/Adam/AdamW op by op, with
 the few elements torch's kernels leave to their scalar tail handed to those very kernels
-(``_torch_tails``). So on CPU each model steps bit for bit as it would alone. Elsewhere, or
-without a compiler, the reference below does it with broadcast torch ops, to float32 rounding
-(the tests hold each to its standard, model by model).
+(``_torch_tails``). So on CPU each model steps bit for bit as it would alone. That holds
+where torch's CPU kernels are the AVX-512 or AVX2 ones on a tested torch release
+(``kernel_matches_torch``); anywhere else on the CPU (torch's ``DEFAULT`` kernels, no C
+compiler, another torch) each model is stepped by its own registry optimizer over its slices
+(``"alone"``): the same bits, K small steps instead of one pass. On other devices the
+reference below does it with broadcast torch ops, to float32 rounding (the tests hold each
+to its standard, model by model).
 """
 
 from __future__ import annotations
@@ -30,12 +34,14 @@ from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import torch
-from boundsweep.optimizers import _batched_kernel
+from boundsweep.optimizers import _batched_kernel, _torch_range
 from boundsweep.optimizers._batched_kernel import KernelPlan
 from boundsweep.optimizers._registry import REGISTRY
 from torch import Tensor
 
-__all__ = ["ALGORITHMS", "BatchedOptimizer"]
+__all__ = ["ALGORITHMS", "IMPLS", "BatchedOptimizer", "kernel_matches_torch"]
+
+IMPLS = ("auto", "kernel", "alone", "reference")
 
 Algorithm = Literal["bounded", "adam", "sgdm", "adagrad"]
 
@@ -58,6 +64,19 @@ _SCALARS = 10
 _TORCH_VECTOR_BYTES = {"AVX512": 64, "AVX2": 32}
 
 
+def kernel_matches_torch(capability: str | None = None) -> bool:
+    """Whether the C kernel steps each model as its torch optimizer would, bit for bit, under
+    torch's CPU ``capability`` (this process's by default): it builds here, torch is a tested
+    release, and torch's kernels are the AVX-512 or AVX2 ones (whose vector width and fused
+    multiply-adds the kernel follows; torch's ``DEFAULT`` kernels round without them)."""
+    capability = torch.backends.cpu.get_cpu_capability() if capability is None else capability
+    return (
+        capability in _TORCH_VECTOR_BYTES
+        and _torch_range.untested_reason() is None
+        and _batched_kernel.available()
+    )
+
+
 class BatchedOptimizer:
     """Registry optimizer ``optimizer`` over K stacked models, one hyperparameter set each.
 
@@ -66,8 +85,10 @@ class BatchedOptimizer:
         params: The stacked parameters: each tensor's first dimension is the K models.
         hparams: One mapping of registry hyperparameters per model (defaults fill the rest),
             each validated as the registry validates a single model's.
-        impl: ``"auto"`` (the C kernel on CPU where it builds, the reference elsewhere),
-            ``"kernel"`` or ``"reference"``.
+        impl: ``"auto"``: on the CPU the C kernel where it matches torch's kernels
+            (``kernel_matches_torch``), else ``"alone"``; the reference on other devices.
+            ``"kernel"``, ``"alone"`` (each model stepped by its own registry optimizer over
+            its slices: exact anywhere, slower) or ``"reference"``.
 
     Attributes:
         lr: Each model's current learning rate (float64, ``[K]``); a schedule multiplies it.
@@ -86,8 +107,8 @@ class BatchedOptimizer:
     ) -> None:
         if optimizer not in ALGORITHMS:
             raise ValueError(f"Unknown optimizer {optimizer!r} (valid: {', '.join(ALGORITHMS)})")
-        if impl not in ("auto", "kernel", "reference"):
-            raise ValueError(f"Invalid impl: {impl!r} (valid: auto, kernel, reference)")
+        if impl not in IMPLS:
+            raise ValueError(f"Invalid impl: {impl!r} (valid: {', '.join(IMPLS)})")
         if not hparams:
             raise ValueError("hparams: need at least one model's hyperparameters")
         entry = REGISTRY[optimizer]
@@ -110,6 +131,8 @@ class BatchedOptimizer:
         self.base_lr = self.hparams["lr"].clone()
         self.steps = 0
         self.impl = impl
+        self._values = values
+        self._alone: list[tuple[list[Tensor], torch.optim.Optimizer]] | None = None
         self.state: list[dict[str, Tensor]] = [{} for _ in self.params]
         self._plans: dict[int, KernelPlan | None] = {}
         self._tail_calls: tuple[list[float], list[Tensor | None], list] | None = None
@@ -192,7 +215,12 @@ class BatchedOptimizer:
     @torch.no_grad()
     def step(self) -> None:
         """Step every model once (a parameter without a gradient is left as it is)."""
+        if self.impl == "auto":
+            self.impl = self._choose()
         self.steps += 1
+        if self.impl == "alone":
+            self._step_alone()
+            return
         scalars = self._scalars(self.steps)
         device_scalars: dict[torch.device, Tensor] = {}
         tails: list[tuple[Tensor, list[Tensor], int]] = []
@@ -212,6 +240,34 @@ class BatchedOptimizer:
             self._reference(param, grad, buffers, device_scalars[param.device])
         if tails:
             self._torch_tails(tails)
+
+    def _choose(self) -> str:
+        """What ``"auto"`` means for these parameters, chosen at the first step."""
+        if any(p.device.type != "cpu" for p in self.params):
+            return "reference"
+        return "kernel" if kernel_matches_torch() else "alone"
+
+    def _step_alone(self) -> None:
+        """Each model stepped by its own registry optimizer, over views of its slice of every
+        stacked parameter and gradient: what ``train()`` runs for it, so the same bits on any
+        CPU and any torch (K optimizer steps instead of one pass). A frozen model (lr 0) is
+        not stepped."""
+        from boundsweep.optimizers._factories import build_optimizer
+
+        if self._alone is None:
+            self._alone = []
+            for k, hparams in enumerate(self._values):
+                views = [p.detach()[k] for p in self.params]
+                self._alone.append((views, build_optimizer(self.optimizer, views, hparams)))
+        for k, lr in enumerate(self.lr.tolist()):
+            if lr == 0.0:
+                continue
+            views, optimizer = self._alone[k]
+            for view, param in zip(views, self.params, strict=True):
+                view.grad = None if param.grad is None else param.grad[k]
+            for group in optimizer.param_groups:
+                group["lr"] = lr  # a schedule's (MultiStepLR sets it so alone)
+            optimizer.step()
 
     def _plan(self, index: int) -> KernelPlan | None:
         """Parameter ``index``'s kernel call, worked out on its first step and kept (its
@@ -303,14 +359,11 @@ class BatchedOptimizer:
     def _kernel_takes(self, param: Tensor, buffers: list[Tensor]) -> bool:
         if self.impl == "reference":
             return False
-        tensors = [param, param.grad, *buffers]
-        if self.impl == "kernel":
-            if not _batched_kernel.available():
-                raise RuntimeError(
-                    f"The batched kernel is unavailable: {_batched_kernel.unavailable_reason()}"
-                )
-            return True
-        return _batched_kernel.supports(tensors) and _batched_kernel.available()
+        if not _batched_kernel.available():
+            raise RuntimeError(
+                f"The batched kernel is unavailable: {_batched_kernel.unavailable_reason()}"
+            )
+        return _batched_kernel.supports([param, param.grad, *buffers])
 
     def _reference(self, param: Tensor, grad: Tensor, buffers: list[Tensor], s: Tensor) -> None:
         """The readable update: each model's scalar broadcast over its slice, one op a line."""

@@ -41,7 +41,7 @@ class StackedMLP:
         return (
             h.dtype == torch.float32
             and h.device.type == "cpu"
-            and h.shape[-1] < _batched_loss.LANES
+            and h.shape[-1] <= _batched_loss.MAX_CLASSES
             and _batched_loss.available()
         )
 
@@ -106,7 +106,8 @@ class StackedMLP:
                 inputs.append(h)
         # The loss and its gradient as the very kernels autograd runs for one model compute
         # them (log_softmax, nll_loss's mean, log_softmax's backward), bit for bit: those
-        # kernels, or _batched_loss's, which computes what they do 16 rows at a time.
+        # kernels, or _batched_loss's, which computes what they do 16 (AVX-512) or 8 (AVX2) rows
+        # at a time.
         if self._fast_loss(h):
             logp, grad, losses = self._loss_buffers(h)
             _batched_loss.log_softmax_nll_grad(h, y, _batched_loss.share_of(y.shape[1]), logp, grad)
