@@ -114,6 +114,11 @@ def trainable(task: str | Task) -> TrainableTask:
         return registered
     if registered is not None and registered.code is not None and registered.kind != "loop":
         return _plugin_trainable(registered)
+    if registered is not None and registered.kind == "loop":
+        raise ValueError(
+            f"task {name!r} runs its own training loop: it has no data and model for "
+            "boundsweep's loop to train"
+        )
     if registered is None or name not in _PARTS:
         raise ValueError(f"unknown task {name!r}; valid: {', '.join(TASKS)}")
     return _with_parts(registered, **_PARTS[name])
