@@ -36,12 +36,14 @@ from boundsweep.studies._storage._campaigns import (
 )
 from boundsweep.studies._storage._defaults import DEFAULT_STORAGE
 from boundsweep.studies._storage._open import (
+    APPLICATION_NAME,
     DEFAULT_HEARTBEAT_INTERVAL,
     DEFAULT_MAX_RETRIES,
     POSTGRES_CONNECT_TIMEOUT,
     ensure_wal,
     open_engine,
     open_storage,
+    postgres_connect_args,
     shown_url,
     storage_error_message,
     storage_error_reason,
@@ -88,6 +90,7 @@ from boundsweep.studies._storage._progress import (
 from boundsweep.studies._storage._requeue import requeue_failed
 
 __all__ = [
+    "APPLICATION_NAME",
     "API_STATES",
     "ATTR_ARM",
     "ATTR_CAMPAIGN",
@@ -136,6 +139,7 @@ __all__ = [
     "record_not_installed",
     "open_engine",
     "open_storage",
+    "postgres_connect_args",
     "requeue",
     "requeue_failed",
     "retries_left",

@@ -40,7 +40,8 @@ class StorageHolder:
         if self._storage is None:
             with self._lock:
                 if self._storage is None:
-                    self._storage = open_storage(self._url)
+                    # The request threads share a pool (4, and as many again at peaks).
+                    self._storage = open_storage(self._url, pool_size=4)
         return self._storage
 
 

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 # Not from studies.storage, which loads torch.
-from boundsweep.studies.storage import POSTGRES_CONNECT_TIMEOUT, ensure_wal
+from boundsweep.studies.storage import ensure_wal, postgres_connect_args
 
 __all__ = ["make_engine", "normalize_url"]
 
@@ -32,9 +32,9 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     url = normalize_url(url)
     if not url.startswith("sqlite"):
         kwargs.setdefault("pool_pre_ping", True)
-        if url.startswith("postgresql"):
-            # /readyz must answer "unreachable", not hang on a host that drops packets.
-            kwargs.setdefault("connect_args", {"connect_timeout": POSTGRES_CONNECT_TIMEOUT})
+        # /readyz must answer "unreachable", not hang on a host that drops packets; and
+        # statements are not prepared, so PgBouncer in transaction mode can sit in between.
+        kwargs.setdefault("connect_args", postgres_connect_args(url))
         return sa.create_engine(url, **kwargs)
     # Workers write to the same file; a reader should queue behind them, not error out.
     kwargs.setdefault("connect_args", {"timeout": SQLITE_TIMEOUT})

@@ -27,6 +27,10 @@ POSTGRES_CONNECT_TIMEOUT = 10
 """Seconds to wait for a PostgreSQL server to accept a connection."""
 SQLITE_BUSY_TIMEOUT = 60.0
 """Seconds a SQLite writer waits for another's lock before giving up."""
+APPLICATION_NAME = "boundsweep"
+"""What PostgreSQL (``pg_stat_activity``) and PgBouncer (``SHOW CLIENTS``) show as the
+``application_name`` of boundsweep's connections, unless the URL names its own
+(``?application_name=...``)."""
 
 
 def _prepare_sqlite(url: sa.URL) -> dict[str, Any]:
@@ -126,6 +130,36 @@ def storage_error_message(
     return None
 
 
+def postgres_connect_args(url: str | sa.URL) -> dict[str, Any]:
+    """The driver arguments of every PostgreSQL connection boundsweep opens (the storage's,
+    the service's, the report's); empty for another database.
+
+    - ``connect_timeout``: a host that drops packets must fail a connection (and be retried),
+      not hang it for the kernel's minutes of TCP retries.
+    - ``prepare_threshold=None``: psycopg 3 prepares a statement on the server after its 5th
+      run on a connection, and names it in later runs. Behind PgBouncer in transaction mode
+      (docs/operations.md) the next transaction may run on another server connection, where
+      that name does not exist ("prepared statement "_pg3_0" does not exist"). So statements
+      are never prepared, pooled or not: ``benchmarks/bench_scale.py`` measures what that
+      costs on a direct connection (within its noise), and one setting fewer to get wrong.
+    - ``application_name``: ``boundsweep`` unless the URL gives one, so an operator can tell
+      boundsweep's connections apart in ``pg_stat_activity``.
+
+    Nothing else is session state: no ``SET`` outside a transaction (lock and idle timeouts
+    are ``set_config(..., true)``, local to their transaction), only transaction-scoped
+    advisory locks, no ``LISTEN``, no temporary tables.
+    """
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        return {}
+    args: dict[str, Any] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT}
+    if parsed.get_driver_name() == "psycopg":
+        args["prepare_threshold"] = None
+    if "application_name" not in parsed.query:
+        args["application_name"] = APPLICATION_NAME
+    return args
+
+
 def _engine_kwargs(url: str, pool_size: int) -> dict[str, Any]:
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -133,14 +167,14 @@ def _engine_kwargs(url: str, pool_size: int) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "pool_pre_ping": True,  # a database restart must not kill long-lived workers
         "pool_size": pool_size,
-        "max_overflow": pool_size,
+        # One connection means one: the threads of a worker (its trials, its heartbeat) take
+        # turns on it, one short transaction at a time. A bigger pool may overflow as much.
+        "max_overflow": 0 if pool_size == 1 else pool_size,
         "pool_recycle": 1800,
         "pool_timeout": 60,
     }
-    if parsed.get_backend_name() == "postgresql":
-        # A host that drops packets must fail a connection (and be retried), not hang it for
-        # the kernel's minutes of TCP retries.
-        kwargs["connect_args"] = {"connect_timeout": POSTGRES_CONNECT_TIMEOUT}
+    if connect_args := postgres_connect_args(parsed):
+        kwargs["connect_args"] = connect_args
     return kwargs
 
 
@@ -160,7 +194,7 @@ def open_storage(
     heartbeat_interval: int = DEFAULT_HEARTBEAT_INTERVAL,
     grace_period: int | None = None,
     max_retries: int = DEFAULT_MAX_RETRIES,
-    pool_size: int = 4,
+    pool_size: int = 1,
 ) -> CampaignStorage:
     """Open (and create the tables of) the storage at ``url``.
 
@@ -171,7 +205,11 @@ def open_storage(
         grace_period: Seconds without a heartbeat after which a running trial is stale and is
             failed and retried; ``None``: three heartbeat intervals.
         max_retries: Times a stale trial is re-queued before it stays failed.
-        pool_size: Connections kept open (PostgreSQL); as many again may overflow.
+        pool_size: Connections to the database (not SQLite). 1, the default: the process's
+            one connection, which its threads (a worker's trials and their heartbeat) use
+            one transaction at a time; no code path holds one connection while it asks for
+            another. More (the API's request threads): kept open, and as many again may
+            overflow.
 
     Returns:
         The storage; pass it to ``optuna.load_study`` or to this module's functions.

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import sqlalchemy as sa
 from boundsweep.studies._storage._optuna._schema import RetryStaleTrial
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial
@@ -58,12 +59,45 @@ def heartbeat_storage(
     max_retries: int,
 ) -> CampaignStorage:
     """A ``CampaignStorage`` whose stale trials (no heartbeat for ``grace_period`` s) Optuna
-    fails and queues again, up to ``max_retries`` times per trial."""
+    fails and queues again, up to ``max_retries`` times per trial.
+
+    Optuna's set-up holds one connection while it asks for a second: always in its schema
+    version check, and on a new database in its alembic stamp. With a one-connection pool
+    (``max_overflow=0``: a worker) it would wait for itself. So a new database is set up
+    through an engine without a pool first, and the storage's own check is the same
+    comparison made one connection at a time (on a mismatch, Optuna's check runs to raise
+    its own error, which says how to upgrade).
+    """
+    one_connection = engine_kwargs.get("max_overflow") == 0
+    if one_connection and not _set_up(url, engine_kwargs):
+        RDBStorage(url, engine_kwargs=_without_pool(engine_kwargs)).engine.dispose()
     callback = {_CALLBACK_ARG: RetryStaleTrial(max_retry=max_retries)}
-    return CampaignStorage(
+    storage = CampaignStorage(
         url,
         engine_kwargs=engine_kwargs,
         heartbeat_interval=heartbeat_interval,
         grace_period=grace_period,
+        skip_compatibility_check=one_connection,
         **callback,
     )
+    if one_connection and storage.get_current_version() != storage.get_head_version():
+        storage.engine.dispose()
+        RDBStorage(url, engine_kwargs=_without_pool(engine_kwargs)).engine.dispose()
+    return storage
+
+
+def _without_pool(engine_kwargs: dict[str, Any]) -> dict[str, Any]:
+    kept = {k: v for k, v in engine_kwargs.items() if not k.startswith(("pool_", "max_overflow"))}
+    return {**kept, "poolclass": sa.NullPool}
+
+
+def _set_up(url: str, engine_kwargs: dict[str, Any]) -> bool:
+    """Whether Optuna has set up the database at ``url`` (its alembic stamp is written)."""
+    engine = sa.create_engine(url, **_without_pool(engine_kwargs))
+    try:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT 1 FROM alembic_version")).first() is not None
+    except sa.exc.ProgrammingError:  # no such table: a new database
+        return False
+    finally:
+        engine.dispose()
