@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser optuna-oldest test bench gpu-check demo lint clean
+.PHONY: install browser pgbouncer optuna-oldest test bench gpu-check demo lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ install: $(STAMP)
 # with one line saying what is missing (tests/_chromium.py).
 browser: install
 	@$(BIN)/python -m tests._chromium
+
+# A PgBouncer for the pooled tests and benchmarks/bench_scale.py: found, else installed (Debian's
+# package, as root), else `make test` stops here with one line saying what is missing
+# (benchmarks/_pgbouncer.py).
+pgbouncer: install
+	@$(BIN)/python -m benchmarks._pgbouncer
 
 # The Optuna adapter's contract suite on the oldest Optuna (and optuna-dashboard) that
 # pyproject.toml admits; the main run covers the newest. The second venv is cached: it reuses
@@ -49,7 +55,7 @@ optuna-oldest: $(OLDEST_STAMP)
 	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider tests/studies/test_optuna_contract.py tests/test_optuna_boundary.py
 
 # pytest's own exit status goes through: 5 ("no tests collected") fails like a failure.
-test: install browser optuna-oldest
+test: install browser pgbouncer optuna-oldest
 	$(BIN)/python -m pytest
 
 bench: install

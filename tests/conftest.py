@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks._pgbouncer import PgBouncer, pgbouncer
 from benchmarks._postgres import PostgresServer, admin_engine, postgres_database, postgres_server
 
 pytest_plugins = ["tests._no_skips", "pytester"]
@@ -30,6 +31,21 @@ def postgres_url(postgres_server_in_use: PostgresServer) -> Iterator[str]:
     """A fresh, empty PostgreSQL database on the session's server, dropped after the test."""
     with postgres_database(prefix="bs_test") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def pgbouncer_in_use(postgres_server_in_use: PostgresServer) -> Iterator[PgBouncer]:
+    """A real PgBouncer in transaction mode in front of the session's PostgreSQL (up to 4
+    server connections per database), started by the first test that needs it. A machine
+    without PgBouncer fails here with what to install (``make pgbouncer``), never a skip."""
+    with pgbouncer(postgres_server_in_use.admin_url, pool_size=4) as bouncer:
+        yield bouncer
+
+
+@pytest.fixture
+def pooled_url(postgres_url: str, pgbouncer_in_use: PgBouncer) -> str:
+    """A fresh PostgreSQL database (``postgres_url``'s) reached through PgBouncer."""
+    return pgbouncer_in_use.url(postgres_url)
 
 
 def pytest_terminal_summary(
