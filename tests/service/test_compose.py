@@ -76,7 +76,14 @@ def config(compose: list[str]) -> dict:
 
 
 def test_config_passes_and_has_every_role(config: dict) -> None:
-    assert set(config["services"]) == {"postgres", "api", "scheduler", "worker", "dashboard"}
+    assert set(config["services"]) == {
+        "postgres",
+        "pgbouncer",
+        "api",
+        "scheduler",
+        "worker",
+        "dashboard",
+    }
 
 
 def test_postgres_has_a_pg_isready_healthcheck_and_a_volume(config: dict) -> None:
@@ -91,6 +98,7 @@ def test_postgres_has_a_pg_isready_healthcheck_and_a_volume(config: dict) -> Non
 def test_every_role_waits_for_a_healthy_database(config: dict, service: str) -> None:
     depends_on = config["services"][service]["depends_on"]
     assert depends_on["postgres"]["condition"] == "service_healthy"
+    assert depends_on["pgbouncer"]["condition"] == "service_started"
 
 
 @pytest.mark.parametrize("service", ["scheduler", "worker", "dashboard"])
@@ -103,8 +111,26 @@ def test_every_role_uses_postgres_and_the_token_from_the_environment(config: dic
     for name in ("api", "scheduler", "worker", "dashboard"):
         env = config["services"][name]["environment"]
         assert env["BOUNDSWEEP_DATABASE_URL"].startswith("postgresql+psycopg://")
-        assert "@postgres:5432/" in env["BOUNDSWEEP_DATABASE_URL"]
+        assert "@pgbouncer:6432/" in env["BOUNDSWEEP_DATABASE_URL"]  # through the pooler
         assert env["BOUNDSWEEP_API_TOKEN"] == "t0ken-for-the-test"
+
+
+def test_pgbouncer_pools_transactions_within_postgres_connection_limit(config: dict) -> None:
+    """Workers hold a client connection each; PgBouncer shares a bounded pool of server
+    connections among them, one transaction at a time (what boundsweep is written for)."""
+    bouncer = config["services"]["pgbouncer"]
+    env = bouncer["environment"]
+    assert bouncer["image"].startswith("edoburu/pgbouncer:")
+    assert env["POOL_MODE"] == "transaction"
+    assert (env["DB_HOST"], env["DB_PORT"], env["LISTEN_PORT"]) == ("postgres", "5432", "6432")
+    assert (env["DB_USER"], env["DB_NAME"]) == ("boundsweep", "boundsweep")
+    assert env["DB_PASSWORD"] == config["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"]
+    # PostgreSQL's default max_connections is 100: the pool stays under it, with room for
+    # an operator's psql; the clients are many (one per worker process, a few per API).
+    assert int(env["DEFAULT_POOL_SIZE"]) <= int(env["MAX_DB_CONNECTIONS"]) <= 90
+    assert int(env["MAX_CLIENT_CONN"]) >= 1000
+    assert bouncer["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert "ports" not in bouncer  # reached inside the compose network only
 
 
 def test_one_worker_container_takes_every_gpu_and_runs_a_process_per_gpu(config: dict) -> None:
