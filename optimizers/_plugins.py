@@ -114,9 +114,13 @@ _importing = threading.RLock()
 _registering: list[str] = []
 
 
+_seen = {"env": None}
+
+
 def _import_operator_modules() -> None:
     """Import each ``BOUNDSWEEP_PLUGINS`` module once (they call ``Catalog.register``)."""
     with _importing:
+        _seen["env"] = os.environ.get(PLUGINS_ENV, "")
         for name in operator_modules():
             if name in _imported:
                 continue
@@ -179,18 +183,18 @@ class Catalog(MutableMapping[str, T], Generic[T]):
     # --- loading -------------------------------------------------------------------------
 
     def _load(self) -> None:
-        if self._loaded:
+        if self._loaded and os.environ.get(PLUGINS_ENV, "") == _seen["env"]:
             return
         with self._lock:
-            if self._loaded:
-                return
-            self._loaded = True  # first: a plugin module reading the catalog must not recurse
-            try:
-                self._load_entry_points()
-                _import_operator_modules()
-            except BaseException:
-                self._loaded = False
-                raise
+            if not self._loaded:
+                self._loaded = True  # first: a plugin module reading the catalog must not recurse
+                try:
+                    self._load_entry_points()
+                except BaseException:
+                    self._loaded = False
+                    raise
+            # Also when the setting changed since (a notebook, a test): new modules only.
+            _import_operator_modules()
 
     def _load_entry_points(self) -> None:
         for point in metadata.entry_points(group=self.group):
