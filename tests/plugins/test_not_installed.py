@@ -63,6 +63,10 @@ def test_a_worker_without_the_plugin_runs_the_rest_and_the_api_says_not_installe
     assert _counts(postgres_url, PLUGGED["name"]) == {
         "total": 4, "waiting": 4, "complete": 0, "fail": 0,
     }  # fmt: skip
+    report = boundsweep("report", PLUGGED["name"], "--storage", postgres_url, env=env())
+    assert report.returncode == 2 and "Traceback" not in report.stderr, report.stderr[-3000:]
+    [line] = report.stderr.strip().splitlines()
+    assert f"task {TASK!r} is not installed here" in line
     # Its status names the worker that lacks the task, and what it lacks.
     status = boundsweep("status", PLUGGED["name"], "--storage", postgres_url, env=env(plugin))
     [lacking] = [line for line in status.stdout.splitlines() if "skips it" in line]
