@@ -11,7 +11,7 @@ names (PEP 562), so ``from boundsweep.optimizers import AdaBound`` works as befo
 from __future__ import annotations
 
 from boundsweep.optimizers._bounds import bound_at, bound_schedule, current_bounds
-from boundsweep.optimizers._catalog import OPTIMIZERS, batchable_optimizer
+from boundsweep.optimizers._catalog import OPTIMIZERS, batchable_optimizer, describe_optimizer
 from boundsweep.optimizers._lazy import lazy_front
 from boundsweep.optimizers._plugins import NotInstalledError, Origin, PluginError
 from boundsweep.optimizers._registry import REGISTRY, TORCH_OPTIM, HyperParam, OptimizerEntry
@@ -48,6 +48,7 @@ __all__ = [
     "bound_schedule",
     "build_optimizer",
     "current_bounds",
+    "describe_optimizer",
     "warm_up",
 ]
 

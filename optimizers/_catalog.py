@@ -6,7 +6,7 @@ from __future__ import annotations
 from boundsweep.optimizers._plugins import Catalog
 from boundsweep.optimizers._registry import REGISTRY, TORCH_OPTIM, OptimizerEntry
 
-__all__ = ["OPTIMIZERS", "batchable_optimizer"]
+__all__ = ["OPTIMIZERS", "batchable_optimizer", "describe_optimizer"]
 
 OPTIMIZERS: Catalog[OptimizerEntry] = Catalog(
     "optimizer", {**REGISTRY, **TORCH_OPTIM}, OptimizerEntry
@@ -21,7 +21,7 @@ def batchable_optimizer(name: str) -> bool:
     return name in REGISTRY
 
 
-def describe(entry: OptimizerEntry) -> dict[str, object]:
+def describe_optimizer(entry: OptimizerEntry) -> dict[str, object]:
     """An entry as the CLI and the API list it."""
     return {
         "description": entry.description,

@@ -689,12 +689,11 @@ def build_parser(worker_options: bool = True) -> argparse.ArgumentParser:
 
 def cmd_catalog(args: argparse.Namespace) -> int:
     """``boundsweep tasks`` / ``boundsweep optimizers``: the installed catalog."""
-    from boundsweep.optimizers import OPTIMIZERS
-    from boundsweep.optimizers._catalog import describe
+    from boundsweep.optimizers import OPTIMIZERS, describe_optimizer
     from boundsweep.studies.tasks import TASKS, describe_task
 
     catalog, describe_one = (
-        (TASKS, describe_task) if args.command == "tasks" else (OPTIMIZERS, describe)
+        (TASKS, describe_task) if args.command == "tasks" else (OPTIMIZERS, describe_optimizer)
     )
     listing = catalog.listing(describe_one)
     if args.json:

@@ -38,6 +38,8 @@ COMMANDS = [
     "requeue",
     "report",
     "demo",
+    "tasks",
+    "optimizers",
 ]
 
 
@@ -175,7 +177,7 @@ def test_bad_files_are_clear_errors(
     )
 
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: Has Spaces\ntask: mnist1d_mlp\nseeds: [0]\narms: [{optimizer: adamax}]\n")
+    bad.write_text("name: Has Spaces\ntask: mnist1d_mlp\nseeds: [0]\narms: [{optimizer: lbfgs}]\n")
     code, _, err = run(capsys, "submit", str(bad), "--storage", sqlite_url)
     assert code == 2
     assert "invalid campaign spec" in err

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from boundsweep.optimizers import OPTIMIZERS
-from boundsweep.optimizers._catalog import describe
+from boundsweep.optimizers import OPTIMIZERS, describe_optimizer
 from boundsweep.studies.tasks import TASKS, describe_task
 from fastapi import APIRouter
 from pydantic import BaseModel
@@ -50,4 +49,4 @@ def list_tasks() -> CatalogPage:
 def list_optimizers() -> CatalogPage:
     """Every optimizer an arm can name here: its hyperparameters (default, range, log scale)
     and origin."""
-    return _page(OPTIMIZERS.listing(describe), OPTIMIZERS.broken)
+    return _page(OPTIMIZERS.listing(describe_optimizer), OPTIMIZERS.broken)
