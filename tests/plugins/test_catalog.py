@@ -15,7 +15,7 @@ import torch
 from boundsweep.optimizers import OPTIMIZERS, REGISTRY, NotInstalledError, build_optimizer
 from boundsweep.studies.campaign import STORED, CampaignSpec
 from boundsweep.studies.tasks import TASKS, Budget, Task
-from boundsweep.studies.training import train
+from boundsweep.studies.training import train, train_batched
 from boundsweep.workers._batch import batch_limit
 
 from tests.plugins._local import boundsweep, env
@@ -177,7 +177,12 @@ def test_a_loop_that_reports_nan_is_diverged_and_param_groups_keep_their_lr(own_
     }
 
 
-def test_data_and_model_shape_on_our_loop() -> None:
+def test_data_and_model_shape_on_our_loop_one_by_one_and_batched_alike() -> None:
     result = train("wine_mlp", "adabelief", {"lr": 0.01}, 0, Budget(epochs=3))
     assert result.status == "completed" and 0.34 < result.val_metric <= 1.0
     assert math.isfinite(result.test_metric)
+    runs = [({"lr": 0.01}, 0), ({"lr": 0.001}, 1)]
+    batched = train_batched("wine_mlp", "adam", runs, Budget(epochs=2))
+    for (hparams, seed), stacked in zip(runs, batched, strict=True):
+        alone = train("wine_mlp", "adam", hparams, seed, Budget(epochs=2))
+        assert [r.val_metric for r in stacked.epochs] == [r.val_metric for r in alone.epochs]

@@ -89,7 +89,8 @@ def _assert_same_run(batched: TrainResult, alone: TrainResult, examples: int) ->
 
 
 def test_the_mlp_tasks_are_batchable_and_the_others_not() -> None:
-    assert set(batchable_tasks()) == {"digits_mlp", "mnist1d_mlp", "mnist_mlp"}
+    # wine_mlp: the installed example plugin's, a plain MLP on our loop.
+    assert set(batchable_tasks()) == {"digits_mlp", "mnist1d_mlp", "mnist_mlp", "wine_mlp"}
     with pytest.raises(ValueError, match="task 'ptb_lstm1' cannot be trained batched"):
         train_batched("ptb_lstm1", "adam", [({}, 0)])
     with pytest.raises(ValueError, match="runs: need at least one"):
