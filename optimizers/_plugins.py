@@ -60,25 +60,47 @@ class NotInstalledError(KeyError):
     """
 
     def __init__(
-        self, kind: str, name: str, installed: list[str], campaign: str | None = None
+        self,
+        kind: str,
+        name: str,
+        installed: list[str],
+        campaign: str | None = None,
+        provided_by: str | None = None,
     ) -> None:
         super().__init__(name)
         self.kind = kind
         self.name = name
         self.installed = installed
         self.campaign = campaign
-        self.message = (f"campaign {campaign!r}: " if campaign else "") + (
-            f"{kind} {name!r} is not installed here: install the package that provides it "
-            f"(its entry point group is boundsweep.{kind}s, e.g. `pip install <package>`) or "
-            f"name its module in {PLUGINS_ENV}; installed {kind}s: {', '.join(installed)}"
+        self.provided_by = provided_by
+        if provided_by is None:
+            how = (
+                f"install the package that provides it (its entry point group is "
+                f"boundsweep.{kind}s, e.g. `pip install <package>`) or name its module in "
+                f"{PLUGINS_ENV}"
+            )
+        elif provided_by.startswith("module:"):
+            module = provided_by.removeprefix("module:").split()[0]
+            how = f"it came from module {module}: set {PLUGINS_ENV}={module} with it importable"
+        else:
+            dist, _, version = provided_by.partition(" ")
+            how = f"it came from {provided_by}: `pip install {dist}=={version}`"
+        where = f"campaign {campaign!r}: " if campaign else ""
+        self.message = (
+            f"{where}{kind} {name!r} is not installed here: {how}; installed {kind}s: "
+            f"{', '.join(installed)}"
         )
 
     def __str__(self) -> str:
         return self.message
 
-    def in_campaign(self, campaign: str) -> NotInstalledError:
-        """The same error, its message naming the campaign that needs the missing name."""
-        return NotInstalledError(self.kind, self.name, self.installed, campaign)
+    def in_campaign(
+        self, campaign: str, plugins: dict[str, str] | None = None
+    ) -> NotInstalledError:
+        """The same error, naming the campaign that needs the missing name and, from the
+        campaign's record of its plugins (``plugins``: name -> origin), what provided it."""
+        provided_by = (plugins or {}).get(self.name)
+        return NotInstalledError(self.kind, self.name, self.installed, campaign, provided_by)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,10 @@ ATTR_ARM = "boundsweep:arm"
 ATTR_SPEC = "boundsweep:spec"
 ATTR_CANCELLED = "boundsweep:cancelled"
 ATTR_CREATED_AT = "boundsweep:created_at"
+ATTR_PLUGINS = "boundsweep:plugins"
+"""Study user attr on the campaign's first arm: each plugin task or optimizer it names -> the
+distribution and version that provided it at creation (``"boundsweep-examples 0.1.0"``), so a
+process that lacks one can say what to install."""
 ATTR_NOT_INSTALLED = "boundsweep:not_installed:"
 """Prefix of a study user attr (on the campaign's first arm), then a worker's id: why that
 worker skips the campaign (a task or optimizer it does not have installed)."""

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from boundsweep.optimizers import OPTIMIZERS
 from boundsweep.studies._campaign._spec import CampaignSpec
 from boundsweep.studies._storage._attrs import (
     ATTR_ARM,
@@ -14,6 +15,7 @@ from boundsweep.studies._storage._attrs import (
     ATTR_CANCELLED,
     ATTR_CREATED_AT,
     ATTR_NOT_INSTALLED,
+    ATTR_PLUGINS,
     ATTR_SPEC,
 )
 from boundsweep.studies._storage._errors import CampaignExists, CampaignNotFound
@@ -103,6 +105,9 @@ def _write_campaign(conn: sa.Connection, spec: CampaignSpec, resume: bool) -> li
         attrs: dict[str, Any] = {ATTR_ARM: arm.name}
         if index == 0:  # stored once, on the first arm; readers share it (arm_studies)
             attrs[ATTR_SPEC] = spec.model_dump(mode="json")
+            plugins = _plugin_origins(spec)
+            if plugins:
+                attrs[ATTR_PLUGINS] = plugins
         attrs.update({ATTR_CANCELLED: False, ATTR_CREATED_AT: created_at})
         attrs[ATTR_CAMPAIGN] = spec.name
         queued = arm.queued_params(spec.seeds)
@@ -129,6 +134,19 @@ def _write_campaign(conn: sa.Connection, spec: CampaignSpec, resume: bool) -> li
             f"campaign {spec.name!r}: a study with one of its arms' names was created meanwhile"
         ) from None
     return names
+
+
+def _plugin_origins(spec: CampaignSpec) -> dict[str, str]:
+    """The campaign's tasks and optimizers that are not built in -> who provides them here."""
+    names = [("task", spec.task, TASKS)] + [
+        ("optimizer", arm.optimizer, OPTIMIZERS) for arm in spec.arms
+    ]
+    out = {}
+    for _, name, catalog in names:
+        origin = catalog.origin(name)
+        if origin.distribution != "boundsweep":
+            out[name] = str(origin)
+    return out
 
 
 def _check_adoptable(study: ExistingStudy, campaign: str, arm: str) -> None:

@@ -175,7 +175,7 @@ def spec_of(arm: ArmStudy) -> CampaignSpec | None:
     try:
         spec = _parsed(arm.spec_json)
     except NotInstalledError as exc:  # a plugin this process lacks: the caller skips it
-        raise exc.in_campaign(arm.campaign) from None
+        raise exc.in_campaign(arm.campaign, arm.plugins) from None
     except ValueError as exc:
         raise ValueError(
             f"campaign {arm.campaign!r}: its stored spec is unreadable: {exc}"

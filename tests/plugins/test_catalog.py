@@ -14,6 +14,7 @@ import pytest
 import torch
 from boundsweep.optimizers import OPTIMIZERS, REGISTRY, NotInstalledError, build_optimizer
 from boundsweep.studies.campaign import STORED, CampaignSpec
+from boundsweep.studies.storage import arm_studies, create_campaign, open_storage
 from boundsweep.studies.tasks import TASKS, Budget, Task
 from boundsweep.studies.training import train, train_batched
 from boundsweep.workers._batch import batch_limit
@@ -118,6 +119,23 @@ def test_a_stored_spec_of_a_missing_plugin_is_not_installed_a_submitted_one_is_i
         CampaignSpec.model_validate(_spec("gone_task", "adam"))
     spec = CampaignSpec.model_validate(_spec("wine_mlp", "lion"))
     assert spec.arms[0].optimizer == "lion"
+
+
+def test_a_campaign_records_its_plugins_and_the_error_names_what_to_install(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    spec = CampaignSpec.model_validate({**_spec("cartpole_reinforce", "lion"), "name": "rec"})
+    create_campaign(open_storage(url), spec)
+    [arm] = arm_studies(open_storage(url), "rec")
+    assert arm.plugins == {
+        "cartpole_reinforce": "boundsweep-examples 0.1.0", "lion": "boundsweep-examples 0.1.0",
+    }  # fmt: skip
+    missing = TASKS.missing("cartpole_gone").in_campaign("rec", {"cartpole_gone": "acme-rl 2.1"})
+    assert str(missing).startswith(
+        "campaign 'rec': task 'cartpole_gone' is not installed here: it came from acme-rl 2.1: "
+        "`pip install acme-rl==2.1`; installed tasks: "
+    )
 
 
 def test_batching_falls_back_to_one_by_one_for_an_arm_it_cannot_batch() -> None:

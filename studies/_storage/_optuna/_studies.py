@@ -16,13 +16,14 @@ from boundsweep.studies._storage._attrs import (
     ATTR_CAMPAIGN,
     ATTR_CANCELLED,
     ATTR_CREATED_AT,
+    ATTR_PLUGINS,
     ATTR_SPEC,
 )
 from boundsweep.studies._storage._optuna import _schema as t
 from boundsweep.studies._storage._optuna._schema import Storage, engine_of
 from optuna.study import StudyDirection
 
-_KEYS = (ATTR_CAMPAIGN, ATTR_ARM, ATTR_SPEC, ATTR_CANCELLED, ATTR_CREATED_AT)
+_KEYS = (ATTR_CAMPAIGN, ATTR_ARM, ATTR_SPEC, ATTR_CANCELLED, ATTR_CREATED_AT, ATTR_PLUGINS)
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,8 @@ class ArmStudy:
             first arm study), ``None`` if missing.
         cancelled: Whether the campaign was cancelled.
         created_at: When the campaign was created (ISO text), ``None`` if not recorded.
+        plugins: The plugin tasks and optimizers the campaign names -> the distribution that
+            provided each at creation (``boundsweep:plugins``; empty for older campaigns).
     """
 
     study_id: int
@@ -49,6 +52,7 @@ class ArmStudy:
     spec_json: str | None = field(repr=False)
     cancelled: bool
     created_at: str | None
+    plugins: dict[str, str] = field(default_factory=dict, repr=False)
 
 
 def arm_studies(storage: Storage, campaign: str | None = None) -> list[ArmStudy]:
@@ -72,10 +76,13 @@ def arm_studies(storage: Storage, campaign: str | None = None) -> list[ArmStudy]
     # The spec is stored once per campaign, on its first arm (older campaigns carry it on
     # every arm); every arm reads the first one found.
     specs: dict[str, str] = {}
+    plugins: dict[str, str] = {}
     for study_id in sorted(attrs):
         a = attrs[study_id]
         if ATTR_CAMPAIGN in a and ATTR_SPEC in a:
             specs.setdefault(a[ATTR_CAMPAIGN], a[ATTR_SPEC])
+        if ATTR_CAMPAIGN in a and ATTR_PLUGINS in a:
+            plugins.setdefault(a[ATTR_CAMPAIGN], a[ATTR_PLUGINS])
     arms = []
     for study_id in sorted(attrs):
         a = attrs[study_id]
@@ -92,9 +99,17 @@ def arm_studies(storage: Storage, campaign: str | None = None) -> list[ArmStudy]
                 spec_json=specs.get(a[ATTR_CAMPAIGN]),
                 cancelled=json.loads(a.get(ATTR_CANCELLED, "false")) is True,
                 created_at=json.loads(a[ATTR_CREATED_AT]) if ATTR_CREATED_AT in a else None,
+                plugins=_plugins(plugins.get(a[ATTR_CAMPAIGN])),
             )
         )
     return arms
+
+
+def _plugins(value_json: str | None) -> dict[str, str]:
+    if value_json is None:
+        return {}
+    value = json.loads(value_json)
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def _direction_name(direction: StudyDirection) -> str:
