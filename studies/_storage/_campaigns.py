@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,11 +27,10 @@ from boundsweep.studies._storage._optuna import (
     campaign_names,
     engine_of,
     existing_studies,
+    put_study_attr,
     set_study_attr,
+    study_attrs_starting,
     write_studies,
-)
-from boundsweep.studies._storage._optuna import (
-    _schema as t,
 )
 from boundsweep.studies._storage._progress import spec_of
 from boundsweep.studies.tasks import TASKS
@@ -206,28 +204,15 @@ def cancel_campaign(storage: Storage, name: str) -> None:
 
 
 def record_not_installed(storage: Storage, campaign: str, worker: str, why: str) -> None:
-    """Note on the campaign that ``worker`` skips it, and why (``campaign_not_installed_on``
-    reads it back for the status). One attr per worker, replaced when written again."""
+    """Note on the campaign that ``worker`` skips it, and why (``not_installed_on`` reads it
+    back for the status). One attr per worker, replaced when written again."""
     arms = arm_studies(storage, campaign)
-    if not arms:
-        return
-    sua, key = t.study_user_attributes, f"{ATTR_NOT_INSTALLED}{worker}"
-    with engine_of(storage).begin() as conn:
-        conn.execute(sa.delete(sua).where(sua.c.study_id == arms[0].study_id, sua.c.key == key))
-        conn.execute(
-            sa.insert(sua).values(study_id=arms[0].study_id, key=key, value_json=t.attr_json(why))
-        )
+    if arms:
+        put_study_attr(storage, arms[0].study_id, f"{ATTR_NOT_INSTALLED}{worker}", why)
 
 
 def not_installed_on(storage: Storage, campaign: str) -> dict[str, str]:
     """Worker id -> why it skips ``campaign`` (a task or optimizer it does not have)."""
     ids = [arm.study_id for arm in arm_studies(storage, campaign)]
-    sua = t.study_user_attributes
-    query = sa.select(sua.c.key, sua.c.value_json).where(
-        sua.c.study_id.in_(ids), sua.c.key.startswith(ATTR_NOT_INSTALLED)
-    )
-    with engine_of(storage).connect() as conn:
-        return {
-            key.removeprefix(ATTR_NOT_INSTALLED): json.loads(value)
-            for key, value in conn.execute(query)
-        }
+    found = study_attrs_starting(storage, ids, ATTR_NOT_INSTALLED)
+    return {key.removeprefix(ATTR_NOT_INSTALLED): str(why) for key, why in found.items()}

@@ -78,7 +78,9 @@ from boundsweep.studies._storage._optuna._studies import (
     ArmStudy,
     arm_studies,
     campaign_names,
+    put_study_attr,
     set_study_attr,
+    study_attrs_starting,
 )
 from boundsweep.studies._storage._optuna._trial_rows import TrialRow, trial_rows
 
@@ -116,7 +118,9 @@ __all__ = [
     "requeue_given_up",
     "retries_left",
     "set_intermediate_values",
+    "put_study_attr",
     "set_study_attr",
+    "study_attrs_starting",
     "set_trial_user_attrs",
     "stale_trial_ids",
     "storage_of",

@@ -138,3 +138,23 @@ def set_study_attr(storage: Storage, study_ids: list[int], key: str, value: Any)
             .where(sua.c.study_id.in_(study_ids), sua.c.key == key)
             .values(value_json=t.attr_json(value))
         )
+
+
+def put_study_attr(storage: Storage, study_id: int, key: str, value: Any) -> None:
+    """Set one user attr of one study, made or replaced, in one transaction."""
+    sua = t.study_user_attributes
+    with engine_of(storage).begin() as conn:
+        conn.execute(sa.delete(sua).where(sua.c.study_id == study_id, sua.c.key == key))
+        conn.execute(
+            sa.insert(sua).values(study_id=study_id, key=key, value_json=t.attr_json(value))
+        )
+
+
+def study_attrs_starting(storage: Storage, study_ids: list[int], prefix: str) -> dict[str, Any]:
+    """The user attrs of ``study_ids`` whose key starts with ``prefix`` (key -> value)."""
+    sua = t.study_user_attributes
+    query = sa.select(sua.c.key, sua.c.value_json).where(
+        sua.c.study_id.in_(study_ids), sua.c.key.startswith(prefix)
+    )
+    with engine_of(storage).connect() as conn:
+        return {key: json.loads(value) for key, value in conn.execute(query)}
