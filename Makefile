@@ -58,7 +58,7 @@ optuna-oldest: $(OLDEST_STAMP)
 test: install browser pgbouncer optuna-oldest
 	$(BIN)/python -m pytest
 
-bench: install
+bench: install pgbouncer
 	@set -e; for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f; done
 
 # The CUDA path in one call (one table, < 5 min on one GPU); see benchmarks/gpu_check.py.
