@@ -33,6 +33,14 @@ from boundsweep.studies.storage import (
 from optuna.trial import TrialState
 
 
+@pytest.fixture(params=["sqlite", "postgres", "pooled"])
+def storage_url(request: pytest.FixtureRequest) -> str:
+    """Each storage test on SQLite, on PostgreSQL, and on PostgreSQL through PgBouncer in
+    transaction mode (``pooled_url``): claims, heartbeats, staleness and finishes hold there
+    too."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
 def _spec(name: str = "c1") -> CampaignSpec:
     return CampaignSpec.model_validate(
         {
@@ -130,7 +138,7 @@ def test_unknown_campaign_and_cancel(storage_url: str) -> None:
 
 
 def test_racing_claims_take_each_queued_trial_exactly_once(storage_url: str) -> None:
-    storage = open_storage(storage_url)
+    storage = open_storage(storage_url, pool_size=6)  # six connections: a real race
     create_campaign(storage, _spec())
     study_id = optuna.load_study(study_name="c1/adabound", storage=storage)._study_id
     claimed: list[int] = []

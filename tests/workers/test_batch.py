@@ -94,7 +94,8 @@ def test_claim_trials_takes_up_to_k_in_number_order_with_their_heartbeats(
 
 @pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_racing_batch_claims_split_the_queue(backend: str, request: pytest.FixtureRequest) -> None:
-    storage = open_storage(request.getfixturevalue(f"{backend}_url"))
+    # Four connections, one per claimer: a real race (a storage holds one by default).
+    storage = open_storage(request.getfixturevalue(f"{backend}_url"), pool_size=4)
     spec = CampaignSpec.model_validate(
         {
             "name": "split",
