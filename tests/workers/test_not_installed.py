@@ -14,7 +14,7 @@ import optuna
 import pytest
 from boundsweep.studies.storage import campaign_progress, open_storage
 
-from tests.plugins._local import TASK, boundsweep, env, submit, write_plugin
+from tests._plugins import TASK, boundsweep, env, submit, write_plugin
 from tests.service._live_api import api_client
 
 pytestmark = pytest.mark.postgres

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.plugins._local import env
+from tests._plugins import env
 
 pytestmark = pytest.mark.postgres
 

@@ -10,7 +10,7 @@ import optuna
 from boundsweep.studies.campaign import CampaignSpec
 from boundsweep.studies.storage import campaign_progress, create_campaign, open_storage
 
-from tests.plugins._local import boundsweep, env
+from tests._plugins import boundsweep, env
 
 SPEC = {
     "name": "mixed-arms",

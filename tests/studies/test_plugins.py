@@ -19,7 +19,7 @@ from boundsweep.studies.tasks import TASKS, Budget, Task
 from boundsweep.studies.training import train, train_batched
 from boundsweep.workers._batch import batch_limit
 
-from tests.plugins._local import boundsweep, env
+from tests._plugins import boundsweep, env
 
 EXAMPLES = "boundsweep-examples"
 
@@ -177,8 +177,8 @@ def own_loops() -> Iterator[None]:
     """Two loop tasks registered in this process (as a BOUNDSWEEP_PLUGINS module would)."""
     common = {"kind": "loop", "metric": "score", "direction": "maximize", "default_epochs": 3,
               "diverged_value": -1.0, "margin": 0.5, "description": "test"}  # fmt: skip
-    TASKS.register(Task(name="nan_loop", code="tests.plugins._loops:nan_at_two", **common))
-    TASKS.register(Task(name="groups_loop", code="tests.plugins._loops:param_groups", **common))
+    TASKS.register(Task(name="nan_loop", code="tests.studies._loops:nan_at_two", **common))
+    TASKS.register(Task(name="groups_loop", code="tests.studies._loops:param_groups", **common))
     try:
         yield
     finally:

@@ -8,9 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.plugins._local import env
+from tests._plugins import env
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
+DOC = Path(__file__).resolve().parents[1] / "docs" / "plugins.md"
 
 
 def test_the_plugins_tutorial_runs(tmp_path: Path) -> None:
