@@ -8,8 +8,20 @@ from boundsweep.optimizers._registry import REGISTRY, TORCH_OPTIM, OptimizerEntr
 
 __all__ = ["OPTIMIZERS", "batchable_optimizer", "describe_optimizer"]
 
+
+def _plugin_problem(entry: OptimizerEntry) -> str | None:
+    """What makes a plugin's entry unusable: no factory, or a hyperparameter filed under
+    another name than its own."""
+    if not entry.factory or ":" not in entry.factory:
+        return f"factory must name its optimizer as 'package.module:Class', got {entry.factory!r}"
+    for key, hp in entry.hyperparams.items():
+        if key != hp.name:
+            return f"hyperparameter {hp.name!r} is filed under {key!r}"
+    return None
+
+
 OPTIMIZERS: Catalog[OptimizerEntry] = Catalog(
-    "optimizer", {**REGISTRY, **TORCH_OPTIM}, OptimizerEntry
+    "optimizer", {**REGISTRY, **TORCH_OPTIM}, OptimizerEntry, _plugin_problem
 )
 """Name -> ``OptimizerEntry``; ``OPTIMIZERS.origin(name)`` says which distribution provides it,
 ``OPTIMIZERS.register(entry)`` adds one from a ``BOUNDSWEEP_PLUGINS`` module."""

@@ -150,6 +150,8 @@ def _import_operator_modules() -> None:
             _registering.append(name)
             try:
                 importlib.import_module(name)
+            except PluginError:
+                raise  # it says what is wrong with what the module registers
             except Exception as exc:
                 raise PluginError(
                     f"{PLUGINS_ENV}: module {name!r} does not import ({type(exc).__name__}: "
@@ -189,10 +191,18 @@ class Catalog(MutableMapping[str, T], Generic[T]):
         kind: ``"task"`` or ``"optimizer"`` (the group is ``boundsweep.<kind>s``).
         builtins: The built-in objects by name.
         cls: The type a plugin's object must be.
+        check: What is wrong with a plugin's object beyond its type and name (``None``: fine).
     """
 
-    def __init__(self, kind: str, builtins: dict[str, T], cls: type) -> None:
+    def __init__(
+        self,
+        kind: str,
+        builtins: dict[str, T],
+        cls: type,
+        check: Callable[[T], str | None] | None = None,
+    ) -> None:
         self.kind = kind
+        self._check = check
         self.group = f"boundsweep.{kind}s"
         self._cls = cls
         self._items: dict[str, T] = dict(builtins)
@@ -247,6 +257,9 @@ class Catalog(MutableMapping[str, T], Generic[T]):
                 f"{self.kind} plugin of {origin}: name {name!r} is not valid (lowercase letters, "
                 "digits and _, starting with a letter, at most 48 characters)"
             )
+        problem = self._check(obj) if self._check is not None else None
+        if problem:
+            raise PluginError(f"{self.kind} plugin {name!r} of {origin}: {problem}")
         if entry_point is not None and entry_point != name:
             raise PluginError(
                 f"{self.kind} plugin of {origin}: entry point {entry_point!r} names an object "

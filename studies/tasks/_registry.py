@@ -136,7 +136,16 @@ BUILTIN_TASKS: dict[str, Task] = {
 }
 """The paper's tasks and the built-in stand-ins."""
 
-TASKS: Catalog[Task] = Catalog("task", BUILTIN_TASKS, Task)
+
+def _plugin_problem(task: Task) -> str | None:
+    """A plugin task must name its torch half (``code``), or be a ``TrainableTask`` carrying
+    it (registered from a ``BOUNDSWEEP_PLUGINS`` module): nothing else could train it."""
+    if not task.code and not callable(getattr(task, "build_model", None)):
+        return "code must name its training loop (kind loop) or its data and model module"
+    return None
+
+
+TASKS: Catalog[Task] = Catalog("task", BUILTIN_TASKS, Task, _plugin_problem)
 """Every task a campaign can name: the built-in ones and the installed plugins' (entry point
 group ``boundsweep.tasks``); ``TASKS.origin(name)`` says which distribution provides one,
 ``TASKS.register(task)`` adds one from a ``BOUNDSWEEP_PLUGINS`` module."""

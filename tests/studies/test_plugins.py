@@ -92,7 +92,12 @@ def test_operator_modules_register_and_bad_ones_say_so(tmp_path: Path) -> None:
     )
     rows = {row["name"]: row for row in json.loads(ok.stdout)["data"]}
     assert rows["radam_local"]["distribution"] == "module:bs_ops"
+    (tmp_path / "bs_no_factory.py").write_text(
+        "from boundsweep.optimizers import OPTIMIZERS, OptimizerEntry\n"
+        "OPTIMIZERS.register(OptimizerEntry('half', 'no factory', {}))\n"
+    )
     for module, expected in (
+        ("bs_no_factory", "optimizer plugin 'half' of module:bs_no_factory local: factory must"),
         ("bs_bad_name", "name 'Bad Name' is not valid"),
         ("no_such_module_here", "does not import"),
     ):
