@@ -76,6 +76,18 @@ def test_a_name_clash_is_one_error_naming_both_distributions(tmp_path: Path) -> 
     assert "boundsweep-examples 0.1.0" in line and "clashing-opt 2.0" in line
 
 
+def test_an_installed_plugin_that_does_not_import_is_skipped_and_listed(tmp_path: Path) -> None:
+    info = tmp_path / "broken_rl-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-rl\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[boundsweep.tasks]\nbroken_task = broken_rl:TASK\n")
+    done = boundsweep("tasks", "--json", env=env(PYTHONPATH=str(tmp_path)))
+    assert done.returncode == 0, done.stderr
+    listing = json.loads(done.stdout)
+    assert "cartpole_reinforce" in {t["name"] for t in listing["data"]}
+    assert listing["broken"]["broken_task"].startswith("broken-rl 1.0: ModuleNotFoundError")
+
+
 def test_operator_modules_register_and_bad_ones_say_so(tmp_path: Path) -> None:
     (tmp_path / "bs_ops.py").write_text(
         "from boundsweep.optimizers import OPTIMIZERS, REGISTRY\n"
