@@ -77,7 +77,7 @@ def test_build_maps_beta1_and_beta2_to_betas() -> None:
 
 
 def test_unknown_optimizer_lists_the_valid_names() -> None:
-    with pytest.raises(ValueError, match="Unknown optimizer 'lbfgs'.*adabound, adaboundw, adadelta"):
+    with pytest.raises(ValueError, match="Unknown optimizer 'lbfgs'.*adabound, adaboundw, adadel"):
         build_optimizer("lbfgs", _weights(), {})
 
 
