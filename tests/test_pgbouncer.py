@@ -11,10 +11,13 @@ process, reported.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from boundsweep.studies.storage import open_engine, open_storage
 
+from benchmarks import _pgbouncer
 from benchmarks._pgbouncer import PgBouncer
 from tests.service._live_api import api_client
 from tests.workers.test_worker import WorkerProcess, _assert_exact, _spec
@@ -82,3 +85,17 @@ def test_a_campaign_is_posted_trained_and_reported_through_pgbouncer(
     _assert_exact(open_storage(pooled_url), spec)
     # Everything went through the pooler, within its bound on server connections.
     assert 0 < pgbouncer_in_use.server_connections(database) <= pgbouncer_in_use.pool_size
+
+
+def test_a_machine_without_pgbouncer_is_told_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Not a skip: the pooled tests fail at their fixture with one line naming the fix."""
+    monkeypatch.setenv("PATH", str(tmp_path))  # no pgbouncer on PATH
+    monkeypatch.setattr(_pgbouncer, "DEBIAN_PGBOUNCER", tmp_path / "pgbouncer")
+    server = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    with pytest.raises(_pgbouncer.PgBouncerMissing) as missing, _pgbouncer.pgbouncer(server):
+        pass
+    message = str(missing.value)
+    assert "\n" not in message
+    assert "make pgbouncer" in message and "apt-get install pgbouncer" in message
