@@ -16,9 +16,10 @@ Checked, for every size (a failure exits non-zero):
 
 Printed as one table: claim and finish latency (p50, p99), trials per second.
 
-A second table: what never preparing statements costs, on a direct connection to PostgreSQL
-(one worker's claim + beat + finish loop with psycopg's default ``prepare_threshold=5`` and
-with ``None``, interleaved rounds, ratio of the medians).
+A second table: one worker's claim + beat + finish per trial, on a direct connection with
+psycopg's default ``prepare_threshold=5`` and with boundsweep's ``None`` (what never preparing
+costs), and through PgBouncer (what the extra hop costs); interleaved rounds, medians, ratios
+to the first.
 
 Needs PgBouncer (``make pgbouncer``); creates and drops its own database on the tests'
 PostgreSQL (``benchmarks/_postgres.py``). ``python benchmarks/bench_scale.py [--workers 100
@@ -273,18 +274,28 @@ def run_scale(
     )
 
 
-def prepare_cost(server_url: str, trials: int = 100, rounds: int = 6) -> tuple[float, float]:
-    """Per-trial milliseconds of one worker's claim + beat + finish on a direct connection,
-    with psycopg's default ``prepare_threshold=5`` and with ``None`` (medians of ``rounds``
-    interleaved rounds of ``trials`` trials)."""
+def single_worker_cost(
+    server_url: str, bouncer: PgBouncer, trials: int = 100, rounds: int = 6
+) -> dict[str, float]:
+    """Per-trial milliseconds of one worker's claim + beat + finish, medians of ``rounds``
+    interleaved rounds of ``trials`` trials each: on a direct connection with psycopg's
+    default ``prepare_threshold=5`` and with boundsweep's ``None``, and through PgBouncer."""
     storage = open_storage(server_url)
-    create_campaign(storage, scale_spec("prepare", trials * rounds * 2))
-    study_ids = list(campaign_study_ids(storage, "prepare").values())
-    times: dict[int | None, list[float]] = {5: [], None: []}
+    create_campaign(storage, scale_spec("single", trials * rounds * 3))
+    study_ids = list(campaign_study_ids(storage, "single").values())
+    engine_of(storage).dispose()
+    ways = {
+        "direct, prepared after 5 runs": (server_url, 5),
+        "direct, never prepared": (server_url, None),
+        "through PgBouncer, never prepared": (bouncer.url(server_url), None),
+    }
+    times: dict[str, list[float]] = {way: [] for way in ways}
     for round_ in range(rounds):
-        for threshold in (5, None) if round_ % 2 else (None, 5):
+        order = list(ways) if round_ % 2 else list(reversed(ways))
+        for way in order:
+            url, threshold = ways[way]
             engine = sa.create_engine(
-                server_url,
+                url,
                 pool_size=1,
                 max_overflow=0,
                 pool_pre_ping=True,
@@ -296,9 +307,9 @@ def prepare_cost(server_url: str, trials: int = 100, rounds: int = 6) -> tuple[f
                 assert trial_id is not None
                 beat(engine, [trial_id])
                 finish_trial(engine, trial_id, 0.5)
-            times[threshold].append((time.perf_counter() - began) / trials * 1000)
+            times[way].append((time.perf_counter() - began) / trials * 1000)
             engine.dispose()
-    return statistics.median(times[5]), statistics.median(times[None])
+    return {way: statistics.median(values) for way, values in times.items()}
 
 
 def _raise_open_files() -> None:
@@ -313,24 +324,24 @@ def main() -> int:
     parser.add_argument("--trials-per-worker", type=int, default=3)
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--pool", type=int, default=40, help="PgBouncer's server connections")
-    parser.add_argument("--no-prepare-cost", action="store_true")
+    parser.add_argument("--no-single", action="store_true", help="skip the one-worker table")
     args = parser.parse_args()
     _raise_open_files()
     failed = False
     rows = []
-    with postgres_server():
-        with pgbouncer(
+    with (
+        postgres_server(),
+        pgbouncer(
             admin_url(), pool_size=args.pool, max_client_conn=max(args.workers) + 100
-        ) as bouncer:
-            for workers in args.workers:
-                with postgres_database(prefix="bs_scale") as url:
-                    result = run_scale(
-                        url, bouncer, workers, args.trials_per_worker, args.processes
-                    )
-                rows.append(result)
-                for problem in result.problems:
-                    print(f"FAIL ({workers} workers): {problem}", file=sys.stderr)
-                    failed = True
+        ) as bouncer,
+    ):
+        for workers in args.workers:
+            with postgres_database(prefix="bs_scale") as url:
+                result = run_scale(url, bouncer, workers, args.trials_per_worker, args.processes)
+            rows.append(result)
+            for problem in result.problems:
+                print(f"FAIL ({workers} workers): {problem}", file=sys.stderr)
+                failed = True
         print(
             f"\n{len(rows) and rows[0].trials // rows[0].workers} trials per worker, "
             f"{args.processes} processes, PgBouncer transaction mode, pool {args.pool}\n"
@@ -348,14 +359,13 @@ def main() -> int:
                 f"{_percentile(r.finish_ms, 50):>8.1f}ms {_percentile(r.finish_ms, 99):>8.1f}ms "
                 f"{r.trials_per_second:>9.0f}"
             )
-        if not args.no_prepare_cost:
+        if not args.no_single:
             with postgres_database(prefix="bs_scale") as url:
-                prepared, unprepared = prepare_cost(url)
-            print(
-                "\nclaim + beat + finish, one worker, direct connection: "
-                f"prepared after 5 runs {prepared:.2f} ms/trial, never prepared "
-                f"{unprepared:.2f} ms/trial, ratio {unprepared / prepared:.2f}"
-            )
+                costs = single_worker_cost(url, bouncer)
+            base = costs["direct, prepared after 5 runs"]
+            print("\none worker, claim + beat + finish per trial:")
+            for way, ms in costs.items():
+                print(f"  {way:<36} {ms:6.2f} ms  ratio {ms / base:.2f}")
     return 1 if failed else 0
 
 
