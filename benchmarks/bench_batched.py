@@ -12,6 +12,8 @@ right beside it (timings on a shared machine are noisy; repeat and read ranges).
    idx files written here (random pixels; ``--mnist-train`` images, ``--mnist-epochs``
    epochs, since its default 100 epochs per trial do not fit a benchmark), on the CPU and,
    when one is present, on CUDA (the same run prints both; without one it says so).
+   **Threads.** What one torch thread per trial (the worker's setting for batchable tasks)
+   costs against torch's default threads, one by one and batched (K = 27).
 2. **Equivalence.** For every optimizer, 9 configurations (3 lrs x 3 seeds) trained batched
    and one by one over the full default budget of ``mnist1d_mlp`` and ``digits_mlp``: the
    final validation accuracy's difference (mean over the 9 and the largest), and the largest
@@ -22,7 +24,7 @@ right beside it (timings on a shared machine are noisy; repeat and read ranges).
    (``--batch-trials 1``), then batched (automatic): trials per hour over the campaign's span
    and the report's verdict lines side by side.
 
-    python benchmarks/bench_batched.py [--ks 1,9,27,81] [--parts step,loop,ceiling,equivalence,campaign]
+    python benchmarks/bench_batched.py [--ks 1,9,27,81] [--parts step,loop,threads,ceiling,equivalence,campaign]
 """
 
 from __future__ import annotations
@@ -142,6 +144,36 @@ def loop_section(
             print(print_row.format(k=k, seconds=k * 3600 / rate, rate=rate, ratio=spread))
     print("(1* = train() one trial at a time; K = train_batched with K trials at once; each")
     print(" ratio is against the one-by-one rate measured just before it)")
+
+
+def threads_section(repeats: int, k: int) -> None:
+    """What one torch thread per trial costs (the worker's setting for batchable tasks,
+    ``workers._batch.trial_threads``) against torch's default threads, one by one and batched,
+    interleaved so that each pair sees the same minute's load."""
+    print(
+        f"\n== threads: a trial on 1 torch thread against {THREADS} (torch's default here), "
+        f"one by one and batched (K = {k}); seconds per trial, median of {repeats}"
+    )
+    print(f"{'task':12} {'mode':11} {f'{THREADS} threads':>10} {'1 thread':>10} {'cost':>7}")
+    for task in SMALL_TASKS:
+        runs = configurations("adam", k)
+        train(task, "adam", *runs[0], Budget(epochs=1, max_steps=2))  # data loaded, warm
+        for mode in ("one by one", "batched"):
+            times: dict[int, list[float]] = {THREADS: [], 1: []}
+            for _ in range(repeats):
+                for threads in (THREADS, 1):
+                    torch.set_num_threads(threads)
+                    start = time.perf_counter()
+                    if mode == "one by one":
+                        train(task, "adam", *runs[0], Budget())
+                        trials = 1
+                    else:
+                        train_batched(task, "adam", runs, Budget())
+                        trials = k
+                    times[threads].append((time.perf_counter() - start) / trials)
+            torch.set_num_threads(THREADS)
+            many, one = statistics.median(times[THREADS]), statistics.median(times[1])
+            print(f"{task:12} {mode:11} {many:10.3f} {one:10.3f} {one / many:6.2f}x")
 
 
 def _identical(batched: TrainResult, alone: TrainResult) -> bool:
@@ -363,11 +395,20 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=3, help="campaign grid width (default 3)")
     parser.add_argument("--workers", type=int, default=2, help="campaign worker processes")
     parser.add_argument("--campaign-tasks", default=",".join(SMALL_TASKS))
-    parser.add_argument("--parts", default="step,loop,ceiling,equivalence,campaign")
+    parser.add_argument("--parts", default="step,loop,threads,ceiling,equivalence,campaign")
     args = parser.parse_args()
     ks = [int(k) for k in args.ks.split(",")]
     parts = set(args.parts.split(","))
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    from boundsweep.optimizers._batched import kernel_matches_torch
+    from boundsweep.studies._training import _batched_loss
+
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
+        f"{torch.backends.cpu.get_cpu_capability()} (ATEN_CPU_CAPABILITY="
+        f"{os.environ.get('ATEN_CPU_CAPABILITY', 'unset')}): batched optimizer "
+        f"{'kernel' if kernel_matches_torch() else 'each model alone'}, loss "
+        f"{'kernel' if _batched_loss.available() else 'torch kernels'}"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         write_data(root, args.mnist_train, max(1000, args.mnist_train // 6))
@@ -379,6 +420,8 @@ def main() -> None:
                 step_section(device, 27, 5 * args.repeats)
             if "loop" in parts:
                 loop_section(device, ks, args.repeats, root, args.mnist_epochs)
+            if "threads" in parts and device == "cpu":
+                threads_section(args.repeats, 27)
             if "ceiling" in parts and device == "cpu":
                 ceiling_section(27, 5 * args.repeats)
             if "equivalence" in parts:

@@ -19,10 +19,12 @@ retries left; a ``kill -9`` leaves K stale trials that other workers fail and qu
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import optuna
@@ -55,6 +57,33 @@ BATCHING_SAMPLERS = ("grid", "random", "qmc")
 
 Batch = list[tuple[ArmProgress, list[FrozenTrial]]]
 """Trials claimed to train together: (arm, its claimed trials) per arm of one campaign."""
+
+
+@contextlib.contextmanager
+def trial_threads(task: str, device: str) -> Iterator[None]:
+    """One torch thread while a trial of a batchable task trains on the CPU, alone or batched.
+
+    With more, one model's small matrix products and reductions split across threads, and
+    their partial sums round differently from the batched products' (which split by model):
+    a default worker (torch's threads: the machine's cores) recorded the same trial up to
+    4.25 accuracy points apart batched and one by one (``mnist1d_mlp``, 2 threads). On one
+    thread each batched trial is its one-by-one run bit for bit, whatever ``--batch-trials``
+    says. The cost is one-by-one MLP trials that no longer use a second core (docs/workers.md
+    has the figures); batched trials, the default for these tasks, lose little. Other tasks
+    and other devices keep the worker's threads. The worker's share of the machine
+    (``machine_workers``) still counts its own threads.
+    """
+    import torch
+
+    if device.split(":")[0] != "cpu" or not TASKS[task].batchable:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def machine_workers(device: str) -> int:
@@ -229,10 +258,11 @@ def _train(
 
     start = time.perf_counter()
     try:
-        results = train_batched(
-            task.name, optimizers, runs, budget=spec.budget, device=worker.config.device,
-            on_epoch=progress, data_dir=worker.config.data_dir,
-        )  # fmt: skip
+        with trial_threads(task.name, worker.config.device):
+            results = train_batched(
+                task.name, optimizers, runs, budget=spec.budget, device=worker.config.device,
+                on_epoch=progress, data_dir=worker.config.data_dir,
+            )  # fmt: skip
     finally:
         worker.stats.clock.training += time.perf_counter() - start
     if seen:

@@ -57,7 +57,7 @@ from boundsweep.studies.storage import (
 )
 from boundsweep.studies.tasks import TASKS
 from boundsweep.studies.training import EpochRecord
-from boundsweep.workers._batch import Batch, batch_limit, fair_share, run_batch
+from boundsweep.workers._batch import Batch, batch_limit, fair_share, run_batch, trial_threads
 from boundsweep.workers._heartbeat import STORAGE_ERRORS, Heartbeat
 from boundsweep.workers._setup import setup_problem
 from boundsweep.workers._stopping import WorkerStopping
@@ -375,7 +375,8 @@ class Worker:
             try:
                 if self.stop.is_set():  # the signal came between the claim and here
                     raise WorkerStopping()
-                value = objective(trial)
+                with trial_threads(arm.spec.task, self.config.device):
+                    value = objective(trial)
                 state = TrialState.COMPLETE
             except optuna.TrialPruned:
                 state = TrialState.PRUNED

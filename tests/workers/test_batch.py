@@ -169,7 +169,7 @@ def test_fair_share_is_the_open_trials_over_the_machines_workers(tmp_path, torch
 def test_a_batched_worker_records_what_a_one_by_one_worker_records(tmp_path, torch_threads) -> None:
     spec = _spec("same")
     stored = {}
-    torch.set_num_threads(len(os.sched_getaffinity(0)))  # one worker for the machine
+    torch.set_num_threads(len(os.sched_getaffinity(0)))  # torch's default: every core
     for mode, batch_trials in (("batched", None), ("alone", 1)):
         url = f"sqlite:///{tmp_path / mode}.db"
         storage = open_storage(url)
@@ -190,12 +190,14 @@ def test_a_batched_worker_records_what_a_one_by_one_worker_records(tmp_path, tor
         assert set(b.user_attrs) - {"batch_trials"} == set(a.user_attrs)
         for attr in ("hparams", "seed", "status", "steps", "device"):
             assert b.user_attrs[attr] == a.user_attrs[attr], attr
-        assert b.value == pytest.approx(a.value, abs=1.5 / 144)
-        assert b.intermediate_values.keys() == a.intermediate_values.keys() == {1, 2}
+        # With the worker's default threads (every core here), bit for bit: a trial of a
+        # batchable task trains on one torch thread either way (workers._batch.trial_threads).
+        assert b.value == a.value
+        assert b.intermediate_values == a.intermediate_values
+        assert b.intermediate_values.keys() == {1, 2}
         assert [r["epoch"] for r in b.user_attrs["curve"]] == [1, 2]
         for rb, ra in zip(b.user_attrs["curve"], a.user_attrs["curve"], strict=True):
-            assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-4)
-            assert (rb["lower_bound"], rb["upper_bound"]) == (ra["lower_bound"], ra["upper_bound"])
+            assert {**rb, "seconds": 0} == {**ra, "seconds": 0}
     # The random arm was batched too (one suggestion per trial); tpe ran one by one.
     assert all(t.user_attrs["batch_trials"] == 13 for t in stored["batched"]["adam"])
     assert all("batch_trials" not in t.user_attrs for t in stored["batched"]["sgdm"])
