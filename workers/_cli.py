@@ -19,7 +19,12 @@ from boundsweep.studies.storage import (
     storage_error_message,
 )
 from boundsweep.workers._setup import SETUP_ERROR_EXIT, device_problem
-from boundsweep.workers._worker import Worker, WorkerConfig
+from boundsweep.workers._worker import (
+    STORAGE_ERROR_EXIT,
+    STORAGE_PATIENCE,
+    Worker,
+    WorkerConfig,
+)
 
 _DEVICE = re.compile(r"^(cpu|cuda|cuda:\d+|mps)$")
 
@@ -96,6 +101,14 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-trials", type=_count, default=None, help="stop after N trials")
     parser.add_argument(
+        "--storage-patience",
+        type=float,
+        default=STORAGE_PATIENCE,
+        metavar="SECONDS",
+        help="with --until-idle: give up (exit 4) once the storage has failed for this long in "
+        f"a row: a full disk, a read-only file or database, an outage (default: {STORAGE_PATIENCE:.0f})",
+    )
+    parser.add_argument(
         "--batch-trials",
         type=_at_least(1),
         default=None,
@@ -158,6 +171,7 @@ def _child_argv(args: argparse.Namespace, gpu: int) -> list[str]:
         argv += ["--data-dir", args.data_dir]
     if args.batch_trials is not None:
         argv += ["--batch-trials", str(args.batch_trials)]
+    argv += ["--storage-patience", str(args.storage_patience)]
     return argv
 
 
@@ -205,8 +219,11 @@ def worker_main(args: argparse.Namespace) -> int:
         poll_interval=args.poll_interval,
         data_dir=args.data_dir,
         batch_trials=args.batch_trials,
+        storage_patience=args.storage_patience,
     ))  # fmt: skip
     worker.run()
+    if worker.storage_failed is not None:
+        return STORAGE_ERROR_EXIT
     if worker.unrunnable and args.until_idle:
         return SETUP_ERROR_EXIT  # idle only because it could not run some campaign's trials
     return 0

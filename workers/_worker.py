@@ -68,6 +68,12 @@ ARMS_REFRESH = 5.0
 """Seconds a worker trusts its counts of every arm before reading them again."""
 RESULT_RETRY = 300.0
 """Seconds a worker keeps trying to store a finished trial through a database outage."""
+STORAGE_PATIENCE = 60.0
+"""Seconds an ``--until-idle`` worker keeps retrying a storage that fails (down, full, read
+only) before it gives up with ``STORAGE_ERROR_EXIT``; a long-lived worker waits for ever."""
+STORAGE_ERROR_EXIT = 4
+"""Exit status of an ``--until-idle`` worker whose storage stayed unusable for
+``storage_patience`` seconds (1: unreachable at start, 2: usage, 3: setup)."""
 
 
 @dataclass
@@ -87,6 +93,9 @@ class WorkerConfig:
         data_dir: Dataset folder for the tasks.
         batch_trials: Trials of one arm claimed and trained together where the task and the
             arm's sampler allow it (``workers._batch``); ``None`` is automatic, 1 one by one.
+        storage_patience: With ``until_idle``, seconds of storage failures in a row (a full
+            disk, a read-only file, a database that refuses writes or is down) after which the
+            worker stops and says so (``storage_failed``) instead of retrying for ever.
     """
 
     storage_url: str
@@ -100,6 +109,7 @@ class WorkerConfig:
     campaigns: list[str] | None = None
     data_dir: str | None = None
     batch_trials: int | None = None
+    storage_patience: float = STORAGE_PATIENCE
 
 
 @dataclass
@@ -161,6 +171,8 @@ class Worker:
         self.not_installed: dict[str, str] = {}
         """Campaign → the task or optimizer it names that this worker does not have: skipped
         (its trials stay queued for a worker that has it), not an error of this worker."""
+        self.storage_failed: str | None = None
+        """Why an ``until_idle`` worker gave up on its storage (``STORAGE_ERROR_EXIT``)."""
 
     # --- choosing work ---------------------------------------------------------------------
 
@@ -530,6 +542,7 @@ class Worker:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 handlers[sig] = signal.signal(sig, self._on_signal)
         start = time.monotonic()
+        failing_since: float | None = None  # when the storage began failing, in a row
         log.info("worker on %s, storage %s", self.config.device, _safe_url(self.config.storage_url))
         try:
             while not self.stop.is_set():
@@ -542,11 +555,25 @@ class Worker:
                     clock = self.stats.clock
                     clock.timed("storage", self._sweep_stale)
                     claim = clock.timed("storage", self._claim)
-                except STORAGE_ERRORS as exc:
-                    # A database restart or a lock timeout must not end a long-lived worker.
-                    log.warning("storage unavailable (%s); retrying", storage_error_reason(exc))
+                except (*STORAGE_ERRORS, sa.exc.InternalError) as exc:
+                    if not storage_refused(exc):
+                        raise
+                    # A database restart or a lock timeout must not end a long-lived worker;
+                    # one with --until-idle ends when the storage stays unusable.
+                    failing_since = failing_since or time.monotonic()
+                    reason = storage_error_reason(exc)
+                    failed_for = time.monotonic() - failing_since
+                    if self.config.until_idle and failed_for >= self.config.storage_patience:
+                        self.storage_failed = (
+                            f"storage unusable for {failed_for:.0f} s ({reason}); giving up "
+                            f"(exit {STORAGE_ERROR_EXIT})"
+                        )
+                        log.error("%s", self.storage_failed)
+                        break
+                    log.warning("storage unavailable (%s); retrying", reason)
                     self.stop.wait(self.config.poll_interval)
                     continue
+                failing_since = None
                 if claim is False and self.config.until_idle:
                     log.info("no work left; exiting")
                     break
@@ -603,6 +630,16 @@ def run_worker(
         **options,
     )
     return Worker(config, stop).run()
+
+
+def storage_refused(exc: BaseException) -> bool:
+    """Whether ``exc`` is the storage failing (down, locked, full, read only) rather than a
+    bug: SQLAlchemy's and Optuna's connection errors, and PostgreSQL refusing a write in a
+    read-only transaction (``default_transaction_read_only``, a hot standby: SQLSTATE 25006,
+    which SQLAlchemy raises as an ``InternalError``)."""
+    if isinstance(exc, STORAGE_ERRORS):
+        return True
+    return getattr(getattr(exc, "orig", None), "sqlstate", None) == "25006"
 
 
 def _params(params: dict[str, Any]) -> str:
