@@ -48,6 +48,16 @@ def _at_least(low: int) -> Callable[[str], int]:
     return parse
 
 
+def _duration(value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {value!r}") from None
+    if not number >= 0 or number == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {value}")
+    return number
+
+
 _count = _at_least(0)
 _seconds = _at_least(1)  # a heartbeat every 0 s (or a grace of 0 s) makes no sense
 
@@ -102,7 +112,7 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-trials", type=_count, default=None, help="stop after N trials")
     parser.add_argument(
         "--storage-patience",
-        type=float,
+        type=_duration,
         default=STORAGE_PATIENCE,
         metavar="SECONDS",
         help="with --until-idle: give up (exit 4) once the storage has failed for this long in "

@@ -345,6 +345,9 @@ def test_cli_refuses_bad_options_clearly(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit):
         parser.parse_args(["--heartbeat-interval", "0"])
     assert "--heartbeat-interval: expected a number >= 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--storage-patience", "-5"])
+    assert "--storage-patience: expected a finite number >= 0, got -5" in capsys.readouterr().err
     if torch.cuda.is_available():
         return
     args = parser.parse_args(["--storage", "sqlite://", "--gpus", "all"])
