@@ -280,7 +280,8 @@ def _load() -> ctypes.CDLL | None:
         if not _agrees_with_torch():
             _library = None
             _unavailable = "it does not give torch's results bit for bit here"
-    if _unavailable is not None:
+    if _unavailable is not None and _torch_range.untested_reason() is None:
+        # (an untested torch is said once, by _torch_range, for the whole batched path)
         _log.info("batched loss kernel not used, torch's kernels instead: %s", _unavailable)
     return _library
 
