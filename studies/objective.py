@@ -197,7 +197,8 @@ class Objective:
 
 def run_record(started: dict[str, Any], result: TrainResult) -> dict[str, Any]:
     """The user attrs a finished run stores on its trial: the attrs it started with (hparams,
-    seed, device, worker), then its outcome and curve. One-by-one and batched trials alike."""
+    seed, device, worker), then its outcome, curve and ``arithmetic``. One-by-one and batched
+    trials alike."""
     return {
         **started,
         "status": result.status,
@@ -206,6 +207,7 @@ def run_record(started: dict[str, Any], result: TrainResult) -> dict[str, Any]:
         "curve": [asdict(r) for r in result.epochs],
         "wall_time": result.wall_time,
         "device": result.device,
+        "arithmetic": arithmetic(result.device),
         "steps": result.steps,
     }
 
@@ -217,6 +219,21 @@ def plugin_origins(task: str, optimizer: str) -> dict[str, str]:
         "task_origin": str(TASKS.origin(task)),
         "optimizer_origin": str(OPTIMIZERS.origin(optimizer)),
     }
+
+
+def arithmetic(device: str) -> str:
+    """What a run's rounding depends on besides its seed and settings: torch's CPU kernels
+    (``"cpu AVX512"``, ``"cpu AVX2"``, ``"cpu DEFAULT"``...) or the GPU's name. Runs of one
+    trial on machines with the same value give the same bits; across values, the same to
+    rounding (the report says when a campaign mixes them)."""
+    import torch
+
+    kind = device.split(":")[0]
+    if kind == "cpu":
+        return f"cpu {torch.backends.cpu.get_cpu_capability()}"
+    if kind == "cuda" and torch.cuda.is_available():
+        return f"cuda {torch.cuda.get_device_name(torch.device(device))}"
+    return kind
 
 
 make_objective = Objective

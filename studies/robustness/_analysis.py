@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
@@ -216,6 +217,25 @@ def _edges(
     return out
 
 
+def _machine_caveats(campaign: CampaignData) -> list[str]:
+    """One line when the campaign's trials ran on machines that round differently (the
+    ``arithmetic`` each trial records: torch's CPU kernels or the GPU)."""
+    kinds = Counter(
+        str(record.user_attrs["arithmetic"])
+        for arm in campaign.arms
+        for record in arm.records
+        if record.user_attrs.get("arithmetic")
+    )
+    if len(kinds) < 2:
+        return []
+    mix = ", ".join(f"{kind}: {count}" for kind, count in sorted(kinds.items()))
+    return [
+        f"The trials ran on machines that round differently ({mix} trials): a trial's score "
+        "may differ between them within rounding, so a verdict whose evidence is marginal "
+        "could differ on another mix."
+    ]
+
+
 def _caveats(arms: list[dict]) -> list[str]:
     lines = []
     for arm in arms:
@@ -402,7 +422,7 @@ def analyze_campaign(
         "min_seeds": claims["min_seeds"],
         "published": _published(campaign, arms),
         "context": context_notes(),
-        "caveats": _caveats(arms),
+        "caveats": _caveats(arms) + _machine_caveats(campaign),
     }
     return jsonable(report)
 

@@ -10,6 +10,7 @@ final_lr hurts as much as the baselines' lr does, so it must come out not suppor
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from itertools import product
 
 import numpy as np
@@ -101,6 +102,7 @@ def build_synthetic_campaign(
     gamma_grid: list[float] | None = None,
     final_lr_grid: list[float] | None = None,
     lr_grid: list[float] | None = None,
+    arithmetic: Sequence[str] = ("cpu AVX512",),
 ) -> int:
     """Create the arm studies of a finished synthetic campaign. Returns the number of trials.
 
@@ -110,6 +112,8 @@ def build_synthetic_campaign(
         gamma_grid: the bounded arms' gamma values (default GAMMA_GRID).
         final_lr_grid: the bounded arms' final_lr values (default FINAL_LR_GRID).
         lr_grid: the baselines' lr values (default LR_GRID).
+        arithmetic: the machines' kinds the trials record, taken in turn (two or more: a
+            campaign run on machines that round differently).
     """
     seeds = list(seeds if seeds is not None else [0, 1, 2])
     chosen = list(ARMS) if arms is None else arms
@@ -119,7 +123,7 @@ def build_synthetic_campaign(
         "lr": lr_grid or LR_GRID,
     }
     spec = _spec(name, seeds, epochs, chosen, grids)
-    total = 0
+    total = total_made = 0
     for index, (arm, (_optimizer, _peak, _lr, tau)) in enumerate(ARMS.items()):
         if arm not in chosen:
             continue
@@ -162,6 +166,7 @@ def build_synthetic_campaign(
                         }
                     )
                 hparams = {"lr": 1e-3, **config}
+                total_made += 1
                 trials.append(
                     create_trial(
                         params={**config, "seed": seed},
@@ -176,6 +181,7 @@ def build_synthetic_campaign(
                             "curve": curve,
                             "wall_time": 0.5 * epochs,
                             "device": "cpu",
+                            "arithmetic": arithmetic[total_made % len(arithmetic)],
                             "worker": "synthetic:0",
                         },
                     )

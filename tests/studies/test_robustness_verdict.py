@@ -7,7 +7,12 @@ import json
 import numpy as np
 import optuna
 import pytest
-from boundsweep.studies.robustness import CampaignNotFoundError, analyze_campaign, summary_lines
+from boundsweep.studies.robustness import (
+    CampaignNotFoundError,
+    analyze_campaign,
+    render_html,
+    summary_lines,
+)
 from boundsweep.studies.robustness._synthetic import build_synthetic_campaign
 from optuna.distributions import FloatDistribution, IntDistribution
 
@@ -274,3 +279,19 @@ def test_campaign_on_postgres_gives_the_sqlite_verdicts(postgres_url: str) -> No
     report = analyze_campaign(postgres_url, "final-lr-matters")
     assert _verdict(report, "adabound", "final_lr")["outcome"] == "not supported"
     assert _verdict(report, "adabound", "gamma")["outcome"] == "supported"
+
+
+def test_trials_from_machines_that_round_differently_are_said_once(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'mixed.db'}"
+    kinds = ["cpu AVX512", "cpu AVX2"]
+    small = {"seeds": [0, 1], "epochs": 2, "gamma_grid": GAMMAS, "arms": ["adabound", "adam"]}
+    build_synthetic_campaign(url, "mixed", final_lr_matters=False, arithmetic=kinds, **small)
+    build_synthetic_campaign(url, "same", final_lr_matters=False, **small)
+    report = analyze_campaign(url, "mixed", importance=False)
+    mixed = [c for c in report["caveats"] if "round differently" in c]
+    assert len(mixed) == 1
+    assert "cpu AVX2: " in mixed[0] and "cpu AVX512: " in mixed[0] and "marginal" in mixed[0]
+    assert any("round differently" in line for line in summary_lines(report))
+    assert "round differently" in render_html(report)
+    same = analyze_campaign(url, "same", importance=False)
+    assert not any("round differently" in c for c in same["caveats"])

@@ -188,8 +188,9 @@ def test_a_batched_worker_records_what_a_one_by_one_worker_records(tmp_path, tor
         # The grid arm's 9 and the random arm's 4 trials were claimed and trained as one.
         assert b.user_attrs["batch_trials"] == 13 and "batch_trials" not in a.user_attrs
         assert set(b.user_attrs) - {"batch_trials"} == set(a.user_attrs)
-        for attr in ("hparams", "seed", "status", "steps", "device"):
+        for attr in ("hparams", "seed", "status", "steps", "device", "arithmetic"):
             assert b.user_attrs[attr] == a.user_attrs[attr], attr
+        assert b.user_attrs["arithmetic"] == f"cpu {torch.backends.cpu.get_cpu_capability()}"
         # With the worker's default threads (every core here), bit for bit: a trial of a
         # batchable task trains on one torch thread either way (workers._batch.trial_threads).
         assert b.value == a.value
