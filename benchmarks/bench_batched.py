@@ -112,11 +112,17 @@ def step_section(device: str, models: int, repeats: int) -> None:
 
 
 def loop_section(
-    device: str, ks: list[int], repeats: int, data_dir: Path, mnist_epochs: int
+    device: str,
+    ks: list[int],
+    repeats: int,
+    data_dir: Path,
+    mnist_epochs: int,
+    tasks: tuple[str, ...] = (*SMALL_TASKS, "mnist_mlp"),
 ) -> None:
     print(f"\n== training loop on {device}: trials per hour, ratio against one by one")
     budgets = {name: Budget() for name in SMALL_TASKS}
     budgets["mnist_mlp"] = Budget(epochs=mnist_epochs)
+    budgets = {name: budget for name, budget in budgets.items() if name in tasks}
     print(f"{'task':12} {'K':>4} {'s/batch':>10} {'trials/h':>10} {'ratio (range)':>16}")
     for task, budget in budgets.items():
         runs = configurations("adabound", max(ks))
@@ -309,13 +315,17 @@ def _results(url: str) -> dict[tuple[str, tuple[tuple[str, object], ...]], tuple
     return results
 
 
-def _run_workers(url: str, workers: int, batch_trials: int | None) -> float:
+def _run_workers(
+    url: str, workers: int, batch_trials: int | None, default_threads: bool = False
+) -> float:
     """``workers`` real worker processes until the queue is empty; the campaign's span (s).
 
     The span is first trial start to last trial completion, read back from the storage, so
     the processes' start-up (importing torch) is left out on both sides.
     """
-    env = {**os.environ, "OMP_NUM_THREADS": str(max(1, THREADS // workers))}
+    env = dict(os.environ)
+    if not default_threads:  # else torch's own choice, as a worker started by hand has
+        env["OMP_NUM_THREADS"] = str(max(1, THREADS // workers))
     command = [sys.executable, "-m", "boundsweep.workers", "--storage", url, "--until-idle"]
     command += ["--poll-interval", "0.2"]
     if batch_trials is not None:
@@ -341,11 +351,19 @@ def _run_workers(url: str, workers: int, batch_trials: int | None) -> float:
 
 
 def campaign_section(
-    width: int, root: Path, repeats: int, workers: int, tasks: tuple[str, ...] = SMALL_TASKS
+    width: int,
+    root: Path,
+    repeats: int,
+    workers: int,
+    tasks: tuple[str, ...] = SMALL_TASKS,
+    seeds: int = 3,
+    epochs: int | None = None,
+    default_threads: bool = False,
 ) -> None:
+    threads = "torch's default" if default_threads else max(1, THREADS // workers)
     print(
-        f"\n== campaign: paper-robustness width {width}, 3 seeds, {workers} worker processes "
-        f"({max(1, THREADS // workers)} torch threads each), real worker + SQLite storage"
+        f"\n== campaign: paper-robustness width {width}, {seeds} seeds, {workers} worker "
+        f"processes ({threads} torch threads each), real worker + SQLite storage"
     )
     for task in tasks:
         lines: dict[str, list[str]] = {}
@@ -355,9 +373,14 @@ def campaign_section(
             for mode, batch_trials in (("one by one", 1), ("batched", None)):
                 url = f"sqlite:///{root / f'{task}-{batch_trials or 0}-{repeat}.db'}"
                 storage = open_storage(url)
-                spec = preset("paper-robustness", grid_width=width, task=task, name="bench")
+                overrides: dict = {"seeds": list(range(seeds))}
+                if epochs is not None:
+                    overrides["budget"] = {"epochs": epochs}
+                spec = preset(
+                    "paper-robustness", grid_width=width, task=task, name="bench", **overrides
+                )
                 create_campaign(storage, spec)
-                span = _run_workers(url, workers, batch_trials)
+                span = _run_workers(url, workers, batch_trials, default_threads)
                 total = sum(arm.planned_trials(spec.seeds) for arm in spec.arms)
                 rates[mode].append(total / span * 3600)
                 lines[mode] = _verdicts(storage, "bench")
@@ -395,6 +418,15 @@ def main() -> None:
     parser.add_argument("--width", type=int, default=3, help="campaign grid width (default 3)")
     parser.add_argument("--workers", type=int, default=2, help="campaign worker processes")
     parser.add_argument("--campaign-tasks", default=",".join(SMALL_TASKS))
+    parser.add_argument("--campaign-seeds", type=int, default=3, help="seeds per configuration")
+    parser.add_argument("--campaign-epochs", type=int, default=None, help="default: the task's")
+    parser.add_argument(
+        "--default-threads",
+        action="store_true",
+        help="campaign workers keep torch's default threads (a worker started by hand) "
+        "instead of cores / workers",
+    )
+    parser.add_argument("--loop-tasks", default=",".join((*SMALL_TASKS, "mnist_mlp")))
     parser.add_argument("--parts", default="step,loop,threads,ceiling,equivalence,campaign")
     args = parser.parse_args()
     ks = [int(k) for k in args.ks.split(",")]
@@ -419,7 +451,8 @@ def main() -> None:
             if "step" in parts:
                 step_section(device, 27, 5 * args.repeats)
             if "loop" in parts:
-                loop_section(device, ks, args.repeats, root, args.mnist_epochs)
+                loop_tasks = tuple(args.loop_tasks.split(","))
+                loop_section(device, ks, args.repeats, root, args.mnist_epochs, loop_tasks)
             if "threads" in parts and device == "cpu":
                 threads_section(args.repeats, 27)
             if "ceiling" in parts and device == "cpu":
@@ -428,7 +461,10 @@ def main() -> None:
                 equivalence_section(device)
         if "campaign" in parts:
             tasks = tuple(args.campaign_tasks.split(","))
-            campaign_section(args.width, root, args.repeats, args.workers, tasks)
+            campaign_section(
+                args.width, root, args.repeats, args.workers, tasks, args.campaign_seeds,
+                args.campaign_epochs, args.default_threads,
+            )  # fmt: skip
 
 
 if __name__ == "__main__":
