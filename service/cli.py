@@ -428,7 +428,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _command(
-    subparsers: Any, name: str, summary: str, description: str, examples: str
+    subparsers: Any,
+    name: str,
+    summary: str,
+    description: str,
+    examples: str,
+    *,
+    storage: bool = True,
 ) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
         name,
@@ -437,7 +443,8 @@ def _command(
         epilog="examples:\n" + textwrap.indent(textwrap.dedent(examples).strip(), "  "),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    _add_storage(parser)
+    if storage:
+        _add_storage(parser)
     return parser
 
 
@@ -673,14 +680,21 @@ def build_parser(worker_options: bool = True) -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     for kind in ("tasks", "optimizers"):
-        p = sub.add_parser(
+        p = _command(
+            sub,
             kind,
-            help=f"List the installed {kind}, with the distribution each comes from.",
-            description=(
-                f"List every {kind[:-1]} a campaign can name here: the built-in ones and the "
-                f"installed plugins' (entry point group boundsweep.{kind}, or the modules "
-                "$BOUNDSWEEP_PLUGINS names), with the distribution and version of each."
-            ),
+            f"List the installed {kind}, with the distribution each comes from.",
+            f"""
+            Every {kind[:-1]} a campaign can name here: the built-in ones and the installed
+            plugins' (entry point group boundsweep.{kind}, or the modules $BOUNDSWEEP_PLUGINS
+            names), with the distribution and version of each. Reads no storage.
+            """,
+            f"""
+            boundsweep {kind}
+            boundsweep {kind} --json
+            BOUNDSWEEP_PLUGINS=my_plugins boundsweep {kind}
+            """,
+            storage=False,
         )
         p.add_argument("--json", action="store_true", help="print JSON")
         p.set_defaults(func=cmd_catalog, storage=None)
