@@ -27,8 +27,9 @@ STORAGE_ERRORS = (
 
 
 class Heartbeat:
-    """Beat for ``trial_id`` (or every id of a batch, in one statement) every ``interval``
-    seconds while the ``with`` block runs.
+    """Beat for ``trial_id`` (or every id of a batch), in one statement through the adapter's
+    one heartbeat writer (``studies.storage.beat``), every ``interval`` seconds while the
+    ``with`` block runs.
 
     Every ``grace_period`` it also fails other workers' stale trials (and re-queues them),
     so a crash is retried even while every live worker is busy with a long trial.
@@ -43,14 +44,14 @@ class Heartbeat:
         max_retries: int,
     ) -> None:
         self.storage = storage
-        self.trial_id = trial_id if isinstance(trial_id, int) else list(trial_id)
+        self.trial_ids = [trial_id] if isinstance(trial_id, int) else list(trial_id)
         self._interval = interval
         self._sweep_every = max(1, math.ceil(grace_period / interval))
         self._grace_period = grace_period
         self._max_retries = max_retries
         self._stop = threading.Event()
         self._thread = threading.Thread(
-            target=self._run, name=f"heartbeat-{self.trial_id}", daemon=True
+            target=self._run, name=f"heartbeat-{self.trial_ids}", daemon=True
         )
 
     def _run(self) -> None:
@@ -59,10 +60,7 @@ class Heartbeat:
         while not self._stop.wait(self._interval):
             beats += 1
             try:
-                if isinstance(self.trial_id, list):
-                    beat(self.storage, self.trial_id)
-                else:
-                    self.storage.record_heartbeat(self.trial_id)
+                beat(self.storage, self.trial_ids)  # the adapter's one heartbeat writer
                 if beats % self._sweep_every == 0:
                     failed = fail_stale_trials(
                         self.storage,
@@ -75,10 +73,10 @@ class Heartbeat:
                         )
             except STORAGE_ERRORS as exc:  # a database outage must not kill the trial
                 log.warning(
-                    "heartbeat of trial id %s failed: %s", self.trial_id, storage_error_reason(exc)
+                    "heartbeat of trial id %s failed: %s", self.trial_ids, storage_error_reason(exc)
                 )
             except Exception:  # nor anything else; the next beat retries
-                log.warning("heartbeat of trial id %s failed", self.trial_id, exc_info=True)
+                log.warning("heartbeat of trial id %s failed", self.trial_ids, exc_info=True)
 
     def __enter__(self) -> Heartbeat:
         self._thread.start()

@@ -17,6 +17,7 @@ from boundsweep.studies.storage import (
     CampaignExists,
     CampaignNotFound,
     arm_study_name,
+    beat,
     campaign_progress,
     cancel_campaign,
     claim_trial,
@@ -29,6 +30,7 @@ from boundsweep.studies.storage import (
     list_campaigns,
     load_spec,
     open_storage,
+    stale_trial_ids,
 )
 from optuna.trial import TrialState
 
@@ -317,3 +319,28 @@ def test_the_service_engine_puts_a_sqlite_file_in_wal_mode(tmp_path: Path) -> No
     memory = make_engine("sqlite://")
     with memory.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "memory"
+
+
+def test_a_trial_claimed_37_ms_ago_is_not_stale_under_a_1_s_grace(storage_url: str) -> None:
+    # The reproduction of issue 21: on SQLite a claim written at hh:mm:04.99 stored
+    # ``...:04`` (whole seconds) and the stale check compared it as text with a cutoff
+    # ``...:04.000000`` 37 ms later, across the second: stale. Claimed just before a second
+    # turns, every time, so the old behaviour fails this test on every run.
+    storage = open_storage(storage_url)
+    create_campaign(storage, _spec("fresh"))
+    study_id = storage.get_study_id_from_name("fresh/adam")
+    claimed: list[int] = []
+    for _ in range(3):
+        while time.time() % 1 < 0.96:  # just before the next whole second
+            time.sleep(0.005)
+        trial_id = claim_waiting_trial(storage, study_id)
+        assert trial_id is not None
+        time.sleep(0.037)
+        assert trial_id not in {i for _, i in stale_trial_ids(storage, 1)}
+        claimed.append(trial_id)
+    # And the rule still finds a trial that stopped beating more than the grace ago.
+    time.sleep(1.3)
+    assert {i for _, i in stale_trial_ids(storage, 1)} == set(claimed)
+    beat(storage, claimed[:1])  # the one heartbeat writer makes it fresh again
+    assert {i for _, i in stale_trial_ids(storage, 1)} == set(claimed[1:])
+    assert sorted(fail_stale_trials(storage, grace_period=1, max_retries=2)) == claimed[1:]

@@ -29,11 +29,18 @@ itself for the same operation; ``make test`` runs it on the oldest and the newes
 
 from __future__ import annotations
 
-from boundsweep.studies._storage._optuna._beat import beat, stale_trial_ids
+from boundsweep.studies._storage._optuna._beat import (
+    beat,
+    heartbeat_now,
+    older_than,
+    stale_trial_ids,
+)
 from boundsweep.studies._storage._optuna._claim import (
+    CLAIMER_ATTR,
     claim_trial,
     claim_trials,
     claim_waiting_trial,
+    read_trials,
 )
 from boundsweep.studies._storage._optuna._counts import StateCount, StudyCounts, study_counts
 from boundsweep.studies._storage._optuna._create import (
@@ -43,8 +50,11 @@ from boundsweep.studies._storage._optuna._create import (
     write_studies,
 )
 from boundsweep.studies._storage._optuna._finish import (
+    Finished,
     finish_trial,
+    finish_trials,
     set_intermediate_values,
+    set_intermediate_values_of,
     set_trial_user_attrs,
 )
 from boundsweep.studies._storage._optuna._primed import CampaignStorage, heartbeat_storage
@@ -54,8 +64,10 @@ from boundsweep.studies._storage._optuna._queue import (
     insert_queued_trials,
 )
 from boundsweep.studies._storage._optuna._requeue import (
+    GivenBack,
     fail_if_running,
     fail_stale_trials,
+    give_back,
     requeue,
     requeue_given_up,
     retries_left,
@@ -85,6 +97,15 @@ from boundsweep.studies._storage._optuna._studies import (
 from boundsweep.studies._storage._optuna._trial_rows import TrialRow, trial_rows
 
 __all__ = [
+    "CLAIMER_ATTR",
+    "Finished",
+    "GivenBack",
+    "finish_trials",
+    "give_back",
+    "heartbeat_now",
+    "older_than",
+    "read_trials",
+    "set_intermediate_values_of",
     "ArmStudy",
     "CampaignStorage",
     "ExistingStudy",

@@ -10,7 +10,7 @@ created except as a copy of a failed trial.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -19,6 +19,8 @@ from boundsweep.studies._storage._attrs import (
     ATTR_CANCELLED,
 )
 from boundsweep.studies._storage._optuna import _schema as t
+from boundsweep.studies._storage._optuna._beat import heartbeat_now
+from boundsweep.studies._storage._optuna._finish import upsert
 from boundsweep.studies._storage._optuna._schema import (
     Storage,
     engine_of,
@@ -27,50 +29,59 @@ from optuna.distributions import json_to_distribution
 from optuna.trial import FrozenTrial, TrialState
 
 _T = TypeVar("_T")
+CLAIMER_ATTR = "worker"
+"""The user attr naming the worker (``host:pid``) that claimed a trial, written by the claim."""
 _ATTEMPTS = 16
 
 
-def claim_waiting_trial(storage: Storage, study_id: int) -> int | None:
+def claim_waiting_trial(
+    storage: Storage, study_id: int, *, claimer: str | None = None
+) -> int | None:
     """Move the first WAITING trial of the study to RUNNING, with a first heartbeat; its id.
 
     Returns ``None`` when the study has no WAITING trial left (or others took them all), or
-    its campaign was cancelled. See ``claim_trial``, which also returns the trial itself.
+    its campaign was cancelled. See ``claim_trials``, which also returns the trials.
     """
-    return _claim(storage, study_id, 1, lambda _conn, won: won[0][0])
+    won = _claim(storage, study_id, 1, claimer, lambda _conn, won: [row[0] for row in won])
+    return won[0] if won else None
 
 
-def claim_trial(storage: Storage, study_id: int) -> FrozenTrial | None:
-    """Claim as ``claim_waiting_trial`` does; the trial as it stands once claimed.
-
-    The trial is read in the claim's own transaction (its params, attrs and values), so it is
-    exactly what ``storage.get_trial`` would return right after; ``CampaignStorage.primed``
-    lets the ``optuna.Trial`` built next use it instead of reading it again.
-    """
-    return _claim(storage, study_id, 1, lambda conn, won: _read_trial(conn, *won[0]))
+def claim_trial(
+    storage: Storage, study_id: int, *, claimer: str | None = None
+) -> FrozenTrial | None:
+    """Claim one trial as ``claim_trials`` does; the trial as it stands once claimed."""
+    claimed = claim_trials(storage, study_id, 1, claimer=claimer)
+    return claimed[0] if claimed else None
 
 
-def claim_trials(storage: Storage, study_id: int, limit: int) -> list[FrozenTrial]:
+def claim_trials(
+    storage: Storage, study_id: int, limit: int, *, claimer: str | None = None
+) -> list[FrozenTrial]:
     """Move up to ``limit`` WAITING trials of the study to RUNNING in one statement; the
     trials as they stand once claimed (``[]`` when none is left, or it was cancelled).
 
-    A batched worker trains them together (``workers._batch``). Every row is won by exactly
-    one process, and racing workers split the queue instead of waiting on each other. The
-    heartbeats of all of them are written in the same transaction: a worker killed right
-    after the claim leaves K trials that all go stale and are all retried.
+    One transaction: the claim, the first heartbeat of every trial, the claimer (the
+    ``worker`` user attr, when given) and one read per table of all the trials claimed
+    (set-based, whatever ``limit``). The trials read are exactly what ``storage.get_trial``
+    would return right after; ``CampaignStorage.primed`` lets the ``optuna.Trial`` built next
+    use them. Every row is won by exactly one process, and racing workers split the queue
+    instead of waiting on each other. A worker killed right after the claim leaves trials
+    that all go stale and are all retried.
     """
     if limit < 1:
         raise ValueError(f"limit: expected a number >= 1, got {limit}")
-    claimed = _claim(
-        storage, study_id, limit, lambda conn, won: [_read_trial(conn, *row) for row in won]
-    )
-    return claimed or []
+    return _claim(storage, study_id, limit, claimer, read_trials) or []
 
 
 _Won = list[sa.Row[tuple[int, int, datetime]]]
 
 
 def _claim(
-    storage: Storage, study_id: int, limit: int, then: Callable[[sa.Connection, _Won], _T]
+    storage: Storage,
+    study_id: int,
+    limit: int,
+    claimer: str | None,
+    then: Callable[[sa.Connection, _Won], _T],
 ) -> _T | None:
     """The claim (of one trial or of a batch): one ``UPDATE`` whose subquery picks up to
     ``limit`` trials; ``then(conn, won)`` runs in its transaction on the (trial_id, number,
@@ -78,9 +89,7 @@ def _claim(
 
     On PostgreSQL the subquery takes ``FOR UPDATE SKIP LOCKED``, so racing workers take
     different rows instead of queueing on one; the ``UPDATE``'s own ``state = WAITING``
-    condition lets exactly one process win a row, on PostgreSQL and SQLite alike. The
-    heartbeats are written in the same transaction, so a worker killed right after the claim
-    still leaves trials that go stale and are retried.
+    condition lets exactly one process win a row, on PostgreSQL and SQLite alike.
     """
     trials, sua = t.trials, t.study_user_attributes
     cancelled = sa.exists().where(
@@ -102,15 +111,26 @@ def _claim(
         .returning(trials.c.trial_id, trials.c.number, trials.c.datetime_start)
     )
     engine = engine_of(storage)
+    now = heartbeat_now(engine.dialect.name)
     for _ in range(_ATTEMPTS):
         with engine.begin() as conn:
             won = sorted(conn.execute(claim).all(), key=lambda row: row[1])
             if won:
                 conn.execute(
                     sa.insert(t.trial_heartbeats).values(
-                        [{"trial_id": trial_id, "heartbeat": sa.func.now()} for trial_id, *_ in won]
+                        [{"trial_id": trial_id, "heartbeat": now} for trial_id, *_ in won]
                     )
                 )
+                if claimer is not None:
+                    rows = [
+                        {
+                            "trial_id": trial_id,
+                            "key": CLAIMER_ATTR,
+                            "value_json": json.dumps(claimer),
+                        }
+                        for trial_id, *_ in won
+                    ]
+                    upsert(conn, t.trial_user_attributes, ["trial_id", "key"], rows)
                 return then(conn, won)
             # Nothing won: the queue is empty, or (PostgreSQL, READ COMMITTED) the rows picked
             # were taken by claims that committed meanwhile; only the first case stays empty.
@@ -125,8 +145,13 @@ def _claim(
     return None
 
 
-def _read_trial(conn: sa.Connection, trial_id: int, number: int, started: datetime) -> FrozenTrial:
-    """A RUNNING trial's params, attrs and values, as ``RDBStorage.get_trial`` builds them."""
+def read_trials(
+    conn: sa.Connection,
+    won: Sequence[tuple[int, int, datetime]],
+    state: TrialState = TrialState.RUNNING,
+) -> list[FrozenTrial]:
+    """Trials' params, attrs and values, as ``RDBStorage.get_trial`` builds them: one query
+    per table for all of them. ``won``: (trial id, number, datetime_start) of each."""
     p, ua, sa_, v, iv = (
         t.trial_params,
         t.trial_user_attributes,
@@ -134,39 +159,62 @@ def _read_trial(conn: sa.Connection, trial_id: int, number: int, started: dateti
         t.trial_values,
         t.trial_intermediate_values,
     )
-    params = conn.execute(
-        sa.select(p.c.param_name, p.c.param_value, p.c.distribution_json)
-        .where(p.c.trial_id == trial_id)
+    ids = [row[0] for row in won]
+    params: dict[int, list[tuple[str, float, str]]] = {i: [] for i in ids}
+    for trial_id, name, value, encoded in conn.execute(
+        sa.select(p.c.trial_id, p.c.param_name, p.c.param_value, p.c.distribution_json)
+        .where(p.c.trial_id.in_(ids))
         .order_by(p.c.param_id)
-    ).all()
-    dists = {name: json_to_distribution(encoded) for name, _, encoded in params}
-    user = conn.execute(sa.select(ua.c.key, ua.c.value_json).where(ua.c.trial_id == trial_id))
-    system = conn.execute(sa.select(sa_.c.key, sa_.c.value_json).where(sa_.c.trial_id == trial_id))
-    stored = conn.execute(
-        sa.select(v.c.objective, v.c.value, v.c.value_type).where(v.c.trial_id == trial_id)
-    ).all()
-    values: list[float] | None = None
-    if stored:
-        values = [0.0] * len(stored)
-        for objective, value, kind in stored:
-            values[objective] = t.stored_to_value(value, kind)
-    steps = conn.execute(
-        sa.select(iv.c.step, iv.c.intermediate_value, iv.c.intermediate_value_type).where(
-            iv.c.trial_id == trial_id
+    ):
+        params[trial_id].append((name, value, encoded))
+    user: dict[int, dict[str, object]] = {i: {} for i in ids}
+    for trial_id, key, value in conn.execute(
+        sa.select(ua.c.trial_id, ua.c.key, ua.c.value_json).where(ua.c.trial_id.in_(ids))
+    ):
+        user[trial_id][key] = json.loads(value)
+    system: dict[int, dict[str, object]] = {i: {} for i in ids}
+    for trial_id, key, value in conn.execute(
+        sa.select(sa_.c.trial_id, sa_.c.key, sa_.c.value_json).where(sa_.c.trial_id.in_(ids))
+    ):
+        system[trial_id][key] = json.loads(value)
+    stored: dict[int, list[tuple[int, float | None, object]]] = {i: [] for i in ids}
+    for trial_id, objective, value, kind in conn.execute(
+        sa.select(v.c.trial_id, v.c.objective, v.c.value, v.c.value_type).where(
+            v.c.trial_id.in_(ids)
         )
-    )
-    to_value = t.stored_to_intermediate
-    return FrozenTrial(
-        number=number,
-        state=TrialState.RUNNING,
-        value=None,
-        values=values,
-        datetime_start=started,
-        datetime_complete=None,
-        params={name: dists[name].to_external_repr(value) for name, value, _ in params},
-        distributions=dists,
-        user_attrs={key: json.loads(value) for key, value in user},
-        system_attrs={key: json.loads(value) for key, value in system},
-        intermediate_values={step: to_value(value, kind) for step, value, kind in steps},
-        trial_id=trial_id,
-    )
+    ):
+        stored[trial_id].append((objective, value, kind))
+    steps: dict[int, dict[int, float]] = {i: {} for i in ids}
+    for trial_id, step, value, kind in conn.execute(
+        sa.select(
+            iv.c.trial_id, iv.c.step, iv.c.intermediate_value, iv.c.intermediate_value_type
+        ).where(iv.c.trial_id.in_(ids))
+    ):
+        steps[trial_id][step] = t.stored_to_intermediate(value, kind)
+    frozen = []
+    for trial_id, number, started in won:
+        dists = {name: json_to_distribution(encoded) for name, _, encoded in params[trial_id]}
+        values: list[float] | None = None
+        if stored[trial_id]:
+            values = [0.0] * len(stored[trial_id])
+            for objective, value, kind in stored[trial_id]:
+                values[objective] = t.stored_to_value(value, kind)
+        frozen.append(
+            FrozenTrial(
+                number=number,
+                state=state,
+                value=None,
+                values=values,
+                datetime_start=started,
+                datetime_complete=None,
+                params={
+                    name: dists[name].to_external_repr(value) for name, value, _ in params[trial_id]
+                },
+                distributions=dists,
+                user_attrs=user[trial_id],
+                system_attrs=system[trial_id],
+                intermediate_values=steps[trial_id],
+                trial_id=trial_id,
+            )
+        )
+    return frozen

@@ -34,7 +34,7 @@ def enqueue_fixed_params(
     a busy PostgreSQL.
     """
     with engine_of(storage).begin() as conn:
-        first = _next_trial_number(conn, study_id)
+        first = next_trial_number(conn, study_id)
         insert_queued_trials(conn, [(study_id, first, queued, distributions)])
 
 
@@ -127,7 +127,7 @@ def add_finished_trials(storage: Storage, study_id: int, finished: list[FrozenTr
     """
     trials = t.trials
     with engine_of(storage).begin() as conn:
-        first = _next_trial_number(conn, study_id)
+        first = next_trial_number(conn, study_id)
         ids = list(
             conn.execute(
                 sa.insert(trials).returning(trials.c.trial_id, sort_by_parameter_order=True),
@@ -174,7 +174,7 @@ def add_finished_trials(storage: Storage, study_id: int, finished: list[FrozenTr
     return ids
 
 
-def _next_trial_number(conn: sa.Connection, study_id: int) -> int:
+def next_trial_number(conn: sa.Connection, study_id: int) -> int:
     """The number the study's next trial takes, with the study locked until ``conn`` commits.
 
     Numbers continue the study's own; the study row lock keeps them unique as Optuna's trial
