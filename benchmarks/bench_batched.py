@@ -154,7 +154,7 @@ def loop_section(
 
 def threads_section(repeats: int, k: int) -> None:
     """What one torch thread per trial costs (the worker's setting for batchable tasks,
-    ``workers._batch.trial_threads``) against torch's default threads, one by one and batched,
+    ``workers._run.trial_threads``) against torch's default threads, one by one and batched,
     interleaved so that each pair sees the same minute's load."""
     print(
         f"\n== threads: a trial on 1 torch thread against {THREADS} (torch's default here), "

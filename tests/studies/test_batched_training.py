@@ -55,7 +55,7 @@ _BUDGETS = {
 
 @pytest.fixture
 def one_thread():
-    """One torch thread, as the worker trains these tasks (``workers._batch.trial_threads``):
+    """One torch thread, as the worker trains these tasks (``workers._run.trial_threads``):
     with more, a single model's small reductions split across threads and round differently."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -17,7 +17,7 @@ from boundsweep.studies.campaign import STORED, CampaignSpec
 from boundsweep.studies.storage import arm_studies, create_campaign, open_storage
 from boundsweep.studies.tasks import TASKS, Budget, Task
 from boundsweep.studies.training import train, train_batched
-from boundsweep.workers._batch import batch_limit
+from boundsweep.workers._run import batch_limit
 
 from tests._plugins import boundsweep, env
 

@@ -24,7 +24,7 @@ from boundsweep.studies.storage import (
 )
 from boundsweep.studies.tasks._mnist import MNIST_FILES
 from boundsweep.workers import run_worker
-from boundsweep.workers._batch import batch_limit, fair_share, machine_workers
+from boundsweep.workers._run import batch_limit, fair_share, machine_workers
 from optuna.trial import TrialState
 
 from tests.workers.test_worker import FAST, WorkerProcess, _assert_exact, _trials, _until
@@ -187,12 +187,14 @@ def test_a_batched_worker_records_what_a_one_by_one_worker_records(tmp_path, tor
         a = alone[key]
         # The grid arm's 9 and the random arm's 4 trials were claimed and trained as one.
         assert b.user_attrs["batch_trials"] == 13 and "batch_trials" not in a.user_attrs
-        assert set(b.user_attrs) - {"batch_trials"} == set(a.user_attrs)
+        assert set(b.user_attrs) - {"batch_trials", "batch_wall_time"} == set(a.user_attrs)
+        # Each trial's own wall time: its share of the batch's, not the whole batch's.
+        assert b.user_attrs["wall_time"] == pytest.approx(b.user_attrs["batch_wall_time"] / 13)
         for attr in ("hparams", "seed", "status", "steps", "device", "arithmetic"):
             assert b.user_attrs[attr] == a.user_attrs[attr], attr
         assert b.user_attrs["arithmetic"] == f"cpu {torch.backends.cpu.get_cpu_capability()}"
         # With the worker's default threads (every core here), bit for bit: a trial of a
-        # batchable task trains on one torch thread either way (workers._batch.trial_threads).
+        # batchable task trains on one torch thread either way (workers._run.trial_threads).
         assert b.value == a.value
         assert b.intermediate_values == a.intermediate_values
         assert b.intermediate_values.keys() == {1, 2}

@@ -150,15 +150,13 @@ def read_trials(
     won: Sequence[tuple[int, int, datetime]],
     state: TrialState = TrialState.RUNNING,
 ) -> list[FrozenTrial]:
-    """Trials' params, attrs and values, as ``RDBStorage.get_trial`` builds them: one query
-    per table for all of them. ``won``: (trial id, number, datetime_start) of each."""
-    p, ua, sa_, v, iv = (
-        t.trial_params,
-        t.trial_user_attributes,
-        t.trial_system_attributes,
-        t.trial_values,
-        t.trial_intermediate_values,
-    )
+    """Trials' params and attrs, as ``RDBStorage.get_trial`` builds them: one query per table
+    for all of them. ``won``: (trial id, number, datetime_start) of each.
+
+    Values and intermediate values are not read: a trial just claimed from the queue has
+    none (a copy of a failed trial carries neither), and a trial given back is only copied.
+    """
+    p, ua, sa_ = t.trial_params, t.trial_user_attributes, t.trial_system_attributes
     ids = [row[0] for row in won]
     params: dict[int, list[tuple[str, float, str]]] = {i: [] for i in ids}
     for trial_id, name, value, encoded in conn.execute(
@@ -177,34 +175,15 @@ def read_trials(
         sa.select(sa_.c.trial_id, sa_.c.key, sa_.c.value_json).where(sa_.c.trial_id.in_(ids))
     ):
         system[trial_id][key] = json.loads(value)
-    stored: dict[int, list[tuple[int, float | None, object]]] = {i: [] for i in ids}
-    for trial_id, objective, value, kind in conn.execute(
-        sa.select(v.c.trial_id, v.c.objective, v.c.value, v.c.value_type).where(
-            v.c.trial_id.in_(ids)
-        )
-    ):
-        stored[trial_id].append((objective, value, kind))
-    steps: dict[int, dict[int, float]] = {i: {} for i in ids}
-    for trial_id, step, value, kind in conn.execute(
-        sa.select(
-            iv.c.trial_id, iv.c.step, iv.c.intermediate_value, iv.c.intermediate_value_type
-        ).where(iv.c.trial_id.in_(ids))
-    ):
-        steps[trial_id][step] = t.stored_to_intermediate(value, kind)
     frozen = []
     for trial_id, number, started in won:
         dists = {name: json_to_distribution(encoded) for name, _, encoded in params[trial_id]}
-        values: list[float] | None = None
-        if stored[trial_id]:
-            values = [0.0] * len(stored[trial_id])
-            for objective, value, kind in stored[trial_id]:
-                values[objective] = t.stored_to_value(value, kind)
         frozen.append(
             FrozenTrial(
                 number=number,
                 state=state,
                 value=None,
-                values=values,
+                values=None,
                 datetime_start=started,
                 datetime_complete=None,
                 params={
@@ -213,7 +192,7 @@ def read_trials(
                 distributions=dists,
                 user_attrs=user[trial_id],
                 system_attrs=system[trial_id],
-                intermediate_values=steps[trial_id],
+                intermediate_values={},
                 trial_id=trial_id,
             )
         )

@@ -169,19 +169,30 @@ def finish_trials(
     return won
 
 
-def set_intermediate_values_of(storage: Storage, values: dict[int, dict[int, float]]) -> set[int]:
-    """Write several RUNNING trials' intermediate values (trial id -> epoch -> metric) in one
-    transaction (a batch's live epochs); the ids of those still RUNNING, written."""
+def set_intermediate_values_of(
+    storage: Storage,
+    values: dict[int, dict[int, float]],
+    *,
+    user_attrs: dict[int, dict[str, Any]] | None = None,
+) -> set[int]:
+    """Write several RUNNING trials' intermediate values (trial id -> epoch -> metric), and
+    user attrs (trial id -> attrs), in one transaction: a batch's live epochs. The ids of the
+    trials still RUNNING, whose values were written (the others are skipped)."""
     trials = t.trials
+    user_attrs = user_attrs or {}
+    ids = sorted({*values, *user_attrs})
     with engine_of(storage).begin() as conn:
         running = set(
             conn.execute(
                 sa.select(trials.c.trial_id).where(
-                    trials.c.trial_id.in_(list(values)), trials.c.state == TrialState.RUNNING
+                    trials.c.trial_id.in_(ids), trials.c.state == TrialState.RUNNING
                 )
             ).scalars()
         )
-        write_records(conn, {i: (None, v) for i, v in values.items() if i in running})
+        write_records(
+            conn,
+            {i: (user_attrs.get(i), values.get(i)) for i in ids if i in running},
+        )
     return running
 
 
