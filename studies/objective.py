@@ -26,7 +26,6 @@ from boundsweep.studies._storage._open import storage_error_reason
 from boundsweep.studies._storage._optuna import (
     is_rdb,
     rdb_of,
-    set_intermediate_values,
     set_trial_user_attrs,
     storage_of,
     trial_id_of,
@@ -241,11 +240,12 @@ make_objective = Objective
 
 
 class _BackgroundReports:
-    """Writes a trial's first user attrs, then its intermediate values (epoch -> metric),
-    from a thread, batched.
+    """Writes a trial's intermediate values (epoch -> metric), with its first user attrs in
+    the first write, from a thread, batched.
 
     At most one write every ``REPORT_INTERVAL`` seconds: the dashboard's curves stay live on a
-    long trial, while a fast one (epochs of a few ms) writes none until its record.
+    long trial, while a fast one (epochs of a few ms) writes none until its record: a single
+    trial then costs two transactions, its claim and its finish.
     """
 
     def __init__(
@@ -276,7 +276,12 @@ class _BackgroundReports:
         if not batch:
             return
         try:
-            set_intermediate_values(self.storage, self.trial_id, batch)
+            # The first write also carries the first attrs: a trial shorter than one
+            # interval writes nothing before its record (which repeats them).
+            set_trial_user_attrs(
+                self.storage, self.trial_id, self._first_attrs or {}, intermediate_values=batch
+            )
+            self._first_attrs = None
         except Exception as exc:  # a database hiccup must not fail the trial
             # Kept for the next write, or for the record that goes with the result.
             with self._lock:
@@ -287,11 +292,6 @@ class _BackgroundReports:
             )  # fmt: skip
 
     def _run(self) -> None:
-        if self._first_attrs:
-            try:
-                set_trial_user_attrs(self.storage, self.trial_id, self._first_attrs)
-            except Exception:  # the record repeats them; a running trial just shows less
-                log.warning("could not store the first attrs of trial id %s", self.trial_id)
         while True:
             self._wake.wait()
             # Gather the epochs of the next few seconds into one write (or stop on close).
