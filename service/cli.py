@@ -376,7 +376,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     finished = sum(row["finished"] for row in rows)
     total = sum(row["total"] for row in rows)
     cancelled = " (cancelled)" if any(row["cancelled"] for row in rows) else ""
-    print(f"{args.name}: {finished}/{total} trials finished{cancelled}")
+    epochs = sum(row["running_epochs"] for row in rows)
+    live = f", running trials {epochs} epochs in" if epochs else ""
+    print(f"{args.name}: {finished}/{total} trials finished{live}{cancelled}")
     print(format_progress(rows))
     for worker, why in sorted(not_installed_on(storage, args.name).items()):
         print(f"worker {worker} skips it: {why}")

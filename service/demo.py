@@ -210,7 +210,11 @@ def _arm_line(arm: dict[str, Any]) -> str:
 def _progress_block(detail: dict[str, Any], elapsed: float) -> list[str]:
     eta = detail.get("eta_seconds")
     eta_text = f", about {eta:.0f} s left" if eta else ""
-    header = f"[{elapsed:5.0f} s] {detail['finished']}/{detail['total']} trials finished{eta_text}"
+    epochs = detail.get("running_epochs")
+    live = f", running trials {epochs} epochs in" if epochs else ""
+    header = (
+        f"[{elapsed:5.0f} s] {detail['finished']}/{detail['total']} trials finished{live}{eta_text}"
+    )
     return [header, *(_arm_line(arm) for arm in detail["arm_status"])]
 
 

@@ -71,6 +71,8 @@ class ArmProgress:
         best: Best value so far (per the direction), ``None`` before the first.
         mean_trial_seconds: Mean wall time of the complete trials, ``None`` before the first.
         cancelled: Whether the campaign was cancelled.
+        running_epochs: Epochs the running trials have finished so far (written live, a
+            batch's too), so a running arm is seen to move before any trial finishes.
     """
 
     campaign: str
@@ -90,6 +92,7 @@ class ArmProgress:
     best: float | None
     mean_trial_seconds: float | None
     cancelled: bool
+    running_epochs: int = 0
 
     @property
     def finished(self) -> int:
@@ -247,6 +250,7 @@ def _progress(study: ArmStudy, counts: StudyCounts) -> ArmProgress:
         best=best,
         mean_trial_seconds=None if complete is None else complete.mean_seconds,
         cancelled=study.cancelled,
+        running_epochs=counts.running_epochs,
     )
 
 

@@ -295,3 +295,43 @@ def test_a_crashing_batch_fails_and_requeues_every_trial(sqlite_url: str, tmp_pa
         assert row.retried == row.total
     study = optuna.load_study(study_name="crash-batch/adabound", storage=storage)
     assert Counter(t.state for t in study.trials) == {TrialState.FAIL: 6}
+
+
+def test_a_running_batch_shows_its_epochs_before_it_ends(storage_url: str) -> None:
+    storage = open_storage(storage_url)
+    spec = CampaignSpec.model_validate(
+        {
+            "name": "live-batch",
+            "task": "digits_mlp",
+            "seeds": [0, 1],
+            "budget": {"epochs": 300, "data_fraction": 0.3},
+            "arms": [{"optimizer": "adabound", "space": {"final_lr": {"grid": [0.01, 0.1]}}}],
+        }
+    )
+    create_campaign(storage, spec)
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=run_worker, args=(storage_url,), kwargs={"stop": stop, "batch_trials": 4, **FAST}
+    )
+    worker.start()
+    try:
+        seen = []
+        for _ in range(2):  # the epochs of the running batch move, read after read
+            before = seen[-1] if seen else 0
+            _until(
+                lambda b=before: campaign_progress(storage, "live-batch")[0].running_epochs > b,
+                90,
+                "the batch's epochs",
+            )
+            (row,) = campaign_progress(storage, "live-batch")
+            seen.append(row.running_epochs)
+            assert row.running == 4 and row.complete == 0
+        # What the dashboard and pruning read: each running trial's epochs and first attrs.
+        running = [t for t in _trials(storage, "live-batch/adabound") if t.state.name == "RUNNING"]
+        assert len(running) == 4
+        assert all(t.intermediate_values and "hparams" in t.user_attrs for t in running)
+        assert all(t.user_attrs["batch_trials"] == 4 for t in running)
+    finally:
+        stop.set()
+        worker.join(120)
+    assert seen[1] > seen[0] > 0

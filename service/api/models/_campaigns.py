@@ -61,6 +61,11 @@ class ArmStatus(BaseModel):
         description="mean_trial_seconds x (waiting + running) / running; null when no trial "
         "has completed yet, none is running, or none is left."
     )
+    running_epochs: int = Field(
+        default=0,
+        description="Epochs the running trials have finished so far (a batch's included, "
+        "written as they happen): a running arm moves before any trial finishes.",
+    )
 
 
 class CampaignDetail(CampaignPublic):
@@ -70,6 +75,9 @@ class CampaignDetail(CampaignPublic):
     cancelled: bool
     total: int
     finished: int = Field(description="complete + pruned + failed")
+    running_epochs: int = Field(
+        default=0, description="Epochs the running trials have finished so far (every arm)."
+    )
     eta_seconds: float | None = Field(
         description="Sum over arms of mean_trial_seconds x remaining, divided by all running "
         "trials of the campaign (the busy workers); null when nothing runs or an arm with work "

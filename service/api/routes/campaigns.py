@@ -295,6 +295,7 @@ def _campaign_detail(engine: sa.Engine, name: str) -> CampaignDetail:
             best_value=json_safe(arm.best),
             mean_trial_seconds=arm.mean_trial_seconds,
             eta_seconds=arm.eta_seconds,
+            running_epochs=arm.running_epochs,
             **arm.counts,
         )
         for arm in progress
@@ -308,6 +309,7 @@ def _campaign_detail(engine: sa.Engine, name: str) -> CampaignDetail:
         cancelled=cancelled,
         total=sum(s.total for s in statuses),
         finished=sum(s.complete + s.pruned + s.failed for s in statuses),
+        running_epochs=sum(s.running_epochs for s in statuses),
         eta_seconds=None if cancelled else campaign_eta_seconds(progress),
         arm_status=statuses,
         spec={} if spec is None else json_safe(spec.model_dump(mode="json")),

@@ -37,6 +37,8 @@ class StudyCounts:
 
     states: dict[TrialState, StateCount]
     retry_copies: int
+    running_epochs: int = 0
+    """Epochs (intermediate values) written so far by the study's RUNNING trials."""
 
     def count(self, state: TrialState) -> int:
         found = self.states.get(state)
@@ -51,7 +53,7 @@ def _seconds_between(start: sa.ColumnElement, end: sa.ColumnElement, dialect: st
 
 
 def study_counts(storage: Storage, study_ids: list[int]) -> dict[int, StudyCounts]:
-    """Counts of every study in ``study_ids`` (absent ones: no trials), in two queries.
+    """Counts of every study in ``study_ids`` (absent ones: no trials), in three queries.
 
     A retry copy is a trial carrying Optuna's ``failed_trial`` system attr (the attempt it
     replaces, as ``RetryHeartbeatStaleTrialCallback`` and ``requeue`` write it).
@@ -94,4 +96,15 @@ def study_counts(storage: Storage, study_ids: list[int]) -> dict[int, StudyCount
             .group_by(trials.c.study_id)
         )
         copies = {study_id: int(n) for study_id, n in conn.execute(retried)}
-    return {sid: StudyCounts(states, copies.get(sid, 0)) for sid, states in by_study.items()}
+        steps = t.trial_intermediate_values
+        live = (
+            sa.select(trials.c.study_id, sa.func.count())
+            .select_from(trials.join(steps, steps.c.trial_id == trials.c.trial_id))
+            .where(trials.c.study_id.in_(study_ids), trials.c.state == TrialState.RUNNING)
+            .group_by(trials.c.study_id)
+        )
+        epochs = {study_id: int(n) for study_id, n in conn.execute(live)}
+    return {
+        sid: StudyCounts(states, copies.get(sid, 0), epochs.get(sid, 0))
+        for sid, states in by_study.items()
+    }
