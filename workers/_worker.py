@@ -204,8 +204,9 @@ class Worker:
         for other in arms:
             arm = self._arm(other)  # loaded before its trials are claimed
             trials = claim_trials(
-                self.storage, other.study_id, limit - len(claimed), claimer=WORKER_ID
-            )
+                self.storage, other.study_id, limit - len(claimed), claimer=WORKER_ID,
+                grace_period=self.grace_period,
+            )  # fmt: skip
             if trials:
                 self._count(other, waiting=-len(trials), running=len(trials))
                 claimed += [Claimed(other, arm, trial) for trial in trials]

@@ -24,3 +24,7 @@ ATTR_PREVIOUS = "boundsweep:previous"
 """Trial system attr, on a copy: the number of the FAIL trial it replaces."""
 ATTR_REQUEUED = "boundsweep:requeued"
 """Trial system attr, on a FAIL: set once when ``requeue_failed`` put it back."""
+ATTR_GRACE = "boundsweep:grace_period"
+"""Trial system attr, written by the claim: the claiming worker's grace period (seconds
+without a heartbeat before the trial is stale). Staleness is judged by it, not by the
+sweeping worker's own, so a worker with a short grace cannot fail another's healthy trial."""

@@ -344,3 +344,21 @@ def test_a_trial_claimed_37_ms_ago_is_not_stale_under_a_1_s_grace(storage_url: s
     beat(storage, claimed[:1])  # the one heartbeat writer makes it fresh again
     assert {i for _, i in stale_trial_ids(storage, 1)} == set(claimed[1:])
     assert sorted(fail_stale_trials(storage, grace_period=1, max_retries=2)) == claimed[1:]
+
+
+def test_a_trial_is_judged_by_its_claimers_grace_not_the_sweepers(storage_url: str) -> None:
+    # Issue 21: a worker with a short grace failed 27 healthy trials held by other workers.
+    # The claim records the claimer's grace; a sweep with a shorter one leaves the trial alone.
+    storage = open_storage(storage_url)
+    create_campaign(storage, _spec("graces"))
+    study_id = storage.get_study_id_from_name("graces/adam")
+    patient = claim_waiting_trial(storage, study_id, grace_period=2.5)
+    legacy = claim_waiting_trial(storage, study_id)  # no grace recorded: the sweeper's own
+    assert patient is not None and legacy is not None
+    time.sleep(1.2)
+    assert fail_stale_trials(storage, grace_period=1, max_retries=2) == [legacy]
+    time.sleep(1.5)
+    assert fail_stale_trials(storage, grace_period=1, max_retries=2) == [patient]
+    # The copy carries no grace of its own: its next claimer records one.
+    copies = [t for t in storage.get_all_trials(study_id) if t.state == TrialState.WAITING]
+    assert all("boundsweep:grace_period" not in t.system_attrs for t in copies)

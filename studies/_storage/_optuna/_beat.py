@@ -11,9 +11,8 @@ usual) and compares ``julianday`` numbers; PostgreSQL compares ``timestamp`` val
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import sqlalchemy as sa
+from boundsweep.studies._storage._attrs import ATTR_GRACE
 from boundsweep.studies._storage._optuna import _schema as t
 from boundsweep.studies._storage._optuna._schema import (
     Storage,
@@ -32,13 +31,15 @@ def heartbeat_now(dialect: str) -> sa.ColumnElement[object]:
 
 
 def older_than(
-    column: sa.ColumnElement[object], seconds: float, dialect: str
+    column: sa.ColumnElement[object], seconds: float | sa.ColumnElement[float], dialect: str
 ) -> sa.ColumnElement[bool]:
-    """``column`` (a heartbeat) is more than ``seconds`` old by the database's clock, compared
-    as a timestamp (never as text)."""
+    """``column`` (a heartbeat) is more than ``seconds`` (a number, or a SQL expression) old by
+    the database's clock, compared as a timestamp (never as text)."""
     if dialect == "sqlite":
         return sa.func.julianday(column) < sa.func.julianday("now") - seconds / _SECONDS_PER_DAY
-    return column < sa.func.now() - sa.literal(timedelta(seconds=seconds), sa.Interval)
+    return column < sa.func.now() - sa.func.make_interval(
+        0, 0, 0, 0, 0, 0, sa.cast(seconds, sa.Float)
+    )
 
 
 def beat(storage: Storage, trial_ids: list[int]) -> None:
@@ -55,16 +56,22 @@ def beat(storage: Storage, trial_ids: list[int]) -> None:
 
 
 def stale_trial_ids(storage: Storage, grace_period: float) -> list[tuple[int, int]]:
-    """(study id, trial id) of RUNNING trials without a heartbeat for ``grace_period`` s."""
-    trials, beats = t.trials, t.trial_heartbeats
+    """(study id, trial id) of RUNNING trials without a heartbeat for their grace period: the
+    one their claimer recorded (``boundsweep:grace_period``), else ``grace_period`` s.
+
+    One rule for every sweeping worker: a trial is judged by the grace of the worker that
+    beats for it, so a worker with a shorter grace cannot fail another's healthy trial.
+    """
+    trials, beats, attrs = t.trials, t.trial_heartbeats, t.trial_system_attributes
     engine = engine_of(storage)
+    dialect = engine.dialect.name
+    recorded = sa.cast(attrs.c.value_json, sa.Float)
+    grace = sa.func.coalesce(recorded, grace_period)
     query = (
         sa.select(trials.c.study_id, trials.c.trial_id)
         .join(beats, beats.c.trial_id == trials.c.trial_id)
-        .where(
-            trials.c.state == TrialState.RUNNING,
-            older_than(beats.c.heartbeat, grace_period, engine.dialect.name),
-        )
+        .outerjoin(attrs, sa.and_(attrs.c.trial_id == trials.c.trial_id, attrs.c.key == ATTR_GRACE))
+        .where(trials.c.state == TrialState.RUNNING, older_than(beats.c.heartbeat, grace, dialect))
     )
     with engine.connect() as conn:
         return [(study_id, trial_id) for study_id, trial_id in conn.execute(query)]

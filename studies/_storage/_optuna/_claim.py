@@ -17,6 +17,7 @@ from typing import TypeVar
 import sqlalchemy as sa
 from boundsweep.studies._storage._attrs import (
     ATTR_CANCELLED,
+    ATTR_GRACE,
 )
 from boundsweep.studies._storage._optuna import _schema as t
 from boundsweep.studies._storage._optuna._beat import heartbeat_now
@@ -35,33 +36,50 @@ _ATTEMPTS = 16
 
 
 def claim_waiting_trial(
-    storage: Storage, study_id: int, *, claimer: str | None = None
+    storage: Storage,
+    study_id: int,
+    *,
+    claimer: str | None = None,
+    grace_period: float | None = None,
 ) -> int | None:
     """Move the first WAITING trial of the study to RUNNING, with a first heartbeat; its id.
 
     Returns ``None`` when the study has no WAITING trial left (or others took them all), or
     its campaign was cancelled. See ``claim_trials``, which also returns the trials.
     """
-    won = _claim(storage, study_id, 1, claimer, lambda _conn, won: [row[0] for row in won])
+    won = _claim(
+        storage, study_id, 1, claimer, grace_period, lambda _conn, won: [row[0] for row in won]
+    )
     return won[0] if won else None
 
 
 def claim_trial(
-    storage: Storage, study_id: int, *, claimer: str | None = None
+    storage: Storage,
+    study_id: int,
+    *,
+    claimer: str | None = None,
+    grace_period: float | None = None,
 ) -> FrozenTrial | None:
     """Claim one trial as ``claim_trials`` does; the trial as it stands once claimed."""
-    claimed = claim_trials(storage, study_id, 1, claimer=claimer)
+    claimed = claim_trials(storage, study_id, 1, claimer=claimer, grace_period=grace_period)
     return claimed[0] if claimed else None
 
 
 def claim_trials(
-    storage: Storage, study_id: int, limit: int, *, claimer: str | None = None
+    storage: Storage,
+    study_id: int,
+    limit: int,
+    *,
+    claimer: str | None = None,
+    grace_period: float | None = None,
 ) -> list[FrozenTrial]:
     """Move up to ``limit`` WAITING trials of the study to RUNNING in one statement; the
     trials as they stand once claimed (``[]`` when none is left, or it was cancelled).
 
     One transaction: the claim, the first heartbeat of every trial, the claimer (the
-    ``worker`` user attr, when given) and one read per table of all the trials claimed
+    ``worker`` user attr, when given), the claimer's grace period (the
+    ``boundsweep:grace_period`` system attr, when given: the trial is stale only after that
+    long without a heartbeat, whoever sweeps) and one read per table of all the trials claimed
     (set-based, whatever ``limit``). The trials read are exactly what ``storage.get_trial``
     would return right after; ``CampaignStorage.primed`` lets the ``optuna.Trial`` built next
     use them. Every row is won by exactly one process, and racing workers split the queue
@@ -70,7 +88,7 @@ def claim_trials(
     """
     if limit < 1:
         raise ValueError(f"limit: expected a number >= 1, got {limit}")
-    return _claim(storage, study_id, limit, claimer, read_trials) or []
+    return _claim(storage, study_id, limit, claimer, grace_period, read_trials) or []
 
 
 _Won = list[sa.Row[tuple[int, int, datetime]]]
@@ -81,6 +99,7 @@ def _claim(
     study_id: int,
     limit: int,
     claimer: str | None,
+    grace_period: float | None,
     then: Callable[[sa.Connection, _Won], _T],
 ) -> _T | None:
     """The claim (of one trial or of a batch): one ``UPDATE`` whose subquery picks up to
@@ -131,6 +150,16 @@ def _claim(
                         for trial_id, *_ in won
                     ]
                     upsert(conn, t.trial_user_attributes, ["trial_id", "key"], rows)
+                if grace_period is not None:
+                    rows = [
+                        {
+                            "trial_id": trial_id,
+                            "key": ATTR_GRACE,
+                            "value_json": json.dumps(grace_period),
+                        }
+                        for trial_id, *_ in won
+                    ]
+                    upsert(conn, t.trial_system_attributes, ["trial_id", "key"], rows)
                 return then(conn, won)
             # Nothing won: the queue is empty, or (PostgreSQL, READ COMMITTED) the rows picked
             # were taken by claims that committed meanwhile; only the first case stays empty.

@@ -10,6 +10,7 @@ from typing import Any
 import optuna
 import sqlalchemy as sa
 from boundsweep.studies._storage._attrs import (
+    ATTR_GRACE,
     ATTR_INTERRUPTED,
     ATTR_PREVIOUS,
     ATTR_REQUEUED,
@@ -58,6 +59,7 @@ def _copy_attrs(trial: FrozenTrial, *, count_as_retry: bool) -> dict[str, Any]:
     system_attrs[t.RETRY_HISTORY] = history
     system_attrs[ATTR_PREVIOUS] = trial.number
     system_attrs.pop(ATTR_REQUEUED, None)
+    system_attrs.pop(ATTR_GRACE, None)  # the next claimer records its own
     return system_attrs
 
 
