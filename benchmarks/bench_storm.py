@@ -33,7 +33,11 @@ import optuna
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from boundsweep.studies.campaign import CampaignSpec  # noqa: E402
-from boundsweep.studies.storage import create_campaign, open_storage  # noqa: E402
+from boundsweep.studies.storage import (  # noqa: E402
+    campaign_progress,
+    create_campaign,
+    open_storage,
+)
 from optuna.trial import TrialState  # noqa: E402
 
 from benchmarks._postgres import postgres_database, postgres_server  # noqa: E402
@@ -134,13 +138,17 @@ def storm(
             deadline = time.monotonic() + timeout / 2
             victim = None
             while victim is None:
-                claimed = [w for w in alive if "trials batched" in w.log or "claimed" in w.log]
+                if not any(r.waiting or r.running for r in campaign_progress(storage, "storm")):
+                    break  # the campaign ran out before the storm did
+                claimed = [w for w in alive if "claimed" in w.log]
                 if claimed:
                     victim = rng.choice(claimed)
                 elif time.monotonic() > deadline:
                     raise AssertionError("no worker claimed a batch")
                 else:
                     time.sleep(0.05)
+            if victim is None:
+                break
             time.sleep(rng.uniform(0.0, 0.3))
             if rng.random() < 0.5:
                 victim.process.send_signal(signal.SIGTERM)
@@ -200,9 +208,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=40)
-    parser.add_argument("--grid", type=int, default=6)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=40)
+    parser.add_argument("--grid", type=int, default=8)
+    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
