@@ -94,7 +94,8 @@ def add_worker_arguments(parser: argparse.ArgumentParser) -> None:
         "--grace-period",
         type=_seconds,
         default=None,
-        help="seconds without a heartbeat before a trial counts as crashed (default: 3 heartbeats)",
+        help="seconds without a heartbeat before a trial this worker claims counts as crashed; "
+        "recorded on the trial, so every worker judges it by this (default: 3 heartbeats)",
     )
     parser.add_argument(
         "--campaign",
@@ -213,6 +214,14 @@ def worker_main(args: argparse.Namespace) -> int:
     _configure_logging()
     if args.gpus:
         return _run_per_gpu(args)
+    if args.grace_period is not None and args.grace_period <= args.heartbeat_interval:
+        # Its own trials would go stale between two of its beats and be failed by others.
+        print(
+            f"boundsweep worker: --grace-period {args.grace_period} must be longer than "
+            f"--heartbeat-interval {args.heartbeat_interval}",
+            file=sys.stderr,
+        )
+        return 2
     problem = device_problem(args.device)
     if problem is not None:  # every trial would fail the same way: claim none
         logging.getLogger("boundsweep.worker").error("worker not started: %s", problem)

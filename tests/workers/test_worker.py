@@ -348,6 +348,12 @@ def test_cli_refuses_bad_options_clearly(capsys: pytest.CaptureFixture[str]) -> 
     with pytest.raises(SystemExit):
         parser.parse_args(["--storage-patience", "-5"])
     assert "--storage-patience: expected a finite number >= 0, got -5" in capsys.readouterr().err
+    # Its own trials would go stale between its beats: refused before anything is claimed.
+    args = parser.parse_args(
+        ["--storage", "sqlite://", "--heartbeat-interval", "5", "--grace-period", "5"]
+    )
+    assert worker_main(args) == 2
+    assert "--grace-period 5 must be longer than --heartbeat-interval 5" in capsys.readouterr().err
     if torch.cuda.is_available():
         return
     args = parser.parse_args(["--storage", "sqlite://", "--gpus", "all"])
