@@ -211,7 +211,7 @@ def _progress_block(detail: dict[str, Any], elapsed: float) -> list[str]:
     eta = detail.get("eta_seconds")
     eta_text = f", about {eta:.0f} s left" if eta else ""
     epochs = detail.get("running_epochs")
-    live = f", running trials {epochs} epochs in" if epochs else ""
+    live = f", {epochs} epochs done in running trials" if epochs else ""
     header = (
         f"[{elapsed:5.0f} s] {detail['finished']}/{detail['total']} trials finished{live}{eta_text}"
     )

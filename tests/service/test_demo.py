@@ -155,3 +155,18 @@ def test_progress_is_redrawn_in_place_on_a_terminal() -> None:
     printer.show(["header final", "  arm a"], final=True)
     # In a log: the first block, nothing more within 10 s, then the final block.
     assert log.getvalue() == "header 0\n  arm a\nheader final\n  arm a\n"
+
+
+def test_the_header_shows_epochs_of_running_trials_while_none_has_finished() -> None:
+    """Batched workers finish a whole batch at once: until then the epochs the running
+    trials have written are what moves (issue 21)."""
+    from boundsweep.service.demo import _progress_block
+
+    arm = {"name": "adam", "complete": 0, "pruned": 0, "failed": 0, "total": 9}
+    detail = {"finished": 0, "total": 9, "arm_status": [arm | {"running": 9, "best_value": None}]}
+    assert _progress_block(detail, 3.0)[0] == "[    3 s] 0/9 trials finished"
+    moving = _progress_block(detail | {"running_epochs": 931, "eta_seconds": 12.0}, 13.0)
+    assert (
+        moving[0]
+        == "[   13 s] 0/9 trials finished, 931 epochs done in running trials, about 12 s left"
+    )
