@@ -35,7 +35,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -160,7 +160,13 @@ def fair_share(rows: list[ArmProgress], campaign: str, device: str) -> int:
     return max(1, math.ceil(open_trials / machine_workers(device)))
 
 
-def batch_limit(batch_trials: int | None, device: str, spec: CampaignSpec, arm: str) -> int:
+def batch_limit(
+    batch_trials: int | None,
+    device: str,
+    spec: CampaignSpec,
+    arm: str,
+    unbatchable: Collection[str] = (),
+) -> int:
     """How many trials of ``arm`` a worker claims at once (1: one by one).
 
     Args:
@@ -168,11 +174,14 @@ def batch_limit(batch_trials: int | None, device: str, spec: CampaignSpec, arm: 
         device: The worker's device.
         spec: The campaign.
         arm: The arm's name.
+        unbatchable: Tasks whose batched training crashed in this worker (``Runner``): they
+            are trained one by one from then on.
     """
     arm_spec = spec.arm(arm)
     if (
         batch_trials == 1
         or not TASKS[spec.task].batchable
+        or spec.task in unbatchable
         or spec.pruner != "none"
         or arm_spec.sampler not in BATCHING_SAMPLERS
         or not batchable_optimizer(arm_spec.optimizer)  # a plugin's: one by one, never FAIL
@@ -206,6 +215,9 @@ class Runner:
         self.grace_period = grace_period
         self.objective_factory = objective_factory
         self.training = False
+        self.unbatchable: set[str] = set()
+        """Tasks whose batched training crashed here: trained one by one from then on (a
+        plugin may declare a model batchable that cannot be stacked, e.g. with dropout)."""
 
     def _stop_point(self) -> None:
         """At an epoch boundary: unwind if a signal came while training could not be cut."""
@@ -243,6 +255,19 @@ class Runner:
                 if problem is not None:
                     self._give_back(ids, count_as_retry=False)
                     return Outcome(unrunnable=problem)
+                if len(ids) > 1:
+                    # Batching is ours to get right, not the trials' fault: they go back
+                    # uncounted and this worker trains the task one by one from now on, where
+                    # a real fault of the trial fails it as usual.
+                    task = claimed[0].arm.spec.task
+                    self.unbatchable.add(task)
+                    log.warning(
+                        "%s: batched training of task %s failed (%s: %s); the trials are "
+                        "queued again and this worker trains %s one by one from now on",
+                        label, task, type(exc).__name__, exc, task,
+                    )  # fmt: skip
+                    self._give_back(ids, count_as_retry=False)
+                    return Outcome()
                 log.exception("%s crashed", label)
                 self._give_back(ids, count_as_retry=True)
                 self.stats.failed += len(ids)

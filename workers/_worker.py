@@ -177,7 +177,10 @@ class Worker:
         trials (``fair_share``): workers started together then finish together.
         """
         arm = self._arm(row)
-        limit = batch_limit(self.config.batch_trials, self.config.device, arm.spec, row.arm)
+        limit = batch_limit(
+            self.config.batch_trials, self.config.device, arm.spec, row.arm,
+            self.runner.unbatchable,
+        )  # fmt: skip
         if self.config.max_trials is not None:
             limit = min(limit, self.config.max_trials - self.stats.trials)
         if self.config.batch_trials is None:
@@ -193,12 +196,13 @@ class Worker:
         spec = self._arm(row).spec
         arms = [row]
         if limit > 1:
+            config, unbatchable = self.config, self.runner.unbatchable
             arms += [
                 r
                 for r in self._by_fairness(rows)
                 if r.campaign == row.campaign
                 and r.study_id != row.study_id
-                and batch_limit(self.config.batch_trials, self.config.device, spec, r.arm) > 1
+                and batch_limit(config.batch_trials, config.device, spec, r.arm, unbatchable) > 1
             ]
         claimed: list[Claimed] = []
         for other in arms:
