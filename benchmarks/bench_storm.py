@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import random
 import signal
-import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -41,39 +39,10 @@ from boundsweep.studies.storage import (  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
 from benchmarks._postgres import postgres_database, postgres_server  # noqa: E402
+from benchmarks._worker_process import WorkerProcess  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PREVIOUS = "boundsweep:previous"
-
-
-class _Worker:
-    """``python -m boundsweep.workers`` in a subprocess, its log collected by a thread."""
-
-    def __init__(self, url: str, *args: str) -> None:
-        command = [sys.executable, "-m", "boundsweep.workers", "--storage", url]
-        command += ["--heartbeat-interval", "1", "--grace-period", "3", "--poll-interval", "0.2"]
-        command += ["--max-retries", "1000", *args]
-        self.process = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait()
-        self._reader.join(timeout=5)
 
 
 def spec(name: str, grid: int, seeds: int, epochs: int) -> CampaignSpec:
@@ -130,8 +99,9 @@ def storm(
     storage = open_storage(url)
     campaign = spec("storm", grid, seeds, epochs)
     create_campaign(storage, campaign)
-    args = ("--campaign", "storm", "--batch-trials", str(batch))
-    alive = [_Worker(url, *args) for _ in range(workers)]
+    # Retries never run out: a storm kills far more attempts than a real fault would.
+    args = ("--campaign", "storm", "--batch-trials", str(batch), "--max-retries", "1000")
+    alive = [WorkerProcess(url, *args, poll_interval=0.2) for _ in range(workers)]
     kills = terms = 0
     try:
         for _ in range(rounds):
@@ -158,12 +128,12 @@ def storm(
                 kills += 1
             victim.kill()
             alive.remove(victim)
-            alive.append(_Worker(url, *args))
+            alive.append(WorkerProcess(url, *args, poll_interval=0.2))
         for w in alive:  # the survivors finish what they hold, then leave
             w.process.send_signal(signal.SIGTERM)
         for w in alive:
             w.process.wait(timeout=60)
-        last = _Worker(url, "--until-idle", *args)
+        last = WorkerProcess(url, "--until-idle", *args, poll_interval=0.2)
         code = last.process.wait(timeout=timeout)
         last.kill()
         if code != 0:

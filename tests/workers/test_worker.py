@@ -32,6 +32,7 @@ from boundsweep.studies.tasks._mnist import MNIST_FILES
 from boundsweep.workers import add_worker_arguments, run_worker, worker_main
 from optuna.trial import TrialState
 
+from benchmarks._worker_process import WorkerProcess
 from tests.conftest import database_outage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,40 +74,6 @@ def _spec(
             "arms": arms,
         }
     )
-
-
-class WorkerProcess:
-    """``python -m workers`` in a subprocess, its log collected by a thread."""
-
-    def __init__(self, url: str, *args: str) -> None:
-        command = [sys.executable, "-m", "boundsweep.workers", "--storage", url]
-        command += ["--heartbeat-interval", "1", "--grace-period", "3", "--poll-interval", "0.3"]
-        command += args
-        self.process = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line)
-
-    @property
-    def log(self) -> str:
-        return "".join(self.lines)
-
-    def wait(self, timeout: float) -> int:
-        code = self.process.wait(timeout=timeout)
-        self._reader.join(timeout=5)
-        return code
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
 
 
 def _until(condition: Callable[[], object], timeout: float, what: str) -> None:
@@ -168,7 +135,7 @@ def test_racing_worker_processes_run_the_exact_grid(
         assert [w.wait(30) for w in workers] == [0] * n_workers, workers[0].log[-2000:]
     finally:
         for worker in workers:
-            worker.stop()
+            worker.kill()
     _assert_exact(storage, spec)
     # Who ran each completed trial (a trial failed as stale under load before its first
     # attrs were written has none).
@@ -194,7 +161,7 @@ def test_a_killed_worker_trial_is_failed_and_retried_by_another(postgres_url: st
         rescuer = WorkerProcess(postgres_url, "--until-idle")
         assert rescuer.wait(150) == 0, rescuer.log[-3000:]
     finally:
-        victim.stop()
+        victim.kill()
     assert "stale trial" in rescuer.log
     _assert_exact(storage, spec)
     trials = _trials(storage, "kill/adabound")
@@ -223,7 +190,7 @@ def _worker_mid_trial(
         _until(lambda: " epoch 1/200 " in worker.log, 90, "training to start")
         yield storage, spec, worker
     finally:
-        worker.stop()
+        worker.kill()
 
 
 @pytest.mark.postgres
