@@ -19,8 +19,9 @@ from boundsweep.studies.storage import open_engine, open_storage
 
 from benchmarks import _pgbouncer
 from benchmarks._pgbouncer import PgBouncer
+from benchmarks._worker_process import WorkerProcess
 from tests.service._live_api import api_client
-from tests.workers.test_worker import WorkerProcess, _assert_exact, _spec
+from tests.workers.test_worker import _assert_exact, _spec
 
 pytestmark = pytest.mark.postgres
 
@@ -72,7 +73,7 @@ def test_a_campaign_is_posted_trained_and_reported_through_pgbouncer(
                 assert worker.wait(240) == 0, worker.log[-3000:]
         finally:
             for worker in workers:
-                worker.stop()
+                worker.kill()
         for worker in workers:
             assert "prepared statement" not in worker.log and "Traceback" not in worker.log
         status = api.get(f"{API}/campaigns/pooled")

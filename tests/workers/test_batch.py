@@ -28,7 +28,8 @@ from boundsweep.workers import run_worker
 from boundsweep.workers._run import batch_limit, fair_share, machine_workers
 from optuna.trial import TrialState
 
-from tests.workers.test_worker import FAST, WorkerProcess, _assert_exact, _trials, _until
+from benchmarks._worker_process import WorkerProcess
+from tests.workers.test_worker import FAST, _assert_exact, _trials, _until
 
 
 def _spec(name: str, *, epochs: int = 2, fraction: float = 0.5, seeds: int = 3) -> CampaignSpec:
@@ -231,7 +232,7 @@ def test_kill_9_mid_batch_leaves_every_trial_retried_once(postgres_url: str) -> 
         rescuer = WorkerProcess(postgres_url, "--until-idle", "--campaign", "kill-batch")
         assert rescuer.wait(300) == 0, rescuer.log[-3000:]
     finally:
-        victim.stop()
+        victim.kill()
     assert "6 trials batched" in victim.log
     assert "stale trial" in rescuer.log
     _assert_exact(storage, spec)

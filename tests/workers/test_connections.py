@@ -21,7 +21,8 @@ from boundsweep.studies.storage import (
     postgres_connect_args,
 )
 
-from tests.workers.test_worker import WorkerProcess, _assert_exact, _spec
+from benchmarks._worker_process import WorkerProcess
+from tests.workers.test_worker import _assert_exact, _spec
 
 
 def _with_application_name(url: str, name: str) -> str:
@@ -53,7 +54,7 @@ def test_a_worker_process_holds_one_connection(postgres_url: str) -> None:
         worker.process.send_signal(signal.SIGTERM)
         assert worker.wait(30) == 0, worker.log[-3000:]
     finally:
-        worker.stop()
+        worker.kill()
         admin.dispose()
     _assert_exact(storage, spec)
     assert "heartbeat" not in worker.log, worker.log[-3000:]  # no beat waited out the pool

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 from boundsweep.studies.storage import campaign_progress, create_campaign, open_storage
 from boundsweep.workers._worker import STORAGE_ERROR_EXIT, Worker, WorkerConfig
 
-from tests.workers.test_worker import FAST, WorkerProcess, _spec
+from benchmarks._worker_process import WorkerProcess
+from tests.workers.test_worker import FAST, _spec
 
 
 def test_until_idle_on_a_read_only_sqlite_file_exits_4_with_one_line(tmp_path) -> None:
@@ -27,7 +28,7 @@ def test_until_idle_on_a_read_only_sqlite_file_exits_4_with_one_line(tmp_path) -
     try:
         code = worker.wait(timeout=120)
     finally:
-        worker.stop()
+        worker.kill()
     assert code == STORAGE_ERROR_EXIT == 4, worker.log
     errors = [line for line in worker.log.splitlines() if " ERROR " in line]
     assert len(errors) == 1, worker.log
