@@ -140,26 +140,16 @@ def _claim(
                         [{"trial_id": trial_id, "heartbeat": now} for trial_id, *_ in won]
                     )
                 )
-                if claimer is not None:
-                    rows = [
-                        {
-                            "trial_id": trial_id,
-                            "key": CLAIMER_ATTR,
-                            "value_json": json.dumps(claimer),
-                        }
-                        for trial_id, *_ in won
-                    ]
-                    upsert(conn, t.trial_user_attributes, ["trial_id", "key"], rows)
-                if grace_period is not None:
-                    rows = [
-                        {
-                            "trial_id": trial_id,
-                            "key": ATTR_GRACE,
-                            "value_json": json.dumps(grace_period),
-                        }
-                        for trial_id, *_ in won
-                    ]
-                    upsert(conn, t.trial_system_attributes, ["trial_id", "key"], rows)
+                for table, key, value in (
+                    (t.trial_user_attributes, CLAIMER_ATTR, claimer),
+                    (t.trial_system_attributes, ATTR_GRACE, grace_period),
+                ):
+                    if value is not None:  # the same attr on every won trial, one statement
+                        rows = [
+                            {"trial_id": trial_id, "key": key, "value_json": json.dumps(value)}
+                            for trial_id, *_ in won
+                        ]
+                        upsert(conn, table, ["trial_id", "key"], rows)
                 return then(conn, won)
             # Nothing won: the queue is empty, or (PostgreSQL, READ COMMITTED) the rows picked
             # were taken by claims that committed meanwhile; only the first case stays empty.
