@@ -1,10 +1,10 @@
 """A kill storm on batched workers: every trial COMPLETE exactly once, no FAIL without its copy.
 
 Real worker processes (``python -m boundsweep.workers --batch-trials K``) run a ``digits_mlp``
-grid campaign on PostgreSQL while the storm, round after round, picks a worker that has
-claimed a batch and either sends it ``kill -9`` at once, or SIGTERM followed by SIGKILL after
-a random 0.05-0.4 s (the give-back may or may not have happened by then), and starts a fresh
-worker in its place. Then a last worker runs what is left (stale trials included) to the end.
+grid campaign on PostgreSQL while the storm, round after round, picks a worker that holds a
+RUNNING trial (it is the trial's recorded claimer) and either sends it ``kill -9`` at once, or
+SIGTERM followed by SIGKILL after a random 0.05-0.4 s (the give-back may or may not have
+happened by then), and starts a fresh worker in its place. Then a last worker runs what is left (stale trials included) to the end.
 
 Checked at the end: every planned configuration is COMPLETE exactly once, nothing is WAITING
 or RUNNING, and every FAIL has its WAITING copy (some later attempt names it as its
@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import random
 import signal
+import socket
 import sys
 import time
 from collections import Counter
@@ -32,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from boundsweep.studies.campaign import CampaignSpec  # noqa: E402
 from boundsweep.studies.storage import (  # noqa: E402
+    CLAIMER_ATTR,
     campaign_progress,
     create_campaign,
     open_storage,
@@ -43,6 +45,7 @@ from benchmarks._worker_process import WorkerProcess  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 PREVIOUS = "boundsweep:previous"
+HOST = socket.gethostname()
 
 
 def spec(name: str, grid: int, seeds: int, epochs: int) -> CampaignSpec:
@@ -72,6 +75,8 @@ class StormResult:
     """Plain ``kill -9``s."""
     terms: int
     """SIGTERMs each followed by a SIGKILL 0.05-0.4 s later."""
+    hits: int
+    """Rounds whose victim, once dead, had left a trial RUNNING or given one back as FAIL."""
     complete_once: bool
     """Every planned configuration COMPLETE exactly once, nothing WAITING or RUNNING."""
     fails: int
@@ -102,24 +107,25 @@ def storm(
     # Retries never run out: a storm kills far more attempts than a real fault would.
     args = ("--campaign", "storm", "--batch-trials", str(batch), "--max-retries", "1000")
     alive = [WorkerProcess(url, *args, poll_interval=0.2) for _ in range(workers)]
-    kills = terms = 0
+    kills = terms = hits = 0
     try:
         for _ in range(rounds):
+            time.sleep(rng.uniform(0.0, 0.3))
             deadline = time.monotonic() + timeout / 2
             victim = None
             while victim is None:
                 if not any(r.waiting or r.running for r in campaign_progress(storage, "storm")):
                     break  # the campaign ran out before the storm did
-                claimed = [w for w in alive if "claimed" in w.log]
-                if claimed:
-                    victim = rng.choice(claimed)
+                holders = _holders(storage, campaign)
+                holding = [w for w in alive if f"{HOST}:{w.process.pid}" in holders]
+                if holding:
+                    victim = rng.choice(holding)
                 elif time.monotonic() > deadline:
-                    raise AssertionError("no worker claimed a batch")
+                    raise AssertionError("no worker held a running trial")
                 else:
-                    time.sleep(0.05)
+                    time.sleep(0.02)
             if victim is None:
                 break
-            time.sleep(rng.uniform(0.0, 0.3))
             if rng.random() < 0.5:
                 victim.process.send_signal(signal.SIGTERM)
                 time.sleep(rng.uniform(0.05, 0.4))
@@ -127,6 +133,12 @@ def storm(
             else:
                 kills += 1
             victim.kill()
+            # What the dead worker left RUNNING (its heartbeat gone) or gave back as FAIL:
+            # a round that left neither hit a worker between its batches.
+            hits += any(
+                t.user_attrs.get(CLAIMER_ATTR) == f"{HOST}:{victim.process.pid}"
+                for t in _trials(storage, campaign, TrialState.RUNNING, TrialState.FAIL)
+            )
             alive.remove(victim)
             alive.append(WorkerProcess(url, *args, poll_interval=0.2))
         for w in alive:  # the survivors finish what they hold, then leave
@@ -141,9 +153,28 @@ def storm(
     finally:
         for w in alive:
             w.kill()
-    result = _check(storage, campaign, kills, terms, time.monotonic() - began)
+    result = _check(storage, campaign, kills, terms, hits, time.monotonic() - began)
     storage.engine.dispose()
     return result
+
+
+def _trials(
+    storage: optuna.storages.RDBStorage, campaign: CampaignSpec, *states: TrialState
+) -> list[optuna.trial.FrozenTrial]:
+    return [
+        trial
+        for arm in campaign.arms
+        for trial in optuna.load_study(
+            study_name=f"{campaign.name}/{arm.name}", storage=storage
+        ).get_trials(deepcopy=False, states=states)
+    ]
+
+
+def _holders(storage: optuna.storages.RDBStorage, campaign: CampaignSpec) -> set[str]:
+    """The claimers (``host:pid``) of the campaign's RUNNING trials."""
+    return {
+        t.user_attrs.get(CLAIMER_ATTR, "") for t in _trials(storage, campaign, TrialState.RUNNING)
+    }
 
 
 def _check(
@@ -151,6 +182,7 @@ def _check(
     campaign: CampaignSpec,
     kills: int,
     terms: int,
+    hits: int,
     seconds: float,
 ) -> StormResult:
     once = True
@@ -171,7 +203,7 @@ def _check(
         fails += len(failed)
         orphans += sum(t.number not in named for t in failed)
     total = sum(arm.planned_trials(campaign.seeds) for arm in campaign.arms)
-    return StormResult(total, kills, terms, once, fails, orphans, seconds)
+    return StormResult(total, kills, terms, hits, once, fails, orphans, seconds)
 
 
 def main() -> None:
@@ -191,7 +223,7 @@ def main() -> None:
         )  # fmt: skip
     print(
         f"trials {result.trials}, kill -9 {result.kills}, SIGTERM+SIGKILL {result.terms}, "
-        f"FAIL attempts {result.fails}, FAIL without a copy {result.fails_without_copy}, "
+        f"rounds that hit a running trial {result.hits}, FAIL attempts {result.fails}, FAIL without a copy {result.fails_without_copy}, "
         f"every trial COMPLETE exactly once: {result.complete_once} ({result.seconds:.0f} s)"
     )
     if not result.complete_once or result.fails_without_copy:

@@ -16,4 +16,6 @@ def test_kill_9_and_sigterm_then_sigkill_leave_every_trial_complete_exactly_once
     assert result.kills + result.terms >= 2  # the campaign may run out before round 4
     assert result.complete_once, result
     assert result.fails_without_copy == 0, result
-    assert result.fails > 0, result  # the storm did hit running batches
+    # The storm hit running batches, and each hit left its FAIL (given back or failed stale).
+    assert result.hits > 0, result
+    assert result.fails >= result.hits, result
