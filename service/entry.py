@@ -15,7 +15,7 @@ from collections.abc import Sequence
 __all__ = ["COMMAND_EXTRAS", "MODULE_EXTRAS", "main", "missing_extra"]
 
 COMMAND_EXTRAS: dict[str | None, str] = {
-    None: "service",  # --version, --help: the CLI itself imports the service's parts
+    None: "service",  # no command named (--version and --help import nothing of an extra)
     "serve": "service",
     "dashboard": "service",
     "scheduler": "service",

@@ -34,7 +34,6 @@ from boundsweep.studies._storage._campaigns import (
     not_installed_on,
     record_not_installed,
 )
-from boundsweep.studies._storage._defaults import DEFAULT_STORAGE
 from boundsweep.studies._storage._open import (
     APPLICATION_NAME,
     DEFAULT_HEARTBEAT_INTERVAL,
@@ -95,6 +94,7 @@ from boundsweep.studies._storage._progress import (
     spec_of,
 )
 from boundsweep.studies._storage._requeue import requeue_failed
+from boundsweep.studies.defaults import DEFAULT_STORAGE
 
 __all__ = [
     "APPLICATION_NAME",

@@ -18,6 +18,7 @@ This module imports nothing heavy: the service checks bodies with it before torc
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +43,7 @@ __all__ = [
     "check_text",
     "parse_json",
     "parse_yaml",
+    "read_document_file",
 ]
 
 # --- documents ----------------------------------------------------------------------------
@@ -278,3 +280,32 @@ def check_size(size: int) -> None:
     (a file's size, checked before it is read)."""
     if size > MAX_DOCUMENT_BYTES:
         raise DocumentError((), _too_large(size))
+
+
+def read_document_file(path: str | os.PathLike[str]) -> Any:
+    """A spec file's document within the limits: JSON for a ``.json`` file, else YAML.
+
+    Its size is checked before a byte is read, and at most one byte over the limit is read (a
+    file that grew since is still refused); then the parser's limits apply. Imports nothing
+    heavy, so a command line refuses a hostile file before it loads anything else.
+
+    Raises:
+        DocumentError: Over a limit, not UTF-8, or malformed (``msg`` says which).
+        OSError: The file cannot be read (``FileNotFoundError`` when there is none).
+    """
+    with open(path, "rb") as file:
+        check_size(os.fstat(file.fileno()).st_size)
+        raw = file.read(MAX_DOCUMENT_BYTES + 1)
+    check_size(len(raw))
+    if str(path).endswith(".json"):
+        return parse_json(raw)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DocumentError((), f"the file is not UTF-8 (byte {exc.start})") from None
+    import yaml
+
+    try:
+        return parse_yaml(text)
+    except yaml.YAMLError as exc:
+        raise DocumentError((), f"not valid YAML: {' '.join(str(exc).split())}") from None

@@ -60,10 +60,10 @@ def _line(command: str | None, module: str) -> str:
         (["uvicorn"], ["dashboard"], "dashboard"),
         (["croniter"], ["scheduler", "--once"], "scheduler"),
         (["pydantic_settings"], ["status"], "status"),
-        (["optuna"], ["--version"], None),
+        (["optuna"], ["submit", "--preset", "paper-robustness", "--dry-run"], "submit"),
     ],
     ids=["serve-fastapi", "scheduler-alembic", "dashboard-uvicorn", "scheduler-croniter",
-         "status-pydantic-settings", "version-optuna"],
+         "status-pydantic-settings", "submit-optuna"],
 )  # fmt: skip
 def test_a_command_without_its_extra_says_which_in_one_line(
     tmp_path: Path, sqlite_url: str, absent: list[str], argv: list[str], command: str | None
@@ -73,6 +73,28 @@ def test_a_command_without_its_extra_says_which_in_one_line(
     assert done.returncode == 2, done.stdout + done.stderr
     assert done.stderr == _line(command, absent[0]) + "\n"
     assert done.stdout == ""
+
+
+def test_help_version_and_a_refused_spec_file_need_no_extra(tmp_path: Path) -> None:
+    # The command line is parsed, and a spec file held to the document limits, with the
+    # standard library and PyYAML alone: on a bare install they answer instead of naming an extra.
+    bare = ["optuna", "sqlalchemy", "pydantic", "numpy", "torch", "fastapi"]
+    assert _run(tmp_path, bare, "--version").stdout.startswith("boundsweep ")
+    helped = _run(tmp_path, bare, "submit", "--help")
+    assert helped.returncode == 0 and "--preset" in helped.stdout, helped.stderr
+    (tmp_path / "laughs.yaml").write_text(
+        "a: &a [x, x, x, x, x, x, x, x, x]\n"
+        + "".join(
+            f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]\n"
+            for a, b in zip("abcdefgh", "bcdefghi", strict=True)
+        )
+    )
+    refused = _run(tmp_path, bare, "submit", "laughs.yaml")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert refused.stderr == (
+        "boundsweep submit: error: laughs.yaml: the document holds more than 50,000 values "
+        "(the limit; a YAML alias counts as every value it repeats)\n"
+    )
 
 
 def test_the_report_without_matplotlib_says_which_extra(tmp_path: Path, sqlite_url: str) -> None:
@@ -109,7 +131,7 @@ def test_a_command_that_needs_nothing_absent_still_runs(tmp_path: Path, sqlite_u
 
 def test_a_missing_module_of_boundsweep_itself_is_a_traceback(tmp_path: Path) -> None:
     # Not an extra's module: a bug, which must not hide behind an install hint.
-    done = _run(tmp_path, ["boundsweep.studies.robustness"], "--version")
+    done = _run(tmp_path, ["boundsweep.studies.robustness"], "status")
     assert done.returncode == 1
     assert "Traceback" in done.stderr and "boundsweep.studies.robustness" in done.stderr
     assert "pip install" not in done.stderr
