@@ -20,12 +20,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
 import uvicorn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -33,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from boundsweep.service.app import create_app  # noqa: E402
 from boundsweep.service.settings import Settings  # noqa: E402
 
+from benchmarks._db_calls import DatabaseCalls, counting  # noqa: E402
 from benchmarks._postgres import postgres_database, postgres_server  # noqa: E402
 
 TOKEN = "bench-token"
@@ -41,35 +40,6 @@ TOKEN = "bench-token"
 def body(name: str) -> dict[str, Any]:
     """A 5-arm campaign: the paper's robustness preset on the digits MLP."""
     return {"preset": "paper-robustness", "name": name, "overrides": {"task": "digits_mlp"}}
-
-
-@dataclass
-class DatabaseCalls:
-    """Transactions begun and statements sent by every engine of this process."""
-
-    transactions: int = 0
-    statements: int = 0
-    texts: list[str] = field(default_factory=list)
-
-    def begin(self, *_: Any) -> None:
-        self.transactions += 1
-
-    def statement(self, _conn: Any, _cursor: Any, text: str, *_: Any) -> None:
-        self.statements += 1
-        self.texts.append(" ".join(text.split())[:100])
-
-
-@contextmanager
-def counting() -> Iterator[DatabaseCalls]:
-    """Count every transaction and statement of every engine inside the block."""
-    calls = DatabaseCalls()
-    sa.event.listen(sa.engine.Engine, "begin", calls.begin)
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", calls.statement)
-    try:
-        yield calls
-    finally:
-        sa.event.remove(sa.engine.Engine, "begin", calls.begin)
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", calls.statement)
 
 
 @contextmanager
