@@ -60,7 +60,6 @@ def study_counts(storage: Storage, study_ids: list[int]) -> dict[int, StudyCount
     """
     trials, values, attrs = t.trials, t.trial_values, t.trial_system_attributes
     by_study: dict[int, dict[TrialState, StateCount]] = {sid: {} for sid in study_ids}
-    copies: dict[int, int] = {}
     if not study_ids:
         return {}
     with engine_of(storage).connect() as conn:
@@ -89,21 +88,19 @@ def study_counts(storage: Storage, study_ids: list[int]) -> dict[int, StudyCount
             by_study[study_id][state] = StateCount(
                 int(n), low, high, None if mean is None else float(mean)
             )
-        retried = (
-            sa.select(trials.c.study_id, sa.func.count())
-            .select_from(trials.join(attrs, attrs.c.trial_id == trials.c.trial_id))
-            .where(trials.c.study_id.in_(study_ids), attrs.c.key == t.FAILED_TRIAL)
-            .group_by(trials.c.study_id)
-        )
-        copies = {study_id: int(n) for study_id, n in conn.execute(retried)}
-        steps = t.trial_intermediate_values
-        live = (
-            sa.select(trials.c.study_id, sa.func.count())
-            .select_from(trials.join(steps, steps.c.trial_id == trials.c.trial_id))
-            .where(trials.c.study_id.in_(study_ids), trials.c.state == TrialState.RUNNING)
-            .group_by(trials.c.study_id)
-        )
-        epochs = {study_id: int(n) for study_id, n in conn.execute(live)}
+
+        def per_study(table: sa.Table, *where: sa.ColumnElement[bool]) -> dict[int, int]:
+            """Rows of ``table`` joined to the studies' trials (``where`` them), per study."""
+            query = (
+                sa.select(trials.c.study_id, sa.func.count())
+                .select_from(trials.join(table, table.c.trial_id == trials.c.trial_id))
+                .where(trials.c.study_id.in_(study_ids), *where)
+                .group_by(trials.c.study_id)
+            )
+            return {study_id: int(n) for study_id, n in conn.execute(query)}
+
+        copies = per_study(attrs, attrs.c.key == t.FAILED_TRIAL)
+        epochs = per_study(t.trial_intermediate_values, trials.c.state == TrialState.RUNNING)
     return {
         sid: StudyCounts(states, copies.get(sid, 0), epochs.get(sid, 0))
         for sid, states in by_study.items()
