@@ -58,6 +58,19 @@ def _spec(name: str, *, epochs: int = 2, fraction: float = 0.5, seeds: int = 3) 
     )
 
 
+def _adabound_spec(name: str, final_lrs: list[float], epochs: int) -> CampaignSpec:
+    """One AdaBound grid arm over ``final_lrs``, 2 seeds, long enough to be caught mid-batch."""
+    return CampaignSpec.model_validate(
+        {
+            "name": name,
+            "task": "digits_mlp",
+            "seeds": [0, 1],
+            "budget": {"epochs": epochs, "data_fraction": 0.3},
+            "arms": [{"optimizer": "adabound", "space": {"final_lr": {"grid": final_lrs}}}],
+        }
+    )
+
+
 def _running_count(storage, campaign: str) -> int:
     return sum(row.running for row in campaign_progress(storage, campaign))
 
@@ -213,15 +226,7 @@ def test_a_batched_worker_records_what_a_one_by_one_worker_records(tmp_path, tor
 @pytest.mark.postgres
 def test_kill_9_mid_batch_leaves_every_trial_retried_once(postgres_url: str) -> None:
     storage = open_storage(postgres_url)
-    spec = CampaignSpec.model_validate(
-        {
-            "name": "kill-batch",
-            "task": "digits_mlp",
-            "seeds": [0, 1],
-            "budget": {"epochs": 100, "data_fraction": 0.3},
-            "arms": [{"optimizer": "adabound", "space": {"final_lr": {"grid": [0.01, 0.1, 1.0]}}}],
-        }
-    )
+    spec = _adabound_spec("kill-batch", [0.01, 0.1, 1.0], epochs=100)
     create_campaign(storage, spec)
     victim = WorkerProcess(postgres_url, "--campaign", "kill-batch", "--batch-trials", "6")
     try:
@@ -249,15 +254,7 @@ def test_kill_9_mid_batch_leaves_every_trial_retried_once(postgres_url: str) -> 
 
 def test_sigterm_gives_every_trial_of_the_batch_back(sqlite_url: str) -> None:
     storage = open_storage(sqlite_url)
-    spec = CampaignSpec.model_validate(
-        {
-            "name": "term-batch",
-            "task": "digits_mlp",
-            "seeds": [0, 1],
-            "budget": {"epochs": 100, "data_fraction": 0.3},
-            "arms": [{"optimizer": "adabound", "space": {"final_lr": {"grid": [0.01, 0.1]}}}],
-        }
-    )
+    spec = _adabound_spec("term-batch", [0.01, 0.1], epochs=100)
     create_campaign(storage, spec)
 
     def terminate_mid_batch() -> None:  # what `kill PID` does to a worker, sent to ourselves
@@ -311,15 +308,7 @@ def test_a_crashing_batch_is_retried_one_by_one_then_fails_every_trial(
 
 def test_a_running_batch_shows_its_epochs_before_it_ends(storage_url: str) -> None:
     storage = open_storage(storage_url)
-    spec = CampaignSpec.model_validate(
-        {
-            "name": "live-batch",
-            "task": "digits_mlp",
-            "seeds": [0, 1],
-            "budget": {"epochs": 300, "data_fraction": 0.3},
-            "arms": [{"optimizer": "adabound", "space": {"final_lr": {"grid": [0.01, 0.1]}}}],
-        }
-    )
+    spec = _adabound_spec("live-batch", [0.01, 0.1], epochs=300)
     create_campaign(storage, spec)
     stop = threading.Event()
     worker = threading.Thread(
