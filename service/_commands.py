@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from boundsweep.service.cli import CLIError, _storage, read_spec_file
+from boundsweep.service.cli import CLIError, _storage
 from boundsweep.service.db import make_engine, migrate
 from boundsweep.service.settings import Settings
 from boundsweep.studies import robustness
@@ -199,11 +199,8 @@ def _load_spec(args: argparse.Namespace) -> CampaignSpec:
                     f"unknown preset {args.preset!r}; valid presets: {', '.join(sorted(PRESETS))}"
                 )
             return preset(args.preset, **overrides)
-        # Read (and held to the document limits) before this module was imported: `_run`.
-        document = getattr(args, "document", None)
-        if document is None:
-            document = read_spec_file(args.file)
-        return CampaignSpec.model_validate(_merge(document, overrides))
+        # Read and held to the document limits before this module was imported (`cli._run`).
+        return CampaignSpec.model_validate(_merge(args.document, overrides))
     except DocumentError as exc:  # the --set values together (each alone: _parse_overrides)
         raise CLIError(f"--set: {exc}") from None
     except ValidationError as exc:
