@@ -117,8 +117,8 @@ def trial_threads(task: str, device: str) -> Iterator[None]:
     a default worker (torch's threads: the machine's cores) recorded the same trial up to
     4.25 accuracy points apart batched and one by one (``mnist1d_mlp``, 2 threads). On one
     thread each batched trial is its one-by-one run bit for bit, whatever ``--batch-trials``
-    says. The cost is one-by-one MLP trials that no longer use a second core (docs/workers.md
-    has the figures); batched trials, the default for these tasks, lose little. Other tasks
+    says. The cost is one-by-one MLP trials that no longer use a second core (docs/campaigns.md,
+    "Batched trials", has the figures); batched trials, the default for these tasks, lose little. Other tasks
     and other devices keep the worker's threads. The worker's share of the machine
     (``machine_workers``) still counts its own threads.
     """
